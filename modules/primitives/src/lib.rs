@@ -1,0 +1,50 @@
+//! Shared primitives for Kawase state-machine modules.
+//!
+//! Modules are pure functions over the [`StateRead`]/[`StateWrite`] interface;
+//! they never see RocksDB. Transactions run on a [`Delta`] that is merged into
+//! its parent only on success, so a failing message leaves nothing behind.
+#![deny(clippy::unwrap_used)]
+
+mod address;
+mod amount;
+mod context;
+mod event;
+mod state;
+
+pub use address::{Address, AddressError, ADDRESS_PREFIX};
+pub use amount::{parse_amount, AmountError};
+pub use context::Context;
+pub use event::Event;
+pub use state::{
+    Changes, Delta, MemState, StateError, StateRead, StateReadTyped, StateWrite, StateWriteTyped,
+};
+
+/// Every module error maps to a stable `(codespace, code)` pair that clients
+/// can match on; codes are never reused for another meaning.
+pub trait ErrorCode {
+    /// ABCI codespace, e.g. `"token"`.
+    fn codespace(&self) -> &'static str;
+    /// Non-zero code, stable across releases.
+    fn code(&self) -> u32;
+}
+
+/// Encodes a protobuf message (deterministic for our plain message types).
+pub fn encode<M: prost::Message>(m: &M) -> Vec<u8> {
+    m.encode_to_vec()
+}
+
+/// Implements `prost::Name` so a message's type URL is `/<package>.<Name>`.
+#[macro_export]
+macro_rules! proto_name {
+    ($ty:ty, $package:literal, $name:literal) => {
+        impl ::prost::Name for $ty {
+            const NAME: &'static str = $name;
+            const PACKAGE: &'static str = $package;
+        }
+    };
+}
+
+/// Parses a bech32 address field of a message, naming the field on error.
+pub fn parse_address_field(field: &'static str, s: &str) -> Result<Address, (&'static str, String)> {
+    s.parse::<Address>().map_err(|e| (field, e.to_string()))
+}

@@ -1,0 +1,327 @@
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::Event;
+
+/// A storage failure underneath the state machine (disk, corruption). It is
+/// not a property of the transaction: the node must stop rather than diverge.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("storage failure: {0}")]
+pub struct StateError(pub String);
+
+/// Read access to the key-value state as of some point of execution.
+///
+/// Verifiable keys are in the Merkle tree (their root is the app hash);
+/// non-verifiable keys (indexes, tx results) are local to the node.
+pub trait StateRead {
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// All verifiable entries whose key starts with `prefix`, in key order.
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+}
+
+/// Write access; writes land in an overlay and reach disk only at commit.
+pub trait StateWrite: StateRead {
+    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn delete(&mut self, key: Vec<u8>);
+    fn put_nonverifiable(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn emit(&mut self, event: Event);
+}
+
+impl<T: StateRead + ?Sized> StateRead for &T {
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        (**self).get_raw(key)
+    }
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        (**self).prefix_raw(prefix)
+    }
+    fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        (**self).get_nonverifiable(key)
+    }
+}
+
+impl<T: StateRead + ?Sized> StateRead for &mut T {
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        (**self).get_raw(key)
+    }
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        (**self).prefix_raw(prefix)
+    }
+    fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        (**self).get_nonverifiable(key)
+    }
+}
+
+impl<T: StateWrite + ?Sized> StateWrite for &mut T {
+    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        (**self).put_raw(key, value)
+    }
+    fn delete(&mut self, key: Vec<u8>) {
+        (**self).delete(key)
+    }
+    fn put_nonverifiable(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        (**self).put_nonverifiable(key, value)
+    }
+    fn emit(&mut self, event: Event) {
+        (**self).emit(event)
+    }
+}
+
+/// Everything a piece of execution changed: ordered, so applying it is
+/// deterministic. `None` is a deletion.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub nonverifiable: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub events: Vec<Event>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.nonverifiable.is_empty() && self.events.is_empty()
+    }
+
+    /// Folds a later set of changes over this one.
+    pub fn extend(&mut self, later: Changes) {
+        self.writes.extend(later.writes);
+        self.nonverifiable.extend(later.nonverifiable);
+        self.events.extend(later.events);
+    }
+
+    /// Takes the events out (they belong to one tx result, not to the block).
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+/// A transactional overlay over a base state. Fork one per transaction (or
+/// per message), run the handler on it, then either [`Delta::into_changes`]
+/// and apply to the parent, or drop it: nothing leaks on error.
+#[derive(Debug)]
+pub struct Delta<B> {
+    base: B,
+    changes: Changes,
+}
+
+impl<B: StateRead> Delta<B> {
+    pub fn new(base: B) -> Self {
+        Self { base, changes: Changes::default() }
+    }
+
+    pub fn base(&self) -> &B {
+        &self.base
+    }
+
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    pub fn into_changes(self) -> Changes {
+        self.changes
+    }
+
+    pub fn into_parts(self) -> (B, Changes) {
+        (self.base, self.changes)
+    }
+
+    /// Applies changes made by a child overlay.
+    pub fn apply(&mut self, changes: Changes) {
+        self.changes.extend(changes);
+    }
+
+    /// Takes the events emitted so far, leaving writes in place.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.changes.take_events()
+    }
+}
+
+impl<B: StateRead> StateRead for Delta<B> {
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.changes.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.base.get_raw(key),
+        }
+    }
+
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.base.prefix_raw(prefix)?.into_iter().collect();
+        let range = self
+            .changes
+            .writes
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix));
+        for (k, v) in range {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.changes.nonverifiable.get(key) {
+            Some(v) => Ok(Some(v.clone())),
+            None => self.base.get_nonverifiable(key),
+        }
+    }
+}
+
+impl<B: StateRead> StateWrite for Delta<B> {
+    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.changes.writes.insert(key, Some(value));
+    }
+    fn delete(&mut self, key: Vec<u8>) {
+        self.changes.writes.insert(key, None);
+    }
+    fn put_nonverifiable(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.changes.nonverifiable.insert(key, value);
+    }
+    fn emit(&mut self, event: Event) {
+        self.changes.events.push(event);
+    }
+}
+
+/// An in-memory base state: genesis building, dry runs and module unit tests.
+#[derive(Clone, Debug, Default)]
+pub struct MemState {
+    pub verifiable: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub nonverifiable: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl MemState {
+    pub fn apply(&mut self, changes: Changes) {
+        for (k, v) in changes.writes {
+            match v {
+                Some(v) => self.verifiable.insert(k, v),
+                None => self.verifiable.remove(&k),
+            };
+        }
+        self.nonverifiable.extend(changes.nonverifiable);
+    }
+}
+
+impl StateRead for MemState {
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.verifiable.get(key).cloned())
+    }
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        Ok(self
+            .verifiable
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.nonverifiable.get(key).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_child_leaves_parent_untouched_and_applied_child_shows() {
+        let mut base = MemState::default();
+        base.verifiable.insert(b"a/1".to_vec(), b"x".to_vec());
+        let mut block = Delta::new(&base);
+        {
+            let mut tx = Delta::new(&block);
+            tx.put_raw(b"a/2".to_vec(), b"y".to_vec());
+            tx.emit(Event::new("dropped"));
+        }
+        assert_eq!(block.get_raw(b"a/2"), Ok(None));
+        let mut tx = Delta::new(&block);
+        tx.put_raw(b"a/2".to_vec(), b"y".to_vec());
+        tx.delete(b"a/1".to_vec());
+        let changes = tx.into_changes();
+        block.apply(changes);
+        assert_eq!(block.get_raw(b"a/2"), Ok(Some(b"y".to_vec())));
+        assert_eq!(block.get_raw(b"a/1"), Ok(None));
+        assert_eq!(block.prefix_raw(b"a/"), Ok(vec![(b"a/2".to_vec(), b"y".to_vec())]));
+        assert!(block.changes().events.is_empty());
+    }
+
+    #[test]
+    fn prefix_merges_overlay_in_key_order() {
+        let mut base = MemState::default();
+        base.verifiable.insert(b"p/b".to_vec(), b"1".to_vec());
+        base.verifiable.insert(b"q/a".to_vec(), b"0".to_vec());
+        let mut d = Delta::new(&base);
+        d.put_raw(b"p/a".to_vec(), b"2".to_vec());
+        d.put_raw(b"p/c".to_vec(), b"3".to_vec());
+        let keys: Vec<_> = d.prefix_raw(b"p/").expect("mem").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![b"p/a".to_vec(), b"p/b".to_vec(), b"p/c".to_vec()]);
+    }
+}
+
+/// Typed helpers every module uses for its own keys. A value that does not
+/// decode is a storage failure (state is only ever written by this code).
+pub trait StateReadTyped: StateRead {
+    fn get_proto<M: prost::Message + Default>(&self, key: &[u8]) -> Result<Option<M>, StateError> {
+        match self.get_raw(key)? {
+            None => Ok(None),
+            Some(b) => M::decode(b.as_slice())
+                .map(Some)
+                .map_err(|e| StateError(format!("corrupt value at {}: {e}", String::from_utf8_lossy(key)))),
+        }
+    }
+
+    /// u128 stored as 16 big-endian bytes; absent reads as zero.
+    fn get_u128(&self, key: &[u8]) -> Result<u128, StateError> {
+        match self.get_raw(key)? {
+            None => Ok(0),
+            Some(b) => {
+                let arr: [u8; 16] = b
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StateError(format!("corrupt u128 at {}", String::from_utf8_lossy(key))))?;
+                Ok(u128::from_be_bytes(arr))
+            }
+        }
+    }
+
+    /// u64 stored as 8 big-endian bytes; absent reads as zero.
+    fn get_u64(&self, key: &[u8]) -> Result<u64, StateError> {
+        match self.get_raw(key)? {
+            None => Ok(0),
+            Some(b) => {
+                let arr: [u8; 8] = b
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StateError(format!("corrupt u64 at {}", String::from_utf8_lossy(key))))?;
+                Ok(u64::from_be_bytes(arr))
+            }
+        }
+    }
+
+    fn has(&self, key: &[u8]) -> Result<bool, StateError> {
+        Ok(self.get_raw(key)?.is_some())
+    }
+}
+
+impl<T: StateRead + ?Sized> StateReadTyped for T {}
+
+pub trait StateWriteTyped: StateWrite {
+    fn put_proto<M: prost::Message>(&mut self, key: Vec<u8>, m: &M) {
+        self.put_raw(key, m.encode_to_vec())
+    }
+
+    /// Zero is stored as absence, so an emptied balance leaves no key behind
+    /// and the state (and app hash) depends only on non-zero amounts.
+    fn put_u128(&mut self, key: Vec<u8>, v: u128) {
+        if v == 0 {
+            self.delete(key)
+        } else {
+            self.put_raw(key, v.to_be_bytes().to_vec())
+        }
+    }
+
+    fn put_u64(&mut self, key: Vec<u8>, v: u64) {
+        self.put_raw(key, v.to_be_bytes().to_vec())
+    }
+}
+
+impl<T: StateWrite + ?Sized> StateWriteTyped for T {}

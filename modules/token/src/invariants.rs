@@ -1,0 +1,71 @@
+use std::collections::BTreeMap;
+
+use kawase_accounts::{Role, StateReadExt as _};
+use kawase_primitives::{Address, StateRead};
+
+use crate::state::StateReadExt as _;
+
+/// Checks the money invariants over the whole state. O(accounts): run at
+/// the end of every block in debug builds and by the property tests.
+///
+/// 1. Every non-zero balance belongs to a token-holding account.
+/// 2. For each bank, the sum of its holders' balances equals its supply.
+/// 3. The sum of bank supplies equals the total supply, which equals
+///    everything minted less everything burned.
+/// 4. At most one direction of each bank pair has a position.
+/// 5. For each bank: supply + owed_out + settled_out + burned
+///    = minted + owed_in + settled_in (transfers and settlements move
+///    liability, they never create it).
+pub fn check_invariants<S: StateRead>(state: &S) -> Result<(), String> {
+    let e = |x: crate::Error| x.to_string();
+    let banks: Vec<Address> = state.banks().map_err(|x| x.to_string())?.into_iter().map(|a| a.address).collect();
+    let mut held: BTreeMap<Address, u128> = banks.iter().map(|b| (*b, 0u128)).collect();
+    for (addr, bal) in state.balances().map_err(e)? {
+        let acct = state.existing_account(&addr).map_err(|x| x.to_string())?;
+        let bank = match (acct.role.holds_tokens(), acct.bank) {
+            (true, Some(b)) => b,
+            _ => return Err(format!("{addr} ({}) holds {bal} but cannot hold tokens", acct.role.as_str())),
+        };
+        let slot = held.get_mut(&bank).ok_or_else(|| format!("{addr} is held at unknown bank {bank}"))?;
+        *slot = slot.checked_add(bal).ok_or("balance sum overflows")?;
+    }
+    let mut supply_sum: u128 = 0;
+    let mut minted_sum: u128 = 0;
+    let mut burned_sum: u128 = 0;
+    let mut owed_out: BTreeMap<Address, u128> = BTreeMap::new();
+    let mut owed_in: BTreeMap<Address, u128> = BTreeMap::new();
+    for p in state.positions().map_err(e)? {
+        if state.owes(&p.creditor, &p.debtor).map_err(e)? != 0 {
+            return Err(format!("positions {} <-> {} are not netted", p.debtor, p.creditor));
+        }
+        for (m, b) in [(&mut owed_out, p.debtor), (&mut owed_in, p.creditor)] {
+            let s = m.entry(b).or_default();
+            *s = s.checked_add(p.amount).ok_or("position sum overflows")?;
+        }
+    }
+    for (bank, sum) in &held {
+        let acct = state.existing_account(bank).map_err(|x| x.to_string())?;
+        if acct.role != Role::IssuingBank {
+            return Err(format!("{bank} is indexed as a bank but is not one"));
+        }
+        let s = state.bank_stats(bank).map_err(e)?;
+        if s.supply != *sum {
+            return Err(format!("bank {bank}: supply {} != sum of balances {sum}", s.supply));
+        }
+        let out = owed_out.get(bank).copied().unwrap_or(0);
+        let inn = owed_in.get(bank).copied().unwrap_or(0);
+        let lhs = [s.supply, out, s.settled_out, s.burned].iter().try_fold(0u128, |a, b| a.checked_add(*b));
+        let rhs = [s.minted, inn, s.settled_in].iter().try_fold(0u128, |a, b| a.checked_add(*b));
+        if lhs.is_none() || lhs != rhs {
+            return Err(format!("bank {bank}: liability does not reconcile: {s:?} owed_out {out} owed_in {inn}"));
+        }
+        supply_sum = supply_sum.checked_add(s.supply).ok_or("supply sum overflows")?;
+        minted_sum = minted_sum.checked_add(s.minted).ok_or("minted sum overflows")?;
+        burned_sum = burned_sum.checked_add(s.burned).ok_or("burned sum overflows")?;
+    }
+    let total = state.total_supply().map_err(e)?;
+    if total != supply_sum || Some(total) != minted_sum.checked_sub(burned_sum) {
+        return Err(format!("total supply {total} != sum of bank supplies {supply_sum} / minted {minted_sum} - burned {burned_sum}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+use kawase_accounts::HoldingsCheck;
+use kawase_primitives::{Address, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
+
+use crate::{state_key, Error};
+
+/// One netted interbank position.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Position {
+    pub debtor: Address,
+    pub creditor: Address,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+}
+
+/// Lifetime counters of one bank; they tie supply to positions (see
+/// `check_invariants`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BankStats {
+    #[serde(with = "amount_string")]
+    pub supply: u128,
+    #[serde(with = "amount_string")]
+    pub minted: u128,
+    #[serde(with = "amount_string")]
+    pub burned: u128,
+    #[serde(with = "amount_string")]
+    pub settled_out: u128,
+    #[serde(with = "amount_string")]
+    pub settled_in: u128,
+}
+
+/// JSON carries u128 as a decimal string (JavaScript numbers lose yen).
+pub mod amount_string {
+    pub fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+}
+
+pub trait StateReadExt: StateRead {
+    fn balance(&self, a: &Address) -> Result<u128, Error> {
+        Ok(self.get_u128(&state_key::balance(a))?)
+    }
+
+    fn supply(&self, bank: &Address) -> Result<u128, Error> {
+        Ok(self.get_u128(&state_key::supply(bank))?)
+    }
+
+    fn total_supply(&self) -> Result<u128, Error> {
+        Ok(self.get_u128(state_key::total_supply())?)
+    }
+
+    fn owes(&self, debtor: &Address, creditor: &Address) -> Result<u128, Error> {
+        Ok(self.get_u128(&state_key::owes(debtor, creditor))?)
+    }
+
+    fn bank_stats(&self, bank: &Address) -> Result<BankStats, Error> {
+        Ok(BankStats {
+            supply: self.supply(bank)?,
+            minted: self.get_u128(&state_key::minted(bank))?,
+            burned: self.get_u128(&state_key::burned(bank))?,
+            settled_out: self.get_u128(&state_key::settled_out(bank))?,
+            settled_in: self.get_u128(&state_key::settled_in(bank))?,
+        })
+    }
+
+    /// All non-zero positions, ordered by (debtor, creditor).
+    fn positions(&self) -> Result<Vec<Position>, Error> {
+        let mut out = Vec::new();
+        for (k, v) in self.prefix_raw(state_key::owes_prefix())? {
+            let (debtor, creditor) = state_key::parse_owes(&k)
+                .ok_or_else(|| kawase_primitives::StateError("corrupt position key".into()))?;
+            let arr: [u8; 16] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| kawase_primitives::StateError("corrupt position".into()))?;
+            out.push(Position { debtor, creditor, amount: u128::from_be_bytes(arr) });
+        }
+        Ok(out)
+    }
+
+    /// All non-zero balances, ordered by address.
+    fn balances(&self) -> Result<Vec<(Address, u128)>, Error> {
+        let mut out = Vec::new();
+        for (k, v) in self.prefix_raw(state_key::balance_prefix())? {
+            let a = state_key::parse_balance(&k).ok_or_else(|| kawase_primitives::StateError("corrupt balance key".into()))?;
+            let arr: [u8; 16] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| kawase_primitives::StateError("corrupt balance".into()))?;
+            out.push((a, u128::from_be_bytes(arr)));
+        }
+        Ok(out)
+    }
+}
+
+impl<T: StateRead + ?Sized> StateReadExt for T {}
+
+fn add(key: &'static str, a: u128, b: u128) -> Result<u128, Error> {
+    a.checked_add(b).ok_or(Error::Overflow(key))
+}
+
+/// Subtraction that cannot fail unless state is already inconsistent.
+fn sub_internal(what: &'static str, a: u128, b: u128) -> Result<u128, Error> {
+    a.checked_sub(b)
+        .ok_or_else(|| Error::Storage(kawase_primitives::StateError(format!("{what} would go negative: state inconsistent"))))
+}
+
+pub trait StateWriteExt: StateWrite {
+    fn credit(&mut self, a: &Address, amount: u128) -> Result<(), Error> {
+        let b = add("balance", self.balance(a)?, amount)?;
+        self.put_u128(state_key::balance(a), b);
+        Ok(())
+    }
+
+    fn debit(&mut self, a: &Address, amount: u128) -> Result<(), Error> {
+        let available = self.balance(a)?;
+        let b = available
+            .checked_sub(amount)
+            .ok_or(Error::InsufficientFunds { address: *a, available, needed: amount })?;
+        self.put_u128(state_key::balance(a), b);
+        Ok(())
+    }
+
+    /// Tokens come into existence as a liability of `bank`.
+    fn mint(&mut self, bank: &Address, to: &Address, amount: u128) -> Result<(), Error> {
+        self.credit(to, amount)?;
+        let s = add("bank supply", self.supply(bank)?, amount)?;
+        let t = add("total supply", self.total_supply()?, amount)?;
+        let m = add("minted", self.get_u128(&state_key::minted(bank))?, amount)?;
+        self.put_u128(state_key::supply(bank), s);
+        self.put_u128(state_key::total_supply().to_vec(), t);
+        self.put_u128(state_key::minted(bank), m);
+        Ok(())
+    }
+
+    fn burn(&mut self, bank: &Address, from: &Address, amount: u128) -> Result<(), Error> {
+        self.debit(from, amount)?;
+        let s = sub_internal("bank supply", self.supply(bank)?, amount)?;
+        let t = sub_internal("total supply", self.total_supply()?, amount)?;
+        let b = add("burned", self.get_u128(&state_key::burned(bank))?, amount)?;
+        self.put_u128(state_key::supply(bank), s);
+        self.put_u128(state_key::total_supply().to_vec(), t);
+        self.put_u128(state_key::burned(bank), b);
+        Ok(())
+    }
+
+    /// Moves `amount` of liability from `from_bank` to `to_bank`: the
+    /// former now owes the latter, netted against any opposite position.
+    fn move_liability(&mut self, from_bank: &Address, to_bank: &Address, amount: u128) -> Result<(), Error> {
+        let s_from = sub_internal("bank supply", self.supply(from_bank)?, amount)?;
+        let s_to = add("bank supply", self.supply(to_bank)?, amount)?;
+        self.put_u128(state_key::supply(from_bank), s_from);
+        self.put_u128(state_key::supply(to_bank), s_to);
+        let reverse = self.owes(to_bank, from_bank)?;
+        if reverse >= amount {
+            self.put_u128(state_key::owes(to_bank, from_bank), reverse - amount);
+        } else {
+            self.put_u128(state_key::owes(to_bank, from_bank), 0);
+            let fwd = add("position", self.owes(from_bank, to_bank)?, amount - reverse)?;
+            self.put_u128(state_key::owes(from_bank, to_bank), fwd);
+        }
+        Ok(())
+    }
+
+    /// Records that `debtor` paid `creditor` off chain.
+    fn settle(&mut self, debtor: &Address, creditor: &Address, amount: u128) -> Result<(), Error> {
+        let owed = self.owes(debtor, creditor)?;
+        if amount > owed {
+            return Err(Error::PositionExceeded { debtor: *debtor, creditor: *creditor, owed, amount });
+        }
+        self.put_u128(state_key::owes(debtor, creditor), owed - amount);
+        let o = add("settled", self.get_u128(&state_key::settled_out(debtor))?, amount)?;
+        let i = add("settled", self.get_u128(&state_key::settled_in(creditor))?, amount)?;
+        self.put_u128(state_key::settled_out(debtor), o);
+        self.put_u128(state_key::settled_in(creditor), i);
+        Ok(())
+    }
+
+    /// Marks a single-use id as used at `height`; fails if it was.
+    fn use_reference(&mut self, key: Vec<u8>, height: u64, err: impl FnOnce() -> Error) -> Result<(), Error> {
+        if self.has(&key)? {
+            return Err(err());
+        }
+        self.put_u64(key, height);
+        Ok(())
+    }
+}
+
+impl<T: StateWrite + ?Sized> StateWriteExt for T {}
+
+/// Answers the accounts module's "may this account be closed?".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenHoldings;
+
+impl<S: StateRead + ?Sized> HoldingsCheck<S> for TokenHoldings {
+    fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
+        Ok(state.get_u128(&state_key::balance(address))? != 0)
+    }
+}

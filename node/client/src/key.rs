@@ -1,0 +1,97 @@
+use cosmrs::crypto::PublicKey;
+use ed25519_dalek::Signer as _;
+use kawase_primitives::{Address, ADDRESS_PREFIX};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("invalid key: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    Ed25519,
+    Secp256k1,
+}
+
+/// An account signing key.
+#[derive(Clone)]
+pub enum Key {
+    Ed25519(ed25519_dalek::SigningKey),
+    Secp256k1(k256::ecdsa::SigningKey),
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({:?}, {})", self.kind(), self.address())
+    }
+}
+
+impl Key {
+    pub fn generate(kind: KeyKind) -> Self {
+        let mut rng = rand_core::OsRng;
+        match kind {
+            KeyKind::Ed25519 => Key::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+            KeyKind::Secp256k1 => Key::Secp256k1(k256::ecdsa::SigningKey::random(&mut rng)),
+        }
+    }
+
+    /// Deterministic key from a 32-byte seed (tests, demo accounts).
+    pub fn from_seed(kind: KeyKind, seed: [u8; 32]) -> Result<Self, KeyError> {
+        Ok(match kind {
+            KeyKind::Ed25519 => Key::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
+            KeyKind::Secp256k1 => Key::Secp256k1(
+                k256::ecdsa::SigningKey::from_bytes((&seed).into()).map_err(|e| KeyError::Invalid(e.to_string()))?,
+            ),
+        })
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Key::Ed25519(_) => KeyKind::Ed25519,
+            Key::Secp256k1(_) => KeyKind::Secp256k1,
+        }
+    }
+
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        match self {
+            Key::Ed25519(k) => k.to_bytes(),
+            Key::Secp256k1(k) => k.to_bytes().into(),
+        }
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Key::Ed25519(k) => {
+                let tm = tendermint::PublicKey::from_raw_ed25519(k.verifying_key().as_bytes())
+                    .expect("a dalek verifying key is always 32 valid bytes");
+                PublicKey::from(tm)
+            }
+            Key::Secp256k1(k) => PublicKey::from(k.verifying_key()),
+        }
+    }
+
+    /// The Cosmos address of the public key (secp256k1: RIPEMD160(SHA256);
+    /// ed25519: SHA256 truncated to 20 bytes).
+    pub fn address(&self) -> Address {
+        let id = self
+            .public_key()
+            .account_id(ADDRESS_PREFIX)
+            .expect("the constant prefix is valid bech32");
+        Address::from_slice(&id.to_bytes()).expect("account ids of public keys are 20 bytes")
+    }
+
+    /// Signs sign-doc bytes: ed25519 over the bytes, secp256k1 ECDSA over
+    /// their SHA-256 (64-byte r||s, low-S), as the Cosmos SDK does.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Key::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            Key::Secp256k1(k) => {
+                let sig: k256::ecdsa::Signature = k.sign(msg);
+                let sig = sig.normalize_s().unwrap_or(sig);
+                sig.to_bytes().to_vec()
+            }
+        }
+    }
+}
