@@ -112,6 +112,11 @@ fn jmt_err(e: anyhow::Error) -> StorageError {
 }
 
 impl Storage {
+    #[cfg(test)]
+    pub(crate) fn count_entries(&self, cf: &str) -> Result<u64, StorageError> {
+        self.inner.count_entries(cf)
+    }
+
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path, config: StorageConfig) -> Result<Storage, StorageError> {
         if config.keep_recent == Some(0) {
@@ -133,7 +138,9 @@ impl Storage {
         let mut db_opts = cf_opts();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
-        let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_opts()));
+        let cfs = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_opts()));
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
 
         let inner = Inner {
@@ -147,13 +154,17 @@ impl Storage {
             earliest: inner.read_meta(META_EARLIEST)?,
         };
         if meta.latest.is_some() != meta.earliest.is_some() {
-            return Err(StorageError::Corrupt(format!("inconsistent version metadata {meta:?}")));
+            return Err(StorageError::Corrupt(format!(
+                "inconsistent version metadata {meta:?}"
+            )));
         }
         *inner.meta.write().unwrap_or_else(PoisonError::into_inner) = meta;
         tracing::info!(path = %path.display(), latest = ?meta.latest, earliest = ?meta.earliest,
             keep_recent = ?config.keep_recent, "opened state storage");
 
-        let storage = Storage { inner: Arc::new(inner) };
+        let storage = Storage {
+            inner: Arc::new(inner),
+        };
         // Catch up on pruning if the retention window shrank since last run.
         storage.inner.prune()?;
         Ok(storage)
@@ -200,7 +211,10 @@ impl Storage {
         let prepared_on = self.inner.meta().latest;
         let expected = prepared_on.map_or(1, |latest| latest + 1);
         if version != expected {
-            return Err(StorageError::WrongVersion { expected, got: version });
+            return Err(StorageError::WrongVersion {
+                expected,
+                got: version,
+            });
         }
 
         let value_set: Vec<(KeyHash, Option<OwnedValue>)> = changes
@@ -217,11 +231,20 @@ impl Storage {
         // (reading "nothing" is the same as reading a tombstone).
         let mut stale = Vec::new();
         for ((value_version, key_hash), value) in tree_update.node_batch.values() {
-            if let Some(previous) = self.inner.newest_value_version(key_hash, value_version - 1)? {
-                stale.push(StaleEntry::Value { key_hash: *key_hash, version: previous });
+            if let Some(previous) = self
+                .inner
+                .newest_value_version(key_hash, value_version - 1)?
+            {
+                stale.push(StaleEntry::Value {
+                    key_hash: *key_hash,
+                    version: previous,
+                });
             }
             if value.is_none() {
-                stale.push(StaleEntry::Value { key_hash: *key_hash, version: *value_version });
+                stale.push(StaleEntry::Value {
+                    key_hash: *key_hash,
+                    version: *value_version,
+                });
             }
         }
         // jmt does not mark the previous root stale when a version changes
@@ -236,8 +259,16 @@ impl Storage {
             prepared_on,
             root_hash: root.0,
             tree_update,
-            writes: changes.writes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            nonverifiable: changes.nonverifiable.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            writes: changes
+                .writes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            nonverifiable: changes
+                .nonverifiable
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             stale,
         })
     }
@@ -246,7 +277,10 @@ impl Storage {
     /// Fails if the latest version moved since the commit was prepared.
     pub fn commit(&self, prepared: PreparedCommit) -> Result<(), StorageError> {
         let inner = &self.inner;
-        let _guard = inner.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _guard = inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let meta = inner.meta();
         if meta.latest != prepared.prepared_on {
             return Err(StorageError::StalePrepare {
@@ -272,11 +306,19 @@ impl Storage {
             batch.put_cf(nodes, encode_node_key(key)?, encode_node(node)?);
         }
         for ((value_version, key_hash), value) in update.node_batch.values() {
-            batch.put_cf(values, value_key(key_hash, *value_version), encode_value(value.as_deref()));
+            batch.put_cf(
+                values,
+                value_key(key_hash, *value_version),
+                encode_value(value.as_deref()),
+            );
         }
         for index in &update.stale_node_index_batch {
             let entry = StaleEntry::Node(index.node_key.clone());
-            batch.put_cf(stale_cf, encode_stale(index.stale_since_version, &entry)?, b"");
+            batch.put_cf(
+                stale_cf,
+                encode_stale(index.stale_since_version, &entry)?,
+                b"",
+            );
         }
         for entry in &prepared.stale {
             batch.put_cf(stale_cf, encode_stale(version, entry)?, b"");
@@ -297,7 +339,10 @@ impl Storage {
         batch.put_cf(meta_cf, META_LATEST, encode_u64(version));
         batch.put_cf(meta_cf, META_EARLIEST, encode_u64(earliest));
         inner.db.write(batch)?;
-        inner.set_meta(Meta { latest: Some(version), earliest: Some(earliest) });
+        inner.set_meta(Meta {
+            latest: Some(version),
+            earliest: Some(earliest),
+        });
         tracing::debug!(version, root = %hex::encode(prepared.root_hash),
             writes = prepared.writes.len(), "committed state version");
 
@@ -322,12 +367,7 @@ impl Storage {
 
     /// Number of stored JMT nodes (a full scan; for tests and diagnostics).
     pub fn node_count(&self) -> Result<u64, StorageError> {
-        let mut count = 0;
-        for item in self.inner.db.iterator_cf(self.inner.cf(CF_NODES)?, IteratorMode::Start) {
-            item?;
-            count += 1;
-        }
-        Ok(count)
+        self.inner.count_entries(CF_NODES)
     }
 }
 
@@ -336,6 +376,16 @@ impl Inner {
         self.db
             .cf_handle(name)
             .ok_or_else(|| StorageError::Db(format!("missing column family {name}")))
+    }
+
+    /// Number of entries in a column family (a full scan).
+    pub(crate) fn count_entries(&self, cf: &str) -> Result<u64, StorageError> {
+        let mut count = 0;
+        for item in self.db.iterator_cf(self.cf(cf)?, IteratorMode::Start) {
+            item?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     pub(crate) fn meta(&self) -> Meta {
@@ -347,7 +397,10 @@ impl Inner {
     }
 
     fn read_meta(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
-        self.db.get_pinned_cf(self.cf(CF_META)?, key)?.map(|v| decode_u64(&v)).transpose()
+        self.db
+            .get_pinned_cf(self.cf(CF_META)?, key)?
+            .map(|v| decode_u64(&v))
+            .transpose()
     }
 
     /// Ok if `version` is committed and not pruned.
@@ -356,12 +409,18 @@ impl Inner {
         match (meta.latest, meta.earliest) {
             (Some(latest), Some(earliest)) if version >= 1 && version <= latest => {
                 if version < earliest {
-                    Err(StorageError::VersionPruned { requested: version, earliest })
+                    Err(StorageError::VersionPruned {
+                        requested: version,
+                        earliest,
+                    })
                 } else {
                     Ok(())
                 }
             }
-            (latest, _) => Err(StorageError::VersionUnknown { requested: version, latest }),
+            (latest, _) => Err(StorageError::VersionUnknown {
+                requested: version,
+                latest,
+            }),
         }
     }
 
@@ -375,13 +434,22 @@ impl Inner {
 
     /// Latest-state point read.
     pub(crate) fn get_latest(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.map(|v| v.to_vec()))
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(cf)?, key)?
+            .map(|v| v.to_vec()))
     }
 
     /// Latest verifiable entries under `prefix`, in key order.
-    pub(crate) fn prefix_latest(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub(crate) fn prefix_latest(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(self.cf(CF_LATEST)?, IteratorMode::From(prefix, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(CF_LATEST)?,
+            IteratorMode::From(prefix, Direction::Forward),
+        );
         for item in iter {
             let (key, value) = item?;
             if !key.starts_with(prefix) {
@@ -394,8 +462,14 @@ impl Inner {
 
     /// Version of the newest versioned-value entry of `key_hash` at or below
     /// `max_version`.
-    fn newest_value_version(&self, key_hash: &KeyHash, max_version: u64) -> Result<Option<u64>, StorageError> {
-        Ok(self.newest_value(key_hash, max_version)?.map(|(version, _)| version))
+    fn newest_value_version(
+        &self,
+        key_hash: &KeyHash,
+        max_version: u64,
+    ) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .newest_value(key_hash, max_version)?
+            .map(|(version, _)| version))
     }
 
     /// Newest versioned-value entry of `key_hash` at or below `max_version`:
@@ -406,7 +480,10 @@ impl Inner {
         max_version: u64,
     ) -> Result<Option<(u64, Option<Vec<u8>>)>, StorageError> {
         let seek = value_key(key_hash, max_version);
-        let mut iter = self.db.iterator_cf(self.cf(CF_VALUES)?, IteratorMode::From(&seek, Direction::Reverse));
+        let mut iter = self.db.iterator_cf(
+            self.cf(CF_VALUES)?,
+            IteratorMode::From(&seek, Direction::Reverse),
+        );
         match iter.next() {
             Some(item) => {
                 let (key, value) = item?;
@@ -436,16 +513,26 @@ impl Inner {
         }
 
         // Readers must see the version as pruned before its data goes.
-        self.set_meta(Meta { latest: meta.latest, earliest: Some(new_earliest) });
+        self.set_meta(Meta {
+            latest: meta.latest,
+            earliest: Some(new_earliest),
+        });
 
-        let (nodes, values, stale_cf, meta_cf) =
-            (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_STALE)?, self.cf(CF_META)?);
+        let (nodes, values, stale_cf, meta_cf) = (
+            self.cf(CF_NODES)?,
+            self.cf(CF_VALUES)?,
+            self.cf(CF_STALE)?,
+            self.cf(CF_META)?,
+        );
         let mut batch = WriteBatch::default();
         let (mut pruned_nodes, mut pruned_values) = (0usize, 0usize);
         // Entries stale since <= earliest are gone already, except before
         // the first prune (earliest == 1).
         let start = encode_u64(if earliest > 1 { earliest + 1 } else { 1 });
-        for item in self.db.iterator_cf(stale_cf, IteratorMode::From(&start, Direction::Forward)) {
+        for item in self
+            .db
+            .iterator_cf(stale_cf, IteratorMode::From(&start, Direction::Forward))
+        {
             let (key, _) = item?;
             let (since, entry) = decode_stale(&key)?;
             if since > new_earliest {
@@ -465,14 +552,22 @@ impl Inner {
         }
         batch.put_cf(meta_cf, META_EARLIEST, encode_u64(new_earliest));
         self.db.write(batch)?;
-        tracing::debug!(earliest = new_earliest, pruned_nodes, pruned_values, "pruned state versions");
+        tracing::debug!(
+            earliest = new_earliest,
+            pruned_nodes,
+            pruned_values,
+            "pruned state versions"
+        );
         Ok(())
     }
 }
 
 impl TreeReader for Inner {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        match self.db.get_pinned_cf(self.cf(CF_NODES)?, encode_node_key(node_key)?)? {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_NODES)?, encode_node_key(node_key)?)?
+        {
             Some(bytes) => Ok(Some(decode_node(&bytes)?)),
             // The tree before version 1 is empty: jmt builds version 1 on
             // top of a root at version 0, which is never written.
@@ -481,8 +576,14 @@ impl TreeReader for Inner {
         }
     }
 
-    fn get_value_option(&self, max_version: u64, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self.newest_value(&key_hash, max_version)?.and_then(|(_, value)| value))
+    fn get_value_option(
+        &self,
+        max_version: u64,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self
+            .newest_value(&key_hash, max_version)?
+            .and_then(|(_, value)| value))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

@@ -1,0 +1,376 @@
+//! `tendermint_abci::Application` (ABCI 2.0) over the Merkle store.
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use kawase_primitives::{Changes, Delta, Event, StateWrite};
+use kawase_state::{PreparedCommit, Snapshot, Storage, StorageConfig, StorageError};
+use tendermint_proto::v0_38::abci::{
+    self as pb, response_process_proposal::ProposalStatus, RequestCheckTx, RequestFinalizeBlock, RequestInfo,
+    RequestInitChain, RequestPrepareProposal, RequestProcessProposal, RequestQuery, ResponseCheckTx, ResponseCommit,
+    ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponsePrepareProposal, ResponseProcessProposal,
+    ResponseQuery,
+};
+
+use crate::exec::{self, BlockInfo, TxOutcome};
+use crate::genesis::{read_chain, AppState};
+use crate::tx::DecodedTx;
+use crate::{state_key, Failure, Params, TxError, Zone};
+
+/// Node-side settings of the application (not consensus-relevant).
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// Directory of the RocksDB state store.
+    pub db_path: PathBuf,
+    /// Keep this many recent versions queryable; `None` keeps all.
+    pub keep_recent: Option<u64>,
+    /// Check the money invariants at the end of every block (on by default
+    /// in debug builds).
+    pub check_invariants: bool,
+}
+
+impl AppConfig {
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        AppConfig { db_path: db_path.into(), keep_recent: None, check_invariants: cfg!(debug_assertions) }
+    }
+}
+
+/// Failures of the application itself (as opposed to a transaction's).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("state: {0}")]
+    State(String),
+    #[error("the chain is already initialised (height {0})")]
+    AlreadyInitialised(u64),
+    #[error("the chain is not initialised: InitChain first")]
+    NotInitialised,
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    #[error("block height {got} is not the next height {expected}")]
+    WrongHeight { expected: u64, got: u64 },
+    #[error("commit without a finalized block")]
+    NothingToCommit,
+    #[error("invariant violated after block {height}: {what}")]
+    Invariant { height: u64, what: String },
+}
+
+#[derive(Clone, Debug)]
+struct Chain {
+    chain_id: String,
+    zone: Zone,
+    params: Params,
+}
+
+struct Pending {
+    height: u64,
+    prepared: PreparedCommit,
+}
+
+struct Inner {
+    storage: Storage,
+    config: AppConfig,
+    chain: Option<Chain>,
+    /// Genesis state written by InitChain; it is committed with the first
+    /// block, so a crash before that simply repeats InitChain.
+    genesis: Option<Changes>,
+    pending: Option<Pending>,
+    /// Mempool view: committed state plus the transactions CheckTx accepted
+    /// since the last commit.
+    check: Delta<Snapshot>,
+}
+
+/// The application. Clones share one state (the ABCI server clones it per
+/// connection); every call takes the one lock, so calls are serialised.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Committed height and app hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedState {
+    pub height: u64,
+    pub app_hash: [u8; 32],
+}
+
+impl App {
+    pub fn open(config: AppConfig) -> Result<App, AppError> {
+        let storage = Storage::open(&config.db_path, StorageConfig { keep_recent: config.keep_recent })?;
+        let latest = storage.latest();
+        let chain = read_chain(&latest)
+            .map_err(AppError::State)?
+            .map(|(chain_id, zone, params)| Chain { chain_id, zone, params });
+        let check = Delta::new(latest);
+        Ok(App { inner: Arc::new(Mutex::new(Inner { storage, config, chain, genesis: None, pending: None, check })) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock means a consensus-critical failure;
+        // the state behind it is still the last committed one.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn storage(&self) -> Storage {
+        self.lock().storage.clone()
+    }
+
+    pub fn chain_id(&self) -> Option<String> {
+        self.lock().chain.as_ref().map(|c| c.chain_id.clone())
+    }
+
+    pub fn zone(&self) -> Option<Zone> {
+        self.lock().chain.as_ref().map(|c| c.zone)
+    }
+
+    pub fn committed(&self) -> Result<CommittedState, AppError> {
+        let inner = self.lock();
+        match inner.storage.latest_version() {
+            None => Ok(CommittedState { height: 0, app_hash: Storage::empty_root() }),
+            Some(h) => Ok(CommittedState { height: h, app_hash: inner.storage.root_hash(h)? }),
+        }
+    }
+
+    /// InitChain: writes the genesis state (pending until block 1 commits)
+    /// and returns its root as the initial app hash.
+    pub fn try_init_chain(&self, req: RequestInitChain) -> Result<ResponseInitChain, AppError> {
+        let mut inner = self.lock();
+        if let Some(h) = inner.storage.latest_version() {
+            return Err(AppError::AlreadyInitialised(h));
+        }
+        if req.initial_height > 1 {
+            return Err(AppError::Genesis("initial_height other than 1 is not supported".into()));
+        }
+        let app_state: AppState =
+            serde_json::from_slice(&req.app_state_bytes).map_err(|e| AppError::Genesis(format!("app_state: {e}")))?;
+        let mut delta = Delta::new(inner.storage.latest());
+        app_state.apply(&req.chain_id, &mut delta).map_err(AppError::Genesis)?;
+        let changes = delta.into_changes();
+        let root = inner.storage.prepare(1, &changes)?.root_hash();
+        inner.chain = Some(Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() });
+        inner.genesis = Some(changes);
+        inner.pending = None;
+        tracing::info!(chain_id = %req.chain_id, zone = app_state.zone.as_str(), app_hash = %hex::encode_upper(root), "genesis");
+        Ok(ResponseInitChain { consensus_params: None, validators: req.validators, app_hash: Bytes::copy_from_slice(&root) })
+    }
+
+    /// FinalizeBlock: executes the block on an overlay, computes the new app
+    /// hash, and holds the result until Commit.
+    pub fn try_finalize_block(&self, req: RequestFinalizeBlock) -> Result<ResponseFinalizeBlock, AppError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let chain = inner.chain.clone().ok_or(AppError::NotInitialised)?;
+        let expected = inner.storage.latest_version().unwrap_or(0) + 1;
+        let height = u64::try_from(req.height).unwrap_or(0);
+        if height != expected || inner.pending.is_some() {
+            return Err(AppError::WrongHeight { expected, got: height });
+        }
+        let block = BlockInfo {
+            chain_id: chain.chain_id.clone(),
+            height,
+            block_time_secs: req.time.as_ref().map(|t| t.seconds).unwrap_or(0),
+        };
+        let mut state = Delta::new(inner.storage.latest());
+        if let Some(genesis) = inner.genesis.clone() {
+            state.apply(genesis);
+        }
+        let prepared = exec::prepare_block(&state, &chain.chain_id, &chain.params, &req.txs);
+        let mut tx_results = Vec::with_capacity(req.txs.len());
+        for (index, p) in prepared.into_iter().enumerate() {
+            let (hash, outcome) = match p.decoded {
+                Ok(tx) => (Some(tx.hash), exec::run_tx(&mut state, &tx, &block, p.sig_verified)),
+                Err(f) => (None, TxOutcome { result: Err(f), events: Vec::new() }),
+            };
+            let hash = hash.unwrap_or_else(|| crate::tx::tx_hash(&req.txs[index]));
+            let record = TxRecord::new(&hash, height, index as u32, &outcome);
+            state.put_nonverifiable(state_key::tx_result(&hash), serde_json::to_vec(&record).unwrap_or_default());
+            tx_results.push(exec_result(&outcome));
+        }
+        if inner.config.check_invariants {
+            kawase_token::check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
+        }
+        let changes = state.into_changes();
+        let commit = inner.storage.prepare(height, &changes)?;
+        let app_hash = commit.root_hash();
+        inner.pending = Some(Pending { height, prepared: commit });
+        Ok(ResponseFinalizeBlock {
+            events: Vec::new(),
+            tx_results,
+            validator_updates: Vec::new(),
+            consensus_param_updates: None,
+            app_hash: Bytes::copy_from_slice(&app_hash),
+        })
+    }
+
+    /// Commit: writes the finalized block atomically and resets the
+    /// mempool view.
+    pub fn try_commit(&self) -> Result<ResponseCommit, AppError> {
+        let mut inner = self.lock();
+        let pending = inner.pending.take().ok_or(AppError::NothingToCommit)?;
+        inner.storage.commit(pending.prepared)?;
+        inner.genesis = None;
+        inner.check = Delta::new(inner.storage.latest());
+        tracing::debug!(height = pending.height, "committed");
+        Ok(ResponseCommit { retain_height: 0 })
+    }
+
+    /// CheckTx: runs the full transaction on the mempool view; only
+    /// transactions that would succeed enter the mempool.
+    pub fn check_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let chain = inner.chain.clone().ok_or(TxError::NotInitialised)?;
+        let height = inner.storage.latest_version().unwrap_or(0) + 1;
+        let block = BlockInfo { chain_id: chain.chain_id.clone(), height, block_time_secs: 0 };
+        let decoded = DecodedTx::decode(tx, &chain.params)?;
+        let mut child = Delta::new(&inner.check);
+        let out = exec::run_tx(&mut child, &decoded, &block, None);
+        out.result?;
+        let changes = child.into_changes();
+        inner.check.apply(changes);
+        inner.check.take_events();
+        Ok(decoded.hash)
+    }
+
+    /// Stateless validity of a proposed block (the same for every validator).
+    pub fn proposal_is_valid(&self, txs: &[Bytes]) -> bool {
+        let inner = self.lock();
+        let Some(chain) = inner.chain.as_ref() else { return false };
+        let p = &chain.params;
+        let total: u64 = txs.iter().map(|t| t.len() as u64).sum();
+        txs.len() as u64 <= p.max_block_txs
+            && total <= p.max_block_bytes
+            && txs.iter().all(|t| DecodedTx::decode(t, p).is_ok())
+    }
+
+    /// Picks mempool transactions for a proposal within the block limits.
+    pub fn select_txs(&self, req: &RequestPrepareProposal) -> Vec<Bytes> {
+        let inner = self.lock();
+        let Some(chain) = inner.chain.as_ref() else { return Vec::new() };
+        let p = &chain.params;
+        let byte_budget = u64::try_from(req.max_tx_bytes).unwrap_or(0).min(p.max_block_bytes);
+        let mut used = 0u64;
+        let mut out = Vec::new();
+        for tx in &req.txs {
+            if out.len() as u64 >= p.max_block_txs {
+                break;
+            }
+            let len = tx.len() as u64;
+            if used + len > byte_budget || DecodedTx::decode(tx, p).is_err() {
+                continue;
+            }
+            used += len;
+            out.push(tx.clone());
+        }
+        out
+    }
+
+    pub fn query_request(&self, req: &RequestQuery) -> ResponseQuery {
+        let inner = self.lock();
+        crate::query::handle(&inner.storage, req)
+    }
+}
+
+/// What the node indexes per transaction (served by the `/tx` query).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxRecord {
+    pub hash: String,
+    pub height: u64,
+    pub index: u32,
+    pub code: u32,
+    pub codespace: String,
+    pub log: String,
+    pub events: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl TxRecord {
+    fn new(hash: &[u8; 32], height: u64, index: u32, o: &TxOutcome) -> Self {
+        let (code, codespace, log) = match &o.result {
+            Ok(()) => (0, String::new(), String::new()),
+            Err(f) => (f.code, f.codespace.to_string(), f.log.clone()),
+        };
+        TxRecord {
+            hash: hex::encode_upper(hash),
+            height,
+            index,
+            code,
+            codespace,
+            log,
+            events: o.events.iter().map(|e| (e.kind.clone(), e.attributes.clone())).collect(),
+        }
+    }
+}
+
+fn abci_events(events: &[Event]) -> Vec<pb::Event> {
+    events
+        .iter()
+        .map(|e| pb::Event {
+            r#type: e.kind.clone(),
+            attributes: e
+                .attributes
+                .iter()
+                .map(|(k, v)| pb::EventAttribute { key: k.clone(), value: v.clone(), index: true })
+                .collect(),
+        })
+        .collect()
+}
+
+fn exec_result(o: &TxOutcome) -> pb::ExecTxResult {
+    match &o.result {
+        Ok(()) => pb::ExecTxResult { events: abci_events(&o.events), ..Default::default() },
+        Err(f) => pb::ExecTxResult { code: f.code, codespace: f.codespace.into(), log: f.log.clone(), ..Default::default() },
+    }
+}
+
+fn fatal(what: &str, e: AppError) -> ! {
+    // Continuing after a consensus-critical failure could fork the chain;
+    // stopping lets the operator restart from the last commit.
+    tracing::error!(error = %e, "{what} failed");
+    panic!("{what} failed: {e}");
+}
+
+impl tendermint_abci::Application for App {
+    fn info(&self, _req: RequestInfo) -> ResponseInfo {
+        let c = self.committed().unwrap_or_else(|e| fatal("Info", e));
+        ResponseInfo {
+            data: "kawase".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            app_version: 1,
+            last_block_height: c.height as i64,
+            last_block_app_hash: if c.height == 0 { Bytes::new() } else { Bytes::copy_from_slice(&c.app_hash) },
+        }
+    }
+
+    fn init_chain(&self, req: RequestInitChain) -> ResponseInitChain {
+        self.try_init_chain(req).unwrap_or_else(|e| fatal("InitChain", e))
+    }
+
+    fn query(&self, req: RequestQuery) -> ResponseQuery {
+        self.query_request(&req)
+    }
+
+    fn check_tx(&self, req: RequestCheckTx) -> ResponseCheckTx {
+        match self.check_tx_bytes(&req.tx) {
+            Ok(_) => ResponseCheckTx::default(),
+            Err(f) => ResponseCheckTx { code: f.code, codespace: f.codespace.into(), log: f.log, ..Default::default() },
+        }
+    }
+
+    fn commit(&self) -> ResponseCommit {
+        self.try_commit().unwrap_or_else(|e| fatal("Commit", e))
+    }
+
+    fn prepare_proposal(&self, req: RequestPrepareProposal) -> ResponsePrepareProposal {
+        ResponsePrepareProposal { txs: self.select_txs(&req) }
+    }
+
+    fn process_proposal(&self, req: RequestProcessProposal) -> ResponseProcessProposal {
+        let status = if self.proposal_is_valid(&req.txs) { ProposalStatus::Accept } else { ProposalStatus::Reject };
+        ResponseProcessProposal { status: status as i32 }
+    }
+
+    fn finalize_block(&self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock {
+        self.try_finalize_block(req).unwrap_or_else(|e| fatal("FinalizeBlock", e))
+    }
+}

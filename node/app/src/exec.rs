@@ -1,0 +1,147 @@
+//! Executing transactions against state: the ante phase and message
+//! dispatch in module order. Shared by CheckTx, FinalizeBlock and tests.
+use kawase_accounts::{StateReadExt as _, StateWriteExt as _};
+use kawase_primitives::{Context, Delta, Event, StateRead, StateWrite};
+use kawase_token::TokenHoldings;
+
+use crate::tx::{AppMsg, DecodedTx};
+use crate::{Failure, Params, TxError};
+
+/// Outcome of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxOutcome {
+    pub result: Result<(), Failure>,
+    pub events: Vec<Event>,
+}
+
+impl TxOutcome {
+    fn failed(f: Failure) -> Self {
+        TxOutcome { result: Err(f), events: Vec::new() }
+    }
+}
+
+/// Where a transaction runs.
+#[derive(Clone, Debug)]
+pub struct BlockInfo {
+    pub chain_id: String,
+    pub height: u64,
+    pub block_time_secs: i64,
+}
+
+/// The module list: every message goes to its module here, in one place.
+fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context) -> Result<(), Failure> {
+    match msg {
+        AppMsg::Accounts(m) => m.execute(state, ctx, &TokenHoldings).map_err(Failure::from),
+        AppMsg::Token(m) => m.execute(state, ctx).map_err(Failure::from),
+    }
+}
+
+/// Ante checks in an order that reveals account status only to the key
+/// holder: account exists, sequence, signature, then active.
+/// `sig_verified` is `Some(true)` when the signature was already checked
+/// against this account's (immutable) account number.
+fn ante<S: StateRead>(state: &S, tx: &DecodedTx, block: &BlockInfo, sig_verified: Option<bool>) -> Result<(), Failure> {
+    if tx.chain_id != block.chain_id {
+        return Err(TxError::WrongChainId { expected: block.chain_id.clone(), got: tx.chain_id.chars().take(64).collect() }.into());
+    }
+    if tx.timeout_height != 0 && block.height > tx.timeout_height {
+        return Err(TxError::TimedOut { timeout: tx.timeout_height, height: block.height }.into());
+    }
+    let account = state.existing_account(&tx.signer)?;
+    if tx.sequence != account.sequence {
+        return Err(TxError::WrongSequence { expected: account.sequence, got: tx.sequence }.into());
+    }
+    let ok = match sig_verified {
+        Some(v) => v,
+        None => tx.verify_signature(&block.chain_id, account.number),
+    };
+    if !ok {
+        return Err(TxError::InvalidSignature { account_number: account.number }.into());
+    }
+    account.ensure_active()?;
+    Ok(())
+}
+
+/// Runs one decoded transaction on `state`.
+///
+/// A transaction that fails the ante phase changes nothing. One that passes
+/// it consumes its sequence number even if a message then fails, so a
+/// failed payment can never be replayed later; the failing messages'
+/// writes are dropped with their overlay.
+pub fn run_tx<B: StateRead>(state: &mut Delta<B>, tx: &DecodedTx, block: &BlockInfo, sig_verified: Option<bool>) -> TxOutcome {
+    if let Err(f) = ante(&*state, tx, block, sig_verified) {
+        return TxOutcome::failed(f);
+    }
+    if let Err(e) = state.bump_sequence(&tx.signer) {
+        return TxOutcome::failed(e.into());
+    }
+    let ctx = Context {
+        chain_id: block.chain_id.clone(),
+        height: block.height,
+        block_time_secs: block.block_time_secs,
+        signer: tx.signer,
+    };
+    let mut overlay = Delta::new(&*state);
+    for msg in &tx.msgs {
+        if let Err(f) = dispatch(&mut overlay, msg, &ctx) {
+            return TxOutcome::failed(f);
+        }
+    }
+    let mut changes = overlay.into_changes();
+    let events = changes.take_events();
+    state.apply(changes);
+    TxOutcome { result: Ok(()), events }
+}
+
+/// Decodes and runs raw transaction bytes.
+pub fn run_raw_tx<B: StateRead>(state: &mut Delta<B>, bytes: &[u8], params: &Params, block: &BlockInfo) -> (Option<[u8; 32]>, TxOutcome) {
+    match DecodedTx::decode(bytes, params) {
+        Ok(tx) => {
+            let out = run_tx(state, &tx, block, None);
+            (Some(tx.hash), out)
+        }
+        Err(f) => (None, TxOutcome::failed(f)),
+    }
+}
+
+/// A block transaction after the parallel stateless pass.
+pub struct Prepared {
+    pub decoded: Result<DecodedTx, Failure>,
+    /// Signature already verified against the committed account number.
+    pub sig_verified: Option<bool>,
+}
+
+/// Decodes a block's transactions and verifies their signatures on all
+/// cores before the sequential pass. Account numbers never change once
+/// assigned, so a check against the committed account holds for the
+/// whole block; accounts created in this block are checked inline.
+pub fn prepare_block<S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
+    state: &S,
+    chain_id: &str,
+    params: &Params,
+    txs: &[T],
+) -> Vec<Prepared> {
+    let work = |raw: &T| -> Prepared {
+        let decoded = DecodedTx::decode(raw.as_ref(), params);
+        let sig_verified = decoded.as_ref().ok().and_then(|tx| {
+            let acct = state.account(&tx.signer).ok()??;
+            Some(tx.verify_signature(chain_id, acct.number))
+        });
+        Prepared { decoded, sig_verified }
+    };
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    if workers <= 1 || txs.len() < 64 {
+        return txs.iter().map(work).collect();
+    }
+    let chunk = txs.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = txs
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(work).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("decode workers do not panic"))
+            .collect()
+    })
+}

@@ -1,0 +1,175 @@
+//! Stateless phase: decode the Cosmos SDK envelope, check its shape, decode
+//! and validate every message, and verify the signature once the account
+//! number is known.
+use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, TxBody, TxRaw};
+use kawase_client::ExtensionChainId;
+use kawase_primitives::{Address, ADDRESS_PREFIX};
+use prost::{Message, Name};
+use sha2::{Digest, Sha256};
+
+use crate::{Failure, Params, TxError};
+
+/// SIGN_MODE_DIRECT in the Cosmos SDK's enum.
+const SIGN_MODE_DIRECT: i32 = 1;
+
+/// A message of one of the wired modules, already statelessly valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppMsg {
+    Accounts(kawase_accounts::Msg),
+    Token(kawase_token::Msg),
+}
+
+impl AppMsg {
+    /// Routes a message to its module by type URL, in module order.
+    pub fn decode(type_url: &str, value: &[u8]) -> Result<AppMsg, Failure> {
+        if let Some(r) = kawase_accounts::Msg::decode_any(type_url, value) {
+            return r.map(AppMsg::Accounts).map_err(Failure::from);
+        }
+        if let Some(r) = kawase_token::Msg::decode_any(type_url, value) {
+            return r.map(AppMsg::Token).map_err(Failure::from);
+        }
+        Err(TxError::UnknownMessage(type_url.chars().take(128).collect()).into())
+    }
+
+    pub fn signer(&self) -> Address {
+        match self {
+            AppMsg::Accounts(m) => m.signer(),
+            AppMsg::Token(m) => m.signer(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum PubKey {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Secp256k1(k256::ecdsa::VerifyingKey),
+}
+
+/// A decoded, statelessly valid transaction.
+#[derive(Clone, Debug)]
+pub struct DecodedTx {
+    /// SHA-256 of the raw bytes (CometBFT's tx hash).
+    pub hash: [u8; 32],
+    pub signer: Address,
+    pub sequence: u64,
+    pub chain_id: String,
+    pub timeout_height: u64,
+    pub msgs: Vec<AppMsg>,
+    pubkey: PubKey,
+    body_bytes: Vec<u8>,
+    auth_info_bytes: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn malformed(what: impl std::fmt::Display) -> Failure {
+    TxError::Malformed(what.to_string()).into()
+}
+
+pub fn tx_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+impl DecodedTx {
+    /// Decodes and checks everything that needs no state.
+    pub fn decode(bytes: &[u8], params: &Params) -> Result<DecodedTx, Failure> {
+        if bytes.len() as u64 > params.max_tx_bytes {
+            return Err(TxError::TooLarge { size: bytes.len(), limit: params.max_tx_bytes }.into());
+        }
+        let raw = TxRaw::decode(bytes).map_err(|e| malformed(format!("TxRaw: {e}")))?;
+        let body = TxBody::decode(raw.body_bytes.as_slice()).map_err(|e| malformed(format!("TxBody: {e}")))?;
+        let auth = AuthInfo::decode(raw.auth_info_bytes.as_slice()).map_err(|e| malformed(format!("AuthInfo: {e}")))?;
+
+        // Exactly one signer in SIGN_MODE_DIRECT, with its public key.
+        let [signer_info] = auth.signer_infos.as_slice() else {
+            return Err(TxError::UnsupportedSigning(format!("exactly one signer required, got {}", auth.signer_infos.len())).into());
+        };
+        let [signature] = raw.signatures.as_slice() else {
+            return Err(TxError::UnsupportedSigning(format!("exactly one signature required, got {}", raw.signatures.len())).into());
+        };
+        match signer_info.mode_info.as_ref().and_then(|m| m.sum.as_ref()) {
+            Some(mode_info::Sum::Single(s)) if s.mode == SIGN_MODE_DIRECT => {}
+            _ => return Err(TxError::UnsupportedSigning("only SIGN_MODE_DIRECT single signatures are accepted".into()).into()),
+        }
+        let any = signer_info
+            .public_key
+            .as_ref()
+            .ok_or_else(|| TxError::UnsupportedSigning("the signer's public key must be included".into()))?;
+        let (pubkey, signer) = decode_pubkey(any)?;
+
+        // The chain id extension is the only one we accept, and it is required.
+        let ext_url = ExtensionChainId::type_url();
+        let [ext] = body.extension_options.as_slice() else {
+            return Err(malformed("exactly one extension option (the chain id) is required"));
+        };
+        if ext.type_url != ext_url || !body.non_critical_extension_options.is_empty() {
+            return Err(malformed(format!("unsupported extension option `{}`", ext.type_url)));
+        }
+        let chain_id = ExtensionChainId::decode(ext.value.as_slice()).map_err(|e| malformed(format!("chain id extension: {e}")))?.chain_id;
+
+        if body.messages.is_empty() {
+            return Err(TxError::NoMessages.into());
+        }
+        if body.messages.len() > params.max_msgs_per_tx as usize {
+            return Err(TxError::TooManyMessages { count: body.messages.len(), limit: params.max_msgs_per_tx }.into());
+        }
+        if body.memo.len() > 256 {
+            return Err(malformed("memo longer than 256 bytes"));
+        }
+        let mut msgs = Vec::with_capacity(body.messages.len());
+        for any in &body.messages {
+            let m = AppMsg::decode(&any.type_url, &any.value)?;
+            if m.signer() != signer {
+                return Err(TxError::SignerMismatch { expected: m.signer().to_string(), signer: signer.to_string() }.into());
+            }
+            msgs.push(m);
+        }
+        Ok(DecodedTx {
+            hash: tx_hash(bytes),
+            signer,
+            sequence: signer_info.sequence,
+            chain_id,
+            timeout_height: body.timeout_height,
+            msgs,
+            pubkey,
+            body_bytes: raw.body_bytes,
+            auth_info_bytes: raw.auth_info_bytes,
+            signature: signature.clone(),
+        })
+    }
+
+    /// Verifies the signature over the SIGN_MODE_DIRECT sign doc for this
+    /// chain and account number.
+    pub fn verify_signature(&self, chain_id: &str, account_number: u64) -> bool {
+        let doc = kawase_client::sign_doc_bytes(&self.body_bytes, &self.auth_info_bytes, chain_id, account_number);
+        match &self.pubkey {
+            PubKey::Ed25519(vk) => {
+                let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.signature) else { return false };
+                vk.verify_strict(&doc, &sig).is_ok()
+            }
+            PubKey::Secp256k1(vk) => {
+                use k256::ecdsa::signature::Verifier as _;
+                let Ok(sig) = k256::ecdsa::Signature::from_slice(&self.signature) else { return false };
+                // k256 rejects high-S signatures, so signatures are not malleable.
+                vk.verify(&doc, &sig).is_ok()
+            }
+        }
+    }
+}
+
+fn decode_pubkey(any: &cosmrs::Any) -> Result<(PubKey, Address), Failure> {
+    let pk = cosmrs::crypto::PublicKey::try_from(any).map_err(|e| TxError::UnsupportedSigning(format!("public key: {e}")))?;
+    let bytes = pk.to_bytes();
+    let key = match pk.type_url() {
+        cosmrs::crypto::PublicKey::ED25519_TYPE_URL => {
+            let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| malformed("ed25519 key length"))?;
+            PubKey::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| malformed(format!("ed25519 key: {e}")))?)
+        }
+        cosmrs::crypto::PublicKey::SECP256K1_TYPE_URL => PubKey::Secp256k1(
+            k256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes).map_err(|e| malformed(format!("secp256k1 key: {e}")))?,
+        ),
+        other => return Err(TxError::UnsupportedSigning(format!("key type `{other}`")).into()),
+    };
+    let id = pk.account_id(ADDRESS_PREFIX).map_err(|e| malformed(e.to_string()))?;
+    let addr = Address::from_slice(&id.to_bytes()).map_err(|e| malformed(e.to_string()))?;
+    Ok((key, addr))
+}
