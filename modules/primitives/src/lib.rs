@@ -16,7 +16,7 @@ pub use amount::{parse_amount, AmountError};
 pub use context::Context;
 pub use event::Event;
 pub use state::{
-    Changes, Delta, MemState, StateError, StateRead, StateReadTyped, StateWrite, StateWriteTyped,
+    Changes, Delta, Entries, MemState, StateError, StateRead, StateReadTyped, StateWrite, StateWriteTyped,
 };
 
 /// Every module error maps to a stable `(codespace, code)` pair that clients

@@ -9,6 +9,9 @@ use crate::Event;
 #[error("storage failure: {0}")]
 pub struct StateError(pub String);
 
+/// Key-value pairs in key order, as prefix reads return them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Read access to the key-value state as of some point of execution.
 ///
 /// Verifiable keys are in the Merkle tree (their root is the app hash);
@@ -16,7 +19,7 @@ pub struct StateError(pub String);
 pub trait StateRead {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
     /// All verifiable entries whose key starts with `prefix`, in key order.
-    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Entries, StateError>;
     fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
 }
 
@@ -32,7 +35,7 @@ impl<T: StateRead + ?Sized> StateRead for &T {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         (**self).get_raw(key)
     }
-    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Entries, StateError> {
         (**self).prefix_raw(prefix)
     }
     fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
@@ -44,7 +47,7 @@ impl<T: StateRead + ?Sized> StateRead for &mut T {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         (**self).get_raw(key)
     }
-    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Entries, StateError> {
         (**self).prefix_raw(prefix)
     }
     fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
@@ -143,7 +146,7 @@ impl<B: StateRead> StateRead for Delta<B> {
         }
     }
 
-    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Entries, StateError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.base.prefix_raw(prefix)?.into_iter().collect();
         let range = self
             .changes
@@ -205,7 +208,7 @@ impl StateRead for MemState {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.verifiable.get(key).cloned())
     }
-    fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn prefix_raw(&self, prefix: &[u8]) -> Result<Entries, StateError> {
         Ok(self
             .verifiable
             .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))

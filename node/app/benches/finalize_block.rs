@@ -1,1 +1,364 @@
-fn main() {}
+//! Throughput of FinalizeBlock + Commit on a real RocksDB store.
+//!
+//! A genesis with two banks and 2,000 customers (half per bank, opening
+//! balances, ed25519 and secp256k1 keys alternating) receives blocks of
+//! pre-signed transfers, same-bank and cross-bank mixed. Only
+//! `try_finalize_block` + `try_commit` are timed; signing, request building
+//! and the checks that every transaction succeeded happen outside.
+//!
+//! Afterwards the stateless pass (`exec::prepare_block`: decode and
+//! signature verification on all cores) is timed alone over the same blocks,
+//! to show how much of a block is signature work.
+//!
+//! `cargo bench -p kawase-app --bench finalize_block` runs the full sizes;
+//! under `cargo test` (no `--bench` argument) a small smoke run only checks
+//! that the benchmark still works. `KAWASE_BENCH_TXS` and
+//! `KAWASE_BENCH_BLOCKS` override the block size and count.
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kawase_app::exec::prepare_block;
+use kawase_app::testkit::{customer_genesis, TestChain, Wallet};
+use kawase_app::tx::DecodedTx;
+use kawase_app::{AppConfig, AppState, Params, Zone};
+use kawase_client::{build_tx, msgs, KeyKind, TxParams};
+use tendermint_proto::v0_38::abci::ExecTxResult;
+
+const CHAIN: &str = "kawase-bench";
+const CUSTOMERS: usize = 2_000;
+const OPENING_BALANCE: u128 = 1_000_000_000;
+/// Genesis account numbers: admin 0, bank A 1, bank B 2, then customers.
+const FIRST_CUSTOMER_NUMBER: u64 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Senders {
+    Mixed,
+    Only(KeyKind),
+}
+
+impl Senders {
+    fn label(self) -> &'static str {
+        match self {
+            Senders::Mixed => "mixed ed25519/secp256k1",
+            Senders::Only(KeyKind::Ed25519) => "ed25519 only",
+            Senders::Only(KeyKind::Secp256k1) => "secp256k1 only",
+        }
+    }
+
+    fn admits(self, kind: KeyKind) -> bool {
+        match self {
+            Senders::Mixed => true,
+            Senders::Only(k) => k == kind,
+        }
+    }
+}
+
+struct Run {
+    senders: Senders,
+    txs_per_block: usize,
+    blocks: usize,
+}
+
+/// splitmix64: a reproducible stream without a rand dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+struct World {
+    admin: Wallet,
+    bank_a: Wallet,
+    bank_b: Wallet,
+    customers: Vec<Wallet>,
+}
+
+impl World {
+    fn new() -> World {
+        let customers = (0..CUSTOMERS)
+            .map(|i| {
+                let kind = if i % 2 == 0 { KeyKind::Ed25519 } else { KeyKind::Secp256k1 };
+                let mut w = Wallet::from_name(&format!("bench-customer-{i}"), kind);
+                w.number = FIRST_CUSTOMER_NUMBER + i as u64;
+                w
+            })
+            .collect();
+        World {
+            admin: Wallet::from_name("bench-admin", KeyKind::Ed25519),
+            bank_a: Wallet::from_name("bench-bank-a", KeyKind::Secp256k1),
+            bank_b: Wallet::from_name("bench-bank-b", KeyKind::Ed25519),
+            customers,
+        }
+    }
+
+    /// Customers 0..1000 bank with A, the rest with B.
+    fn bank_of(i: usize) -> usize {
+        usize::from(i >= CUSTOMERS / 2)
+    }
+
+    fn genesis(&self) -> AppState {
+        let banks = [self.bank_a.address(), self.bank_b.address()];
+        AppState {
+            zone: Zone::Fz,
+            params: Params::standard(),
+            accounts: kawase_accounts::Genesis {
+                admin: self.admin.address(),
+                banks: vec![
+                    kawase_accounts::BankGenesis { address: banks[0], name: "Bench Bank A".into() },
+                    kawase_accounts::BankGenesis { address: banks[1], name: "Bench Bank B".into() },
+                ],
+                accounts: self
+                    .customers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| customer_genesis(w.address(), banks[World::bank_of(i)], &format!("DEP-{i:05}")))
+                    .collect(),
+            },
+            token: kawase_token::Genesis {
+                balances: self
+                    .customers
+                    .iter()
+                    .map(|w| kawase_token::BalanceGenesis { address: w.address(), amount: OPENING_BALANCE.to_string() })
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// One transfer to sign: sender, receiver, amount and the sender's sequence.
+struct Plan {
+    from: usize,
+    to: usize,
+    amount: u128,
+    sequence: u64,
+}
+
+/// Plans `blocks` blocks of transfers, senders cycling through the admitted
+/// pool; about half of the receivers are at the other bank.
+fn plan_blocks(world: &World, run: &Run, rng: &mut Rng) -> Vec<Vec<Plan>> {
+    let pool: Vec<usize> = (0..CUSTOMERS).filter(|&i| run.senders.admits(world.customers[i].key.kind())).collect();
+    let mut sequences = vec![0u64; CUSTOMERS];
+    let mut cursor = 0usize;
+    let half = CUSTOMERS / 2;
+    (0..run.blocks)
+        .map(|_| {
+            (0..run.txs_per_block)
+                .map(|_| {
+                    let from = pool[cursor % pool.len()];
+                    cursor += 1;
+                    let cross = rng.next() % 2 == 0;
+                    let target_bank = if cross { 1 - World::bank_of(from) } else { World::bank_of(from) };
+                    let mut to = target_bank * half + rng.below(half);
+                    if to == from {
+                        to = target_bank * half + (to - target_bank * half + 1) % half;
+                    }
+                    let sequence = sequences[from];
+                    sequences[from] += 1;
+                    Plan { from, to, amount: 1 + rng.below(1_000) as u128, sequence }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Signs planned transfers on all cores.
+fn sign_all(world: &World, plans: &[Plan]) -> Vec<Vec<u8>> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let chunk = plans.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = plans
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|p| {
+                            let (from, to) = (&world.customers[p.from], &world.customers[p.to]);
+                            let params = TxParams {
+                                chain_id: CHAIN.into(),
+                                account_number: from.number,
+                                sequence: p.sequence,
+                                memo: String::new(),
+                                timeout_height: 0,
+                            };
+                            build_tx(&from.key, &params, vec![msgs::transfer(from.address(), to.address(), p.amount)])
+                                .expect("encoding a transfer cannot fail")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("signing workers do not panic")).collect()
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// 23456.7 -> "23,457".
+fn grouped(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn run_one(world: &World, run: &Run, rng: &mut Rng) {
+    let plans = plan_blocks(world, run, rng);
+    let sign_start = Instant::now();
+    let blocks: Vec<Vec<Vec<u8>>> = plans.iter().map(|b| sign_all(world, b)).collect();
+    let signing = sign_start.elapsed();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = AppConfig { check_invariants: false, ..AppConfig::new(dir.path().join("state")) };
+    let mut chain = TestChain::open(config, CHAIN).expect("open the store");
+    chain.init(&world.genesis()).expect("genesis");
+    // Block 1 commits the genesis state: keep that write out of the figures.
+    chain.block(Vec::new()).expect("genesis block");
+
+    let mut finalize = Vec::with_capacity(blocks.len());
+    let mut commit = Vec::with_capacity(blocks.len());
+    let mut results: Vec<ExecTxResult> = Vec::with_capacity(run.blocks * run.txs_per_block);
+    for txs in &blocks {
+        let mut req = chain.block_request(Vec::new());
+        req.txs = txs.iter().map(|t| Bytes::copy_from_slice(t)).collect();
+        let t0 = Instant::now();
+        let resp = chain.app.try_finalize_block(req).expect("finalize");
+        let t1 = Instant::now();
+        chain.app.try_commit().expect("commit");
+        let t2 = Instant::now();
+        chain.height += 1;
+        chain.time_secs += 1;
+        finalize.push(t1 - t0);
+        commit.push(t2 - t1);
+        results.extend(resp.tx_results);
+    }
+
+    // Outside the timing: every transfer succeeded and no money moved out of existence.
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.code, 0, "tx {i} failed: {}/{} {}", r.codespace, r.code, r.log);
+    }
+    let latest = chain.app.storage().latest();
+    kawase_token::check_invariants(&latest).expect("money invariants hold after the run");
+    let total: u128 = world.customers.iter().map(|w| chain.balance(&w.address())).sum();
+    assert_eq!(total, OPENING_BALANCE * CUSTOMERS as u128, "transfers conserve the total");
+
+    // The stateless pass alone (decode + signatures on all cores), over the
+    // same blocks: account numbers never change, so it does the same work.
+    let params = Params::standard();
+    let mut prepare = Vec::with_capacity(blocks.len());
+    for txs in &blocks {
+        let t0 = Instant::now();
+        let prepared = prepare_block(&latest, CHAIN, &params, txs);
+        prepare.push(t0.elapsed());
+        assert!(prepared.iter().all(|p| p.sig_verified == Some(true)), "every signature verifies");
+    }
+    // One core, per transaction: decode, then verification by key type.
+    let sample = &blocks[0];
+    let t0 = Instant::now();
+    let decoded: Vec<DecodedTx> = sample.iter().map(|t| DecodedTx::decode(t, &params).expect("decodes")).collect();
+    let decode_per_tx = t0.elapsed() / sample.len() as u32;
+    let mut verify = [(Duration::ZERO, 0u32); 2];
+    for (tx, plan) in decoded.iter().zip(&plans[0]) {
+        let w = &world.customers[plan.from];
+        let slot = usize::from(w.key.kind() == KeyKind::Secp256k1);
+        let t0 = Instant::now();
+        assert!(tx.verify_signature(CHAIN, w.number));
+        verify[slot].0 += t0.elapsed();
+        verify[slot].1 += 1;
+    }
+
+    let total_time: Duration = finalize.iter().chain(&commit).sum();
+    let n = (run.blocks * run.txs_per_block) as f64;
+    let block_times: Vec<Duration> = {
+        let mut v: Vec<Duration> = finalize.iter().zip(&commit).map(|(f, c)| *f + *c).collect();
+        v.sort();
+        v
+    };
+    let sorted = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let (fin, com, pre) = (sorted(&finalize), sorted(&commit), sorted(&prepare));
+    let fin_sum: Duration = finalize.iter().sum();
+    let pre_sum: Duration = prepare.iter().sum();
+    println!(
+        "finalize+commit: {} signed transfers/block ({}), {} blocks: {} transfers/s (block p50 {:.0} ms, max {:.0} ms)",
+        run.txs_per_block,
+        run.senders.label(),
+        run.blocks,
+        grouped(n / total_time.as_secs_f64()),
+        ms(percentile(&block_times, 0.5)),
+        ms(percentile(&block_times, 1.0)),
+    );
+    println!(
+        "    split p50: finalize {:.0} ms + commit {:.0} ms; finalize alone {} transfers/s",
+        ms(percentile(&fin, 0.5)),
+        ms(percentile(&com, 0.5)),
+        grouped(n / fin_sum.as_secs_f64()),
+    );
+    let verify_line: Vec<String> = [("ed25519", verify[0]), ("secp256k1", verify[1])]
+        .iter()
+        .filter(|(_, (_, count))| *count > 0)
+        .map(|(name, (d, count))| format!("verify {name} {:.1} us", d.as_secs_f64() * 1e6 / f64::from(*count)))
+        .collect();
+    println!(
+        "    prepare_block (decode + signatures, all cores) p50 {:.0} ms/block = {:.0}% of finalize; one core per tx: decode {:.1} us, {}",
+        ms(percentile(&pre, 0.5)),
+        100.0 * pre_sum.as_secs_f64() / fin_sum.as_secs_f64(),
+        decode_per_tx.as_secs_f64() * 1e6,
+        verify_line.join(", "),
+    );
+    println!("    (signing {} txs outside the timing took {:.1} s)", blocks.iter().map(Vec::len).sum::<usize>(), signing.as_secs_f64());
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (txs, blocks) = if full { (5_000, 8) } else { (200, 2) };
+    let txs = env_usize("KAWASE_BENCH_TXS").unwrap_or(txs);
+    let blocks = env_usize("KAWASE_BENCH_BLOCKS").unwrap_or(blocks);
+    let world = World::new();
+    let mut rng = Rng(0x4B41_5741_5345);
+    let mut runs = vec![Run { senders: Senders::Mixed, txs_per_block: txs, blocks }];
+    if full {
+        let half = blocks.div_ceil(2);
+        runs.push(Run { senders: Senders::Only(KeyKind::Ed25519), txs_per_block: txs, blocks: half });
+        runs.push(Run { senders: Senders::Only(KeyKind::Secp256k1), txs_per_block: txs, blocks: half });
+    }
+    println!(
+        "kawase-app finalize_block: {CUSTOMERS} customers at 2 banks, {} cores, RocksDB in a temp dir, invariants off",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    for run in &runs {
+        run_one(&world, run, &mut rng);
+    }
+}

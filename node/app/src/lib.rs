@@ -19,3 +19,8 @@ pub mod tx;
 pub use abci::{App, AppConfig, AppError};
 pub use error::{Failure, TxError};
 pub use genesis::{AppState, Params, Zone};
+
+/// The money invariants over a state view (re-exported for tools).
+pub fn check_money_invariants<S: kawase_primitives::StateRead>(state: &S) -> Result<(), String> {
+    kawase_token::check_invariants(state)
+}

@@ -25,6 +25,11 @@ use crate::StorageError;
 
 type Jmt<'a> = JellyfishMerkleTree<'a, Inner, Sha256>;
 
+/// Key-value pairs in key order.
+pub(crate) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+/// A versioned-value entry: its version and the value (`None`: tombstone).
+type VersionedValue = (u64, Option<Vec<u8>>);
+
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
 const WRITE_BUFFER_BYTES: usize = 64 << 20;
 
@@ -441,10 +446,7 @@ impl Inner {
     }
 
     /// Latest verifiable entries under `prefix`, in key order.
-    pub(crate) fn prefix_latest(
-        &self,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub(crate) fn prefix_latest(&self, prefix: &[u8]) -> Result<Entries, StorageError> {
         let mut out = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(CF_LATEST)?,
@@ -478,7 +480,7 @@ impl Inner {
         &self,
         key_hash: &KeyHash,
         max_version: u64,
-    ) -> Result<Option<(u64, Option<Vec<u8>>)>, StorageError> {
+    ) -> Result<Option<VersionedValue>, StorageError> {
         let seek = value_key(key_hash, max_version);
         let mut iter = self.db.iterator_cf(
             self.cf(CF_VALUES)?,

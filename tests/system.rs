@@ -1,0 +1,149 @@
+//! System tests: real `kawased` processes on loopback sockets.
+//!
+//! Until embedded consensus lands, the test itself plays CometBFT's part on
+//! the ABCI socket (InitChain, FinalizeBlock, Commit, Query, CheckTx) with
+//! the `tendermint-abci` client, as CometBFT would.
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use kawase_accounts::Role;
+use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
+use tendermint_abci::ClientBuilder;
+use tendermint_proto::v0_38::abci::{RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+
+/// Kills the node when the test ends, however it ends.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().expect("run kawased");
+    assert!(out.status.success(), "kawased {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts `kawased abci` on a free loopback port and returns it with the port.
+fn start_abci(home: &Path) -> (Node, String) {
+    let mut child = Command::new(BIN)
+        .args(["abci", "--home", home.to_str().expect("utf8"), "--laddr", "tcp://127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kawased abci");
+    let stdout = child.stdout.take().expect("stdout");
+    let node = Node(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read listen line");
+    let addr = line.trim().strip_prefix("abci listening on tcp://").unwrap_or_else(|| panic!("unexpected: {line}")).to_string();
+    (node, addr)
+}
+
+fn admin_key(home: &Path) -> Key {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
+    let secret: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
+    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
+}
+
+fn sign(key: &Key, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {
+    let p = TxParams { chain_id: "kawase-fz-sys".into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    build_tx(key, &p, msgs).expect("tx")
+}
+
+#[test]
+fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("fz");
+    let h = home.to_str().expect("utf8");
+    run(&["init", "--home", h, "--chain-id", "kawase-fz-sys", "--zone", "fz"]);
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["config/priv_validator_key.json", "config/node_key.json", "keys/admin.json"] {
+        let mode = std::fs::metadata(home.join(f)).expect("key file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f} must be private");
+    }
+    // A second init must not clobber keys.
+    let again = Command::new(BIN).args(["init", "--home", h, "--chain-id", "x", "--zone", "fz"]).output().expect("run");
+    assert!(!again.status.success());
+
+    let genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("config/genesis.json")).expect("genesis")).expect("json");
+    assert_eq!(genesis["chain_id"], "kawase-fz-sys");
+    assert_eq!(genesis["validators"].as_array().map(Vec::len), Some(1));
+    let app_state = serde_json::to_vec(&genesis["app_state"]).expect("app state");
+
+    let admin = admin_key(&home);
+    let bank = Key::generate(KeyKind::Secp256k1);
+    let alice = Key::generate(KeyKind::Ed25519);
+    let (node, addr) = start_abci(&home);
+    let mut client = ClientBuilder::default().connect(addr.as_str()).expect("connect");
+    let info = client.info(RequestInfo::default()).expect("info");
+    assert_eq!(info.last_block_height, 0);
+    let init = client
+        .init_chain(RequestInitChain { chain_id: "kawase-fz-sys".into(), app_state_bytes: app_state.into(), initial_height: 1, ..Default::default() })
+        .expect("init chain");
+    assert_eq!(init.app_hash.len(), 32);
+
+    // Block 1: the admin registers a bank. Block 2: the bank onboards and funds Alice.
+    let block = |client: &mut tendermint_abci::Client, height: i64, txs: Vec<Vec<u8>>| {
+        for tx in &txs {
+            let r = client.check_tx(RequestCheckTx { tx: tx.clone().into(), r#type: 0 }).expect("check");
+            assert_eq!(r.code, 0, "CheckTx: {}", r.log);
+        }
+        let r = client
+            .finalize_block(RequestFinalizeBlock { txs: txs.into_iter().map(Into::into).collect(), height, ..Default::default() })
+            .expect("finalize");
+        for t in &r.tx_results {
+            assert_eq!(t.code, 0, "{}", t.log);
+        }
+        client.commit().expect("commit");
+        r.app_hash
+    };
+    block(&mut client, 1, vec![sign(&admin, 0, 0, vec![msgs::register_bank(admin.address(), bank.address(), "Socket Bank")])]);
+    let hash2 = block(
+        &mut client,
+        2,
+        vec![
+            sign(&bank, 1, 0, vec![msgs::register_account(bank.address(), alice.address(), Role::Customer, "S-1")]),
+            sign(&bank, 1, 1, vec![msgs::issue(bank.address(), alice.address(), 12_345, "s-ref-1")]),
+        ],
+    );
+    let q = client
+        .query(RequestQuery { path: "/token/balance".into(), data: alice.address().to_string().into_bytes().into(), height: 0, prove: false })
+        .expect("query");
+    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
+    assert_eq!(v["amount"], "12345");
+    // A replayed transaction is refused over the socket with its code.
+    let replay = sign(&bank, 1, 1, vec![msgs::issue(bank.address(), alice.address(), 1, "s-ref-2")]);
+    let r = client.check_tx(RequestCheckTx { tx: replay.into(), r#type: 0 }).expect("check");
+    assert_eq!((r.codespace.as_str(), r.code), ("tx", 6));
+
+    // SIGKILL the node and start it again on the same home.
+    drop(client);
+    drop(node);
+    let (_node, addr) = start_abci(&home);
+    let mut client = ClientBuilder::default().connect(addr.as_str()).expect("reconnect");
+    let info = client.info(RequestInfo::default()).expect("info");
+    assert_eq!(info.last_block_height, 2);
+    assert_eq!(info.last_block_app_hash, hash2);
+    let q = client
+        .query(RequestQuery { path: "/token/balance".into(), data: alice.address().to_string().into_bytes().into(), height: 0, prove: false })
+        .expect("query");
+    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
+    assert_eq!(v["amount"], "12345");
+}
+
+#[test]
+fn demo_command_runs_the_payment_tour_and_checks_invariants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(&["demo", "--home", dir.path().join("demo").to_str().expect("utf8")]);
+    assert!(out.contains("Alice   70000 yen   Bob   20000 yen"), "{out}");
+    assert!(out.contains("invariants hold"), "{out}");
+}
