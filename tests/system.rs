@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
 use tendermint_abci::ClientBuilder;
-use tendermint_proto::v0_38::abci::{RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery};
+use tendermint_proto::v0_38::abci::{
+    RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kawased");
 
@@ -42,19 +44,30 @@ fn start_abci(home: &Path) -> (Node, String) {
     let node = Node(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read listen line");
-    let addr = line.trim().strip_prefix("abci listening on tcp://").unwrap_or_else(|| panic!("unexpected: {line}")).to_string();
+    let addr = line
+        .trim()
+        .strip_prefix("abci listening on tcp://")
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
     (node, addr)
 }
 
 fn admin_key(home: &Path) -> Key {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
-    let secret: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
+    let secret: [u8; 32] =
+        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
     Key::from_seed(KeyKind::Ed25519, secret).expect("key")
 }
 
 fn sign(key: &Key, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {
-    let p = TxParams { chain_id: "kawase-fz-sys".into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    let p = TxParams {
+        chain_id: "kawase-fz-sys".into(),
+        account_number: number,
+        sequence,
+        memo: String::new(),
+        timeout_height: 0,
+    };
     build_tx(key, &p, msgs).expect("tx")
 }
 
@@ -74,7 +87,8 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
     assert!(!again.status.success());
 
     let genesis: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("config/genesis.json")).expect("genesis")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(home.join("config/genesis.json")).expect("genesis"))
+            .expect("json");
     assert_eq!(genesis["chain_id"], "kawase-fz-sys");
     assert_eq!(genesis["validators"].as_array().map(Vec::len), Some(1));
     let app_state = serde_json::to_vec(&genesis["app_state"]).expect("app state");
@@ -87,7 +101,12 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
     let info = client.info(RequestInfo::default()).expect("info");
     assert_eq!(info.last_block_height, 0);
     let init = client
-        .init_chain(RequestInitChain { chain_id: "kawase-fz-sys".into(), app_state_bytes: app_state.into(), initial_height: 1, ..Default::default() })
+        .init_chain(RequestInitChain {
+            chain_id: "kawase-fz-sys".into(),
+            app_state_bytes: app_state.into(),
+            initial_height: 1,
+            ..Default::default()
+        })
         .expect("init chain");
     assert_eq!(init.app_hash.len(), 32);
 
@@ -98,7 +117,11 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
             assert_eq!(r.code, 0, "CheckTx: {}", r.log);
         }
         let r = client
-            .finalize_block(RequestFinalizeBlock { txs: txs.into_iter().map(Into::into).collect(), height, ..Default::default() })
+            .finalize_block(RequestFinalizeBlock {
+                txs: txs.into_iter().map(Into::into).collect(),
+                height,
+                ..Default::default()
+            })
             .expect("finalize");
         for t in &r.tx_results {
             assert_eq!(t.code, 0, "{}", t.log);
@@ -106,7 +129,11 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
         client.commit().expect("commit");
         r.app_hash
     };
-    block(&mut client, 1, vec![sign(&admin, 0, 0, vec![msgs::register_bank(admin.address(), bank.address(), "Socket Bank")])]);
+    block(
+        &mut client,
+        1,
+        vec![sign(&admin, 0, 0, vec![msgs::register_bank(admin.address(), bank.address(), "Socket Bank")])],
+    );
     let hash2 = block(
         &mut client,
         2,
@@ -116,7 +143,12 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
         ],
     );
     let q = client
-        .query(RequestQuery { path: "/token/balance".into(), data: alice.address().to_string().into_bytes().into(), height: 0, prove: false })
+        .query(RequestQuery {
+            path: "/token/balance".into(),
+            data: alice.address().to_string().into_bytes().into(),
+            height: 0,
+            prove: false,
+        })
         .expect("query");
     let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
     assert_eq!(v["amount"], "12345");
@@ -134,7 +166,12 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
     assert_eq!(info.last_block_height, 2);
     assert_eq!(info.last_block_app_hash, hash2);
     let q = client
-        .query(RequestQuery { path: "/token/balance".into(), data: alice.address().to_string().into_bytes().into(), height: 0, prove: false })
+        .query(RequestQuery {
+            path: "/token/balance".into(),
+            data: alice.address().to_string().into_bytes().into(),
+            height: 0,
+            prove: false,
+        })
         .expect("query");
     let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
     assert_eq!(v["amount"], "12345");

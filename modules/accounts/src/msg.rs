@@ -115,10 +115,15 @@ impl Msg {
         let pkg = type_url.strip_prefix("/kawase.accounts.v1.")?;
         Some(match pkg {
             "MsgRegisterBank" => decode::<MsgRegisterBank>(value).and_then(|m| {
-                Ok(Msg::RegisterBank { signer: addr("signer", &m.signer)?, bank: addr("bank", &m.bank)?, name: text("name", &m.name, true)? })
+                Ok(Msg::RegisterBank {
+                    signer: addr("signer", &m.signer)?,
+                    bank: addr("bank", &m.bank)?,
+                    name: text("name", &m.name, true)?,
+                })
             }),
             "MsgRegisterAccount" => decode::<MsgRegisterAccount>(value).and_then(|m| {
-                let role = Role::try_from(m.role).map_err(|_| Error::InvalidRole(format!("unknown role {}", m.role)))?;
+                let role =
+                    Role::try_from(m.role).map_err(|_| Error::InvalidRole(format!("unknown role {}", m.role)))?;
                 if !matches!(role, Role::Customer | Role::BusinessOperator | Role::Relayer) {
                     return Err(Error::InvalidRole(format!(
                         "{} cannot be registered with MsgRegisterAccount",
@@ -127,16 +132,29 @@ impl Msg {
                 }
                 let needs_ref = role.holds_tokens();
                 let deposit_account_ref = text("deposit_account_ref", &m.deposit_account_ref, needs_ref)?;
-                Ok(Msg::RegisterAccount { signer: addr("signer", &m.signer)?, address: addr("address", &m.address)?, role, deposit_account_ref })
+                Ok(Msg::RegisterAccount {
+                    signer: addr("signer", &m.signer)?,
+                    address: addr("address", &m.address)?,
+                    role,
+                    deposit_account_ref,
+                })
             }),
             "MsgFreezeAccount" => decode::<MsgFreezeAccount>(value).and_then(|m| {
-                Ok(Msg::Freeze { signer: addr("signer", &m.signer)?, address: addr("address", &m.address)?, reason: text("reason", &m.reason, false)? })
+                Ok(Msg::Freeze {
+                    signer: addr("signer", &m.signer)?,
+                    address: addr("address", &m.address)?,
+                    reason: text("reason", &m.reason, false)?,
+                })
             }),
-            "MsgUnfreezeAccount" => decode::<MsgUnfreezeAccount>(value)
-                .and_then(|m| Ok(Msg::Unfreeze { signer: addr("signer", &m.signer)?, address: addr("address", &m.address)? })),
-            "MsgCloseAccount" => decode::<MsgCloseAccount>(value)
-                .and_then(|m| Ok(Msg::Close { signer: addr("signer", &m.signer)?, address: addr("address", &m.address)? })),
-            other => Err(Error::InvalidField { field: "type_url", reason: format!("unknown accounts message `{other}`") }),
+            "MsgUnfreezeAccount" => decode::<MsgUnfreezeAccount>(value).and_then(|m| {
+                Ok(Msg::Unfreeze { signer: addr("signer", &m.signer)?, address: addr("address", &m.address)? })
+            }),
+            "MsgCloseAccount" => decode::<MsgCloseAccount>(value).and_then(|m| {
+                Ok(Msg::Close { signer: addr("signer", &m.signer)?, address: addr("address", &m.address)? })
+            }),
+            other => {
+                Err(Error::InvalidField { field: "type_url", reason: format!("unknown accounts message `{other}`") })
+            }
         })
     }
 
@@ -183,17 +201,27 @@ impl Msg {
                 let mut a = state.existing_account(address)?;
                 require_bank_of_or_admin(state, signer, &a)?;
                 if a.status != Status::Active {
-                    return Err(Error::InvalidStatus { address: *address, status: a.status.as_str(), action: "freeze" });
+                    return Err(Error::InvalidStatus {
+                        address: *address,
+                        status: a.status.as_str(),
+                        action: "freeze",
+                    });
                 }
                 a.status = Status::Frozen;
                 state.put_account(&a);
-                state.emit(Event::new("freeze_account").attr("address", address).attr("by", signer).attr("reason", reason));
+                state.emit(
+                    Event::new("freeze_account").attr("address", address).attr("by", signer).attr("reason", reason),
+                );
             }
             Msg::Unfreeze { signer, address } => {
                 let mut a = state.existing_account(address)?;
                 require_bank_of_or_admin(state, signer, &a)?;
                 if a.status != Status::Frozen {
-                    return Err(Error::InvalidStatus { address: *address, status: a.status.as_str(), action: "unfreeze" });
+                    return Err(Error::InvalidStatus {
+                        address: *address,
+                        status: a.status.as_str(),
+                        action: "unfreeze",
+                    });
                 }
                 a.status = Status::Active;
                 state.put_account(&a);

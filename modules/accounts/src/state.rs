@@ -3,7 +3,9 @@ use kawase_primitives::{Address, StateRead, StateReadTyped, StateWrite, StateWri
 use crate::{state_key, Error};
 
 /// What an account may do on the zone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, prost::Enumeration)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, prost::Enumeration,
+)]
 #[serde(rename_all = "snake_case")]
 #[repr(i32)]
 pub enum Role {
@@ -115,7 +117,8 @@ impl Account {
     }
 
     fn from_record(r: AccountRecord) -> Result<Self, Error> {
-        let corrupt = |what: &str| Error::Storage(kawase_primitives::StateError(format!("corrupt account record: {what}")));
+        let corrupt =
+            |what: &str| Error::Storage(kawase_primitives::StateError(format!("corrupt account record: {what}")));
         Ok(Account {
             address: Address::from_slice(&r.address).map_err(|_| corrupt("address"))?,
             number: r.number,
@@ -169,7 +172,11 @@ pub trait StateReadExt: StateRead {
         let a = self.active_account(address)?;
         match (a.role.holds_tokens(), a.bank) {
             (true, Some(bank)) => Ok((a, bank)),
-            _ => Err(Error::InvalidRole(format!("{} is a {} and cannot hold deposit tokens", a.address, a.role.as_str()))),
+            _ => Err(Error::InvalidRole(format!(
+                "{} is a {} and cannot hold deposit tokens",
+                a.address,
+                a.role.as_str()
+            ))),
         }
     }
 
@@ -250,16 +257,8 @@ pub trait StateWriteExt: StateWrite {
             .checked_add(1)
             .ok_or_else(|| Error::Storage(kawase_primitives::StateError("account numbers exhausted".into())))?;
         self.put_u64(state_key::next_account_number().to_vec(), next);
-        let account = Account {
-            address,
-            number,
-            role,
-            status: Status::Active,
-            bank,
-            deposit_account_ref,
-            sequence: 0,
-            name,
-        };
+        let account =
+            Account { address, number, role, status: Status::Active, bank, deposit_account_ref, sequence: 0, name };
         self.put_account(&account);
         Ok(account)
     }

@@ -19,8 +19,7 @@ pub fn parse_amount(s: &str) -> Result<u128, AmountError> {
     if !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
         return Err(AmountError::NotCanonical(s.chars().take(64).collect()));
     }
-    s.parse::<u128>()
-        .map_err(|_| AmountError::Overflow(s.chars().take(64).collect()))
+    s.parse::<u128>().map_err(|_| AmountError::Overflow(s.chars().take(64).collect()))
 }
 
 #[cfg(test)]
@@ -36,10 +35,7 @@ mod tests {
         }
         assert_eq!(parse_amount("0"), Ok(0));
         assert_eq!(parse_amount(&u128::MAX.to_string()), Ok(u128::MAX));
-        assert!(matches!(
-            parse_amount("340282366920938463463374607431768211456"),
-            Err(AmountError::Overflow(_))
-        ));
+        assert!(matches!(parse_amount("340282366920938463463374607431768211456"), Err(AmountError::Overflow(_))));
     }
 
     proptest! {

@@ -27,8 +27,8 @@ impl Genesis {
             if !seen.insert(b.address) {
                 return Err(Error::InvalidGenesis(format!("duplicate balance for {}", b.address)));
             }
-            let amount = parse_amount(&b.amount)
-                .map_err(|e| Error::InvalidGenesis(format!("balance of {}: {e}", b.address)))?;
+            let amount =
+                parse_amount(&b.amount).map_err(|e| Error::InvalidGenesis(format!("balance of {}: {e}", b.address)))?;
             if amount == 0 {
                 continue;
             }

@@ -65,7 +65,9 @@ pub fn check_invariants<S: StateRead>(state: &S) -> Result<(), String> {
     }
     let total = state.total_supply().map_err(e)?;
     if total != supply_sum || Some(total) != minted_sum.checked_sub(burned_sum) {
-        return Err(format!("total supply {total} != sum of bank supplies {supply_sum} / minted {minted_sum} - burned {burned_sum}"));
+        return Err(format!(
+            "total supply {total} != sum of bank supplies {supply_sum} / minted {minted_sum} - burned {burned_sum}"
+        ));
     }
     Ok(())
 }

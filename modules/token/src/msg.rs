@@ -140,14 +140,20 @@ impl Msg {
                     return Err(Error::SelfTransfer);
                 }
                 if m.memo.len() > MAX_MEMO_LEN {
-                    return Err(Error::InvalidField { field: "memo", reason: format!("longer than {MAX_MEMO_LEN} bytes") });
+                    return Err(Error::InvalidField {
+                        field: "memo",
+                        reason: format!("longer than {MAX_MEMO_LEN} bytes"),
+                    });
                 }
                 Ok(Msg::Transfer { from, to, amount: amount(&m.amount)?, memo: m.memo })
             }),
             "MsgSettlePosition" => decode::<MsgSettlePosition>(value).and_then(|m| {
                 let (debtor, creditor) = (addr("debtor", &m.debtor)?, addr("creditor", &m.creditor)?);
                 if debtor == creditor {
-                    return Err(Error::InvalidField { field: "creditor", reason: "debtor and creditor are the same bank".into() });
+                    return Err(Error::InvalidField {
+                        field: "creditor",
+                        reason: "debtor and creditor are the same bank".into(),
+                    });
                 }
                 Ok(Msg::SettlePosition {
                     signer: addr("signer", &m.signer)?,

@@ -68,10 +68,8 @@ pub trait StateReadExt: StateRead {
         for (k, v) in self.prefix_raw(state_key::owes_prefix())? {
             let (debtor, creditor) = state_key::parse_owes(&k)
                 .ok_or_else(|| kawase_primitives::StateError("corrupt position key".into()))?;
-            let arr: [u8; 16] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| kawase_primitives::StateError("corrupt position".into()))?;
+            let arr: [u8; 16] =
+                v.as_slice().try_into().map_err(|_| kawase_primitives::StateError("corrupt position".into()))?;
             out.push(Position { debtor, creditor, amount: u128::from_be_bytes(arr) });
         }
         Ok(out)
@@ -81,11 +79,10 @@ pub trait StateReadExt: StateRead {
     fn balances(&self) -> Result<Vec<(Address, u128)>, Error> {
         let mut out = Vec::new();
         for (k, v) in self.prefix_raw(state_key::balance_prefix())? {
-            let a = state_key::parse_balance(&k).ok_or_else(|| kawase_primitives::StateError("corrupt balance key".into()))?;
-            let arr: [u8; 16] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| kawase_primitives::StateError("corrupt balance".into()))?;
+            let a = state_key::parse_balance(&k)
+                .ok_or_else(|| kawase_primitives::StateError("corrupt balance key".into()))?;
+            let arr: [u8; 16] =
+                v.as_slice().try_into().map_err(|_| kawase_primitives::StateError("corrupt balance".into()))?;
             out.push((a, u128::from_be_bytes(arr)));
         }
         Ok(out)
@@ -100,8 +97,9 @@ fn add(key: &'static str, a: u128, b: u128) -> Result<u128, Error> {
 
 /// Subtraction that cannot fail unless state is already inconsistent.
 fn sub_internal(what: &'static str, a: u128, b: u128) -> Result<u128, Error> {
-    a.checked_sub(b)
-        .ok_or_else(|| Error::Storage(kawase_primitives::StateError(format!("{what} would go negative: state inconsistent"))))
+    a.checked_sub(b).ok_or_else(|| {
+        Error::Storage(kawase_primitives::StateError(format!("{what} would go negative: state inconsistent")))
+    })
 }
 
 pub trait StateWriteExt: StateWrite {
@@ -113,9 +111,8 @@ pub trait StateWriteExt: StateWrite {
 
     fn debit(&mut self, a: &Address, amount: u128) -> Result<(), Error> {
         let available = self.balance(a)?;
-        let b = available
-            .checked_sub(amount)
-            .ok_or(Error::InsufficientFunds { address: *a, available, needed: amount })?;
+        let b =
+            available.checked_sub(amount).ok_or(Error::InsufficientFunds { address: *a, available, needed: amount })?;
         self.put_u128(state_key::balance(a), b);
         Ok(())
     }

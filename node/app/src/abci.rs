@@ -99,9 +99,11 @@ impl App {
     pub fn open(config: AppConfig) -> Result<App, AppError> {
         let storage = Storage::open(&config.db_path, StorageConfig { keep_recent: config.keep_recent })?;
         let latest = storage.latest();
-        let chain = read_chain(&latest)
-            .map_err(AppError::State)?
-            .map(|(chain_id, zone, params)| Chain { chain_id, zone, params });
+        let chain = read_chain(&latest).map_err(AppError::State)?.map(|(chain_id, zone, params)| Chain {
+            chain_id,
+            zone,
+            params,
+        });
         let check = Delta::new(latest);
         Ok(App { inner: Arc::new(Mutex::new(Inner { storage, config, chain, genesis: None, pending: None, check })) })
     }
@@ -148,11 +150,16 @@ impl App {
         app_state.apply(&req.chain_id, &mut delta).map_err(AppError::Genesis)?;
         let changes = delta.into_changes();
         let root = inner.storage.prepare(1, &changes)?.root_hash();
-        inner.chain = Some(Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() });
+        inner.chain =
+            Some(Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() });
         inner.genesis = Some(changes);
         inner.pending = None;
         tracing::info!(chain_id = %req.chain_id, zone = app_state.zone.as_str(), app_hash = %hex::encode_upper(root), "genesis");
-        Ok(ResponseInitChain { consensus_params: None, validators: req.validators, app_hash: Bytes::copy_from_slice(&root) })
+        Ok(ResponseInitChain {
+            consensus_params: None,
+            validators: req.validators,
+            app_hash: Bytes::copy_from_slice(&root),
+        })
     }
 
     /// FinalizeBlock: executes the block on an overlay, computes the new app
@@ -319,7 +326,9 @@ fn abci_events(events: &[Event]) -> Vec<pb::Event> {
 fn exec_result(o: &TxOutcome) -> pb::ExecTxResult {
     match &o.result {
         Ok(()) => pb::ExecTxResult { events: abci_events(&o.events), ..Default::default() },
-        Err(f) => pb::ExecTxResult { code: f.code, codespace: f.codespace.into(), log: f.log.clone(), ..Default::default() },
+        Err(f) => {
+            pb::ExecTxResult { code: f.code, codespace: f.codespace.into(), log: f.log.clone(), ..Default::default() }
+        }
     }
 }
 

@@ -42,7 +42,11 @@ fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context) -> Result
 /// against this account's (immutable) account number.
 fn ante<S: StateRead>(state: &S, tx: &DecodedTx, block: &BlockInfo, sig_verified: Option<bool>) -> Result<(), Failure> {
     if tx.chain_id != block.chain_id {
-        return Err(TxError::WrongChainId { expected: block.chain_id.clone(), got: tx.chain_id.chars().take(64).collect() }.into());
+        return Err(TxError::WrongChainId {
+            expected: block.chain_id.clone(),
+            got: tx.chain_id.chars().take(64).collect(),
+        }
+        .into());
     }
     if tx.timeout_height != 0 && block.height > tx.timeout_height {
         return Err(TxError::TimedOut { timeout: tx.timeout_height, height: block.height }.into());
@@ -68,7 +72,12 @@ fn ante<S: StateRead>(state: &S, tx: &DecodedTx, block: &BlockInfo, sig_verified
 /// it consumes its sequence number even if a message then fails, so a
 /// failed payment can never be replayed later; the failing messages'
 /// writes are dropped with their overlay.
-pub fn run_tx<B: StateRead>(state: &mut Delta<B>, tx: &DecodedTx, block: &BlockInfo, sig_verified: Option<bool>) -> TxOutcome {
+pub fn run_tx<B: StateRead>(
+    state: &mut Delta<B>,
+    tx: &DecodedTx,
+    block: &BlockInfo,
+    sig_verified: Option<bool>,
+) -> TxOutcome {
     if let Err(f) = ante(&*state, tx, block, sig_verified) {
         return TxOutcome::failed(f);
     }
@@ -94,7 +103,12 @@ pub fn run_tx<B: StateRead>(state: &mut Delta<B>, tx: &DecodedTx, block: &BlockI
 }
 
 /// Decodes and runs raw transaction bytes.
-pub fn run_raw_tx<B: StateRead>(state: &mut Delta<B>, bytes: &[u8], params: &Params, block: &BlockInfo) -> (Option<[u8; 32]>, TxOutcome) {
+pub fn run_raw_tx<B: StateRead>(
+    state: &mut Delta<B>,
+    bytes: &[u8],
+    params: &Params,
+    block: &BlockInfo,
+) -> (Option<[u8; 32]>, TxOutcome) {
     match DecodedTx::decode(bytes, params) {
         Ok(tx) => {
             let out = run_tx(state, &tx, block, None);
@@ -135,13 +149,8 @@ pub fn prepare_block<S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
     }
     let chunk = txs.len().div_ceil(workers);
     std::thread::scope(|s| {
-        let handles: Vec<_> = txs
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(work).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("decode workers do not panic"))
-            .collect()
+        let handles: Vec<_> =
+            txs.chunks(chunk).map(|c| s.spawn(move || c.iter().map(work).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decode workers do not panic")).collect()
     })
 }

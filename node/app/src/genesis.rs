@@ -116,10 +116,7 @@ pub fn read_chain<S: StateRead>(state: &S) -> Result<Option<(String, Zone, Param
         Some(b"bz") => Zone::Bz,
         _ => return Err("corrupt zone".into()),
     };
-    let params = state
-        .get_proto::<Params>(state_key::params())
-        .map_err(|e| e.to_string())?
-        .ok_or("missing params")?;
+    let params = state.get_proto::<Params>(state_key::params()).map_err(|e| e.to_string())?.ok_or("missing params")?;
     Ok(Some((chain_id, zone, params)))
 }
 

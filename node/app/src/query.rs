@@ -91,7 +91,8 @@ fn answer(storage: &Storage, req: &RequestQuery) -> Result<Answer, QueryError> {
     if req.data.len() > MAX_QUERY_DATA {
         return Err(QueryError::BadRequest(format!("query data over {MAX_QUERY_DATA} bytes")));
     }
-    let latest = storage.latest_version().ok_or_else(|| QueryError::HeightUnavailable("no block committed yet".into()))?;
+    let latest =
+        storage.latest_version().ok_or_else(|| QueryError::HeightUnavailable("no block committed yet".into()))?;
     let height = match u64::try_from(req.height) {
         Ok(0) => latest,
         Ok(h) if h <= latest => h,
@@ -116,7 +117,8 @@ fn store_query(storage: &Storage, key: &[u8], height: u64, prove: bool) -> Resul
         let v = snap.get_raw(key).map_err(internal)?.unwrap_or_default();
         return Ok((height, v, None));
     }
-    let (value, proof) = storage.get_with_proof(key, height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
+    let (value, proof) =
+        storage.get_with_proof(key, height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
     let op = ProofOp { r#type: PROOF_OP_TYPE.into(), key: key.to_vec(), data: prost::Message::encode_to_vec(&proof) };
     Ok((height, value.unwrap_or_default(), Some(ProofOps { ops: vec![op] })))
 }
@@ -133,12 +135,14 @@ fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, QueryError> {
 fn typed<S: StateRead>(state: &S, path: &str, data: &[u8]) -> Result<Vec<u8>, QueryError> {
     match path {
         "/app/chain" => {
-            let (chain_id, zone, params) = read_chain(state).map_err(internal)?.ok_or_else(|| QueryError::NotFound("chain".into()))?;
+            let (chain_id, zone, params) =
+                read_chain(state).map_err(internal)?.ok_or_else(|| QueryError::NotFound("chain".into()))?;
             json(&serde_json::json!({ "chain_id": chain_id, "zone": zone, "params": params }))
         }
         "/accounts/account" => {
             let a = address(data)?;
-            let acct = state.account(&a).map_err(internal)?.ok_or_else(|| QueryError::NotFound(format!("account {a}")))?;
+            let acct =
+                state.account(&a).map_err(internal)?.ok_or_else(|| QueryError::NotFound(format!("account {a}")))?;
             json(&acct)
         }
         "/accounts/banks" => json(&state.banks().map_err(internal)?),
@@ -151,7 +155,9 @@ fn typed<S: StateRead>(state: &S, path: &str, data: &[u8]) -> Result<Vec<u8>, Qu
             let a = address(data)?;
             json(&state.bank_stats(&a).map_err(internal)?)
         }
-        "/token/total_supply" => json(&serde_json::json!({ "amount": state.total_supply().map_err(internal)?.to_string() })),
+        "/token/total_supply" => {
+            json(&serde_json::json!({ "amount": state.total_supply().map_err(internal)?.to_string() }))
+        }
         "/token/positions" => json(&state.positions().map_err(internal)?),
         "/tx" => {
             let s = std::str::from_utf8(data).map_err(|_| QueryError::BadRequest("hash must be hex".into()))?;

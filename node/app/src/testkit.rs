@@ -7,7 +7,9 @@ use kawase_accounts::{AccountGenesis, BankGenesis, Role};
 use kawase_client::{build_tx, Key, KeyKind, TxParams};
 use kawase_primitives::Address;
 use tendermint_proto::google::protobuf::Timestamp;
-use tendermint_proto::v0_38::abci::{ExecTxResult, RequestFinalizeBlock, RequestInitChain, RequestQuery, ResponseQuery};
+use tendermint_proto::v0_38::abci::{
+    ExecTxResult, RequestFinalizeBlock, RequestInitChain, RequestQuery, ResponseQuery,
+};
 
 use crate::{App, AppConfig, AppError, AppState, Params, Zone};
 
@@ -24,7 +26,11 @@ impl Wallet {
     pub fn from_name(name: &str, kind: KeyKind) -> Wallet {
         use sha2::{Digest, Sha256};
         let seed: [u8; 32] = Sha256::digest(format!("kawase-test-key/{name}")).into();
-        Wallet { key: Key::from_seed(kind, seed).expect("a SHA-256 digest is a valid secret key"), number: 0, sequence: 0 }
+        Wallet {
+            key: Key::from_seed(kind, seed).expect("a SHA-256 digest is a valid secret key"),
+            number: 0,
+            sequence: 0,
+        }
     }
 
     pub fn address(&self) -> Address {
@@ -153,7 +159,12 @@ impl TestChain {
     }
 
     pub fn query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> ResponseQuery {
-        self.app.query_request(&RequestQuery { data: Bytes::copy_from_slice(data), path: path.into(), height: height as i64, prove })
+        self.app.query_request(&RequestQuery {
+            data: Bytes::copy_from_slice(data),
+            path: path.into(),
+            height: height as i64,
+            prove,
+        })
     }
 
     /// A JSON query that must succeed.

@@ -3,7 +3,7 @@
 //! number is known.
 use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, TxBody, TxRaw};
 use kawase_client::ExtensionChainId;
-use kawase_primitives::{Address, ADDRESS_PREFIX};
+use kawase_primitives::Address;
 use prost::{Message, Name};
 use sha2::{Digest, Sha256};
 
@@ -81,14 +81,26 @@ impl DecodedTx {
 
         // Exactly one signer in SIGN_MODE_DIRECT, with its public key.
         let [signer_info] = auth.signer_infos.as_slice() else {
-            return Err(TxError::UnsupportedSigning(format!("exactly one signer required, got {}", auth.signer_infos.len())).into());
+            return Err(TxError::UnsupportedSigning(format!(
+                "exactly one signer required, got {}",
+                auth.signer_infos.len()
+            ))
+            .into());
         };
         let [signature] = raw.signatures.as_slice() else {
-            return Err(TxError::UnsupportedSigning(format!("exactly one signature required, got {}", raw.signatures.len())).into());
+            return Err(TxError::UnsupportedSigning(format!(
+                "exactly one signature required, got {}",
+                raw.signatures.len()
+            ))
+            .into());
         };
         match signer_info.mode_info.as_ref().and_then(|m| m.sum.as_ref()) {
             Some(mode_info::Sum::Single(s)) if s.mode == SIGN_MODE_DIRECT => {}
-            _ => return Err(TxError::UnsupportedSigning("only SIGN_MODE_DIRECT single signatures are accepted".into()).into()),
+            _ => {
+                return Err(
+                    TxError::UnsupportedSigning("only SIGN_MODE_DIRECT single signatures are accepted".into()).into()
+                )
+            }
         }
         let any = signer_info
             .public_key
@@ -104,7 +116,9 @@ impl DecodedTx {
         if ext.type_url != ext_url || !body.non_critical_extension_options.is_empty() {
             return Err(malformed(format!("unsupported extension option `{}`", ext.type_url)));
         }
-        let chain_id = ExtensionChainId::decode(ext.value.as_slice()).map_err(|e| malformed(format!("chain id extension: {e}")))?.chain_id;
+        let chain_id = ExtensionChainId::decode(ext.value.as_slice())
+            .map_err(|e| malformed(format!("chain id extension: {e}")))?
+            .chain_id;
 
         if body.messages.is_empty() {
             return Err(TxError::NoMessages.into());
@@ -119,7 +133,9 @@ impl DecodedTx {
         for any in &body.messages {
             let m = AppMsg::decode(&any.type_url, &any.value)?;
             if m.signer() != signer {
-                return Err(TxError::SignerMismatch { expected: m.signer().to_string(), signer: signer.to_string() }.into());
+                return Err(
+                    TxError::SignerMismatch { expected: m.signer().to_string(), signer: signer.to_string() }.into()
+                );
             }
             msgs.push(m);
         }
@@ -157,19 +173,20 @@ impl DecodedTx {
 }
 
 fn decode_pubkey(any: &cosmrs::Any) -> Result<(PubKey, Address), Failure> {
-    let pk = cosmrs::crypto::PublicKey::try_from(any).map_err(|e| TxError::UnsupportedSigning(format!("public key: {e}")))?;
+    let pk = cosmrs::crypto::PublicKey::try_from(any)
+        .map_err(|e| TxError::UnsupportedSigning(format!("public key: {e}")))?;
     let bytes = pk.to_bytes();
     let key = match pk.type_url() {
         cosmrs::crypto::PublicKey::ED25519_TYPE_URL => {
             let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| malformed("ed25519 key length"))?;
-            PubKey::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| malformed(format!("ed25519 key: {e}")))?)
+            PubKey::Ed25519(
+                ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| malformed(format!("ed25519 key: {e}")))?,
+            )
         }
         cosmrs::crypto::PublicKey::SECP256K1_TYPE_URL => PubKey::Secp256k1(
             k256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes).map_err(|e| malformed(format!("secp256k1 key: {e}")))?,
         ),
         other => return Err(TxError::UnsupportedSigning(format!("key type `{other}`")).into()),
     };
-    let id = pk.account_id(ADDRESS_PREFIX).map_err(|e| malformed(e.to_string()))?;
-    let addr = Address::from_slice(&id.to_bytes()).map_err(|e| malformed(e.to_string()))?;
-    Ok((key, addr))
+    Ok((key, kawase_client::address_of(&pk)))
 }

@@ -38,17 +38,17 @@ const STRANGER: usize = 10;
 const ACTORS: usize = 11;
 
 const NAMES: [(&str, KeyKind); ACTORS] = [
-    ("admin", KeyKind::Ed25519),
+    ("admin", KeyKind::Secp256k1),
     ("bank-a", KeyKind::Secp256k1),
-    ("bank-b", KeyKind::Ed25519),
+    ("bank-b", KeyKind::Secp256k1),
     ("bank-c", KeyKind::Secp256k1),
     ("alice", KeyKind::Secp256k1),
-    ("bob", KeyKind::Ed25519),
-    ("carol", KeyKind::Ed25519),
+    ("bob", KeyKind::Secp256k1),
+    ("carol", KeyKind::Secp256k1),
     ("dave", KeyKind::Secp256k1),
-    ("erin", KeyKind::Ed25519),
+    ("erin", KeyKind::Secp256k1),
     ("frank", KeyKind::Secp256k1),
-    ("stranger", KeyKind::Ed25519),
+    ("stranger", KeyKind::Secp256k1),
 ];
 
 const ALICE_OPENING: u128 = 1_000_000;
@@ -355,7 +355,9 @@ impl Msg {
             Msg::Unfreeze { signer, target } => msgs::unfreeze(addr[*signer], addr[*target]),
             Msg::Close { signer, target } => msgs::close(addr[*signer], addr[*target]),
             Msg::Issue { signer, to, amount, reference } => msgs::issue(addr[*signer], addr[*to], *amount, reference),
-            Msg::Redeem { signer, owner, amount, reference } => msgs::redeem(addr[*signer], addr[*owner], *amount, reference),
+            Msg::Redeem { signer, owner, amount, reference } => {
+                msgs::redeem(addr[*signer], addr[*owner], *amount, reference)
+            }
             Msg::Transfer { from, to, amount } => msgs::transfer(addr[*from], addr[*to], *amount),
             Msg::Settle { signer, debtor, creditor, amount, id } => {
                 msgs::settle_position(addr[*signer], addr[*debtor], addr[*creditor], *amount, id)
@@ -619,17 +621,55 @@ enum Parties {
 
 #[derive(Clone, Debug)]
 enum Op {
-    RegisterBank { signer: Who, bank: usize },
-    Register { signer: usize, customer: usize },
-    Issue { signer: Who, to: usize, amount: Amount, reference: Reference },
-    Transfer { from: usize, to: usize, amount: Amount },
+    RegisterBank {
+        signer: Who,
+        bank: usize,
+    },
+    Register {
+        signer: usize,
+        customer: usize,
+    },
+    Issue {
+        signer: Who,
+        to: usize,
+        amount: Amount,
+        reference: Reference,
+    },
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: Amount,
+    },
     /// Two transfers in one transaction: both or neither.
-    TwoTransfers { from: usize, first: (usize, Amount), second: (usize, Amount) },
-    Redeem { by_bank: bool, owner: usize, amount: Amount, reference: Reference },
-    Settle { signer: SettleSigner, parties: Parties, amount: Amount, id: Reference },
-    Freeze { signer: Who, target: usize },
-    Unfreeze { signer: Who, target: usize },
-    Close { signer: Who, target: usize },
+    TwoTransfers {
+        from: usize,
+        first: (usize, Amount),
+        second: (usize, Amount),
+    },
+    Redeem {
+        by_bank: bool,
+        owner: usize,
+        amount: Amount,
+        reference: Reference,
+    },
+    Settle {
+        signer: SettleSigner,
+        parties: Parties,
+        amount: Amount,
+        id: Reference,
+    },
+    Freeze {
+        signer: Who,
+        target: usize,
+    },
+    Unfreeze {
+        signer: Who,
+        target: usize,
+    },
+    Close {
+        signer: Who,
+        target: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -663,7 +703,9 @@ impl Resolver {
 
     fn resolve(&mut self, m: &Model, spec: &TxSpec) -> Tx {
         let msgs = match &spec.op {
-            Op::RegisterBank { signer, bank } => vec![Msg::RegisterBank { signer: Self::who(m, *signer, *bank), bank: *bank }],
+            Op::RegisterBank { signer, bank } => {
+                vec![Msg::RegisterBank { signer: Self::who(m, *signer, *bank), bank: *bank }]
+            }
             Op::Register { signer, customer } => vec![Msg::Register { signer: *signer, customer: *customer }],
             Op::Issue { signer, to, amount, reference } => vec![Msg::Issue {
                 signer: Self::who(m, *signer, *to),
@@ -709,9 +751,15 @@ impl Resolver {
                     id: self.reference(*id, "rtgs"),
                 }]
             }
-            Op::Freeze { signer, target } => vec![Msg::Freeze { signer: Self::who(m, *signer, *target), target: *target }],
-            Op::Unfreeze { signer, target } => vec![Msg::Unfreeze { signer: Self::who(m, *signer, *target), target: *target }],
-            Op::Close { signer, target } => vec![Msg::Close { signer: Self::who(m, *signer, *target), target: *target }],
+            Op::Freeze { signer, target } => {
+                vec![Msg::Freeze { signer: Self::who(m, *signer, *target), target: *target }]
+            }
+            Op::Unfreeze { signer, target } => {
+                vec![Msg::Unfreeze { signer: Self::who(m, *signer, *target), target: *target }]
+            }
+            Op::Close { signer, target } => {
+                vec![Msg::Close { signer: Self::who(m, *signer, *target), target: *target }]
+            }
         };
         Tx { signer: msgs[0].signer(), msgs, corruption: spec.corruption }
     }
@@ -855,9 +903,16 @@ impl World {
             _ => sequence,
         };
         let chain_id = if tx.corruption == Corruption::WrongChain { "kawase-other" } else { CHAIN };
-        let params = TxParams { chain_id: chain_id.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+        let params = TxParams {
+            chain_id: chain_id.into(),
+            account_number: number,
+            sequence,
+            memo: String::new(),
+            timeout_height: 0,
+        };
         let anys = tx.msgs.iter().map(|msg| msg.to_any(&self.addr)).collect();
-        let mut bytes = build_tx(&self.wallets[tx.signer].key, &params, anys).expect("encoding our own messages cannot fail");
+        let mut bytes =
+            build_tx(&self.wallets[tx.signer].key, &params, anys).expect("encoding our own messages cannot fail");
         if tx.corruption == Corruption::BadSignature {
             // Inside the 64-byte signature, the last field of TxRaw.
             let n = bytes.len();
@@ -876,10 +931,18 @@ impl World {
         kawase_token::check_invariants(&chain.app.storage().latest())
             .map_err(|e| TestCaseError::fail(format!("invariants after block {height}: {e}")))?;
         for a in 0..ACTORS {
-            prop_assert_eq!(chain.balance(&self.addr[a]), m.balance(a), "balance of {} after block {}", Self::name(a), height);
+            prop_assert_eq!(
+                chain.balance(&self.addr[a]),
+                m.balance(a),
+                "balance of {} after block {}",
+                Self::name(a),
+                height
+            );
             let r = chain.query("/accounts/account", self.addr[a].to_string().as_bytes(), 0, false);
             match m.accounts.get(&a) {
-                None => prop_assert_eq!((r.codespace.as_str(), r.code), ("query", 4), "{} should be unknown", Self::name(a)),
+                None => {
+                    prop_assert_eq!((r.codespace.as_str(), r.code), ("query", 4), "{} should be unknown", Self::name(a))
+                }
                 Some(acct) => {
                     prop_assert_eq!(r.code, 0, "account {}: {}", Self::name(a), r.log);
                     let v: serde_json::Value = serde_json::from_slice(&r.value).expect("JSON account");
@@ -1014,7 +1077,8 @@ fn failures_move_nothing(specs: &[TxSpec]) -> Result<(), TestCaseError> {
         let before = dump(&world.chain);
         let sequence_before = model.accounts.get(&tx.signer).map(|a| a.sequence);
         let expected = model.run(&tx);
-        let (results, _) = world.chain.block(vec![bytes]).map_err(|e| TestCaseError::fail(format!("block failed: {e}")))?;
+        let (results, _) =
+            world.chain.block(vec![bytes]).map_err(|e| TestCaseError::fail(format!("block failed: {e}")))?;
         let r = &results[0];
         let got = if r.code == 0 { Ok(()) } else { Err((r.codespace.as_str(), r.code)) };
         prop_assert_eq!(got, expected.outcome, "{} -> log `{}`", what, r.log);

@@ -24,8 +24,10 @@ fn ok(results: &[tendermint_proto::v0_38::abci::ExecTxResult]) {
 /// Registers alice at bank A and bob at bank B, issues 1,000 to alice.
 fn onboard(chain: &mut TestChain, d: &mut Demo) {
     let txs = vec![
-        d.bank_a.sign(CHAIN, vec![msgs::register_account(d.bank_a.address(), d.alice.address(), Role::Customer, "A-001")]),
-        d.bank_b.sign(CHAIN, vec![msgs::register_account(d.bank_b.address(), d.bob.address(), Role::Customer, "B-001")]),
+        d.bank_a
+            .sign(CHAIN, vec![msgs::register_account(d.bank_a.address(), d.alice.address(), Role::Customer, "A-001")]),
+        d.bank_b
+            .sign(CHAIN, vec![msgs::register_account(d.bank_b.address(), d.bob.address(), Role::Customer, "B-001")]),
     ];
     let (r, _) = chain.block(txs).expect("block");
     ok(&r);
@@ -129,11 +131,15 @@ fn every_rejection_returns_its_own_code_and_leaves_state_untouched() {
     // Carol is a frozen customer of bank A.
     let mut carol = Wallet::from_name("carol", KeyKind::Ed25519);
     let (r, _) = chain
-        .block(vec![d.bank_a.sign(CHAIN, vec![msgs::register_account(d.bank_a.address(), carol.address(), Role::Customer, "A-002")])])
+        .block(vec![d
+            .bank_a
+            .sign(CHAIN, vec![msgs::register_account(d.bank_a.address(), carol.address(), Role::Customer, "A-002")])])
         .expect("block");
     ok(&r);
     carol.number = chain.account_number(&carol.address());
-    let (r, _) = chain.block(vec![d.bank_a.sign(CHAIN, vec![msgs::freeze(d.bank_a.address(), carol.address(), "aml")])]).expect("block");
+    let (r, _) = chain
+        .block(vec![d.bank_a.sign(CHAIN, vec![msgs::freeze(d.bank_a.address(), carol.address(), "aml")])])
+        .expect("block");
     ok(&r);
 
     let (a, b) = (d.alice.address(), d.bob.address());
@@ -149,9 +155,10 @@ fn every_rejection_returns_its_own_code_and_leaves_state_untouched() {
     let mut skipped = d.alice.clone();
     skipped.sequence += 1;
     push("skipped sequence", skipped.sign(CHAIN, vec![msgs::transfer(a, b, 1)]), "tx", 6);
-    let mut replayed = d.alice.clone();
-    replayed.sequence -= 1;
-    push("replayed sequence", replayed.sign(CHAIN, vec![msgs::transfer(a, b, 1)]), "tx", 6);
+    let mut replayed = d.bank_a.clone();
+    replayed.sequence -= 1; // bank A has sent four transactions already
+    let ba = d.bank_a.address();
+    push("replayed sequence", replayed.sign(CHAIN, vec![msgs::issue(ba, a, 1, "replay-1")]), "tx", 6);
     let mut stranger = Wallet::from_name("stranger", KeyKind::Secp256k1);
     push("unknown account", stranger.sign(CHAIN, vec![msgs::transfer(stranger.address(), b, 1)]), "accounts", 3);
     push("frozen sender", carol.clone().sign(CHAIN, vec![msgs::transfer(carol.address(), b, 1)]), "accounts", 4);
@@ -159,7 +166,13 @@ fn every_rejection_returns_its_own_code_and_leaves_state_untouched() {
     let mut big = d.alice.clone();
     let huge_memo = kawase_client::build_tx(
         &big.key,
-        &kawase_client::TxParams { chain_id: CHAIN.into(), account_number: big.number, sequence: big.sequence, memo: "x".repeat(40_000), timeout_height: 0 },
+        &kawase_client::TxParams {
+            chain_id: CHAIN.into(),
+            account_number: big.number,
+            sequence: big.sequence,
+            memo: "x".repeat(40_000),
+            timeout_height: 0,
+        },
         vec![msgs::transfer(a, b, 1)],
     )
     .expect("build");
@@ -170,36 +183,62 @@ fn every_rejection_returns_its_own_code_and_leaves_state_untouched() {
         "unknown message",
         d.alice.clone().sign(CHAIN, vec![cosmrs::Any { type_url: "/kawase.token.v1.MsgPrint".into(), value: vec![] }]),
         "token",
-        9);
+        9,
+    );
     push("zero amount", d.alice.clone().sign(CHAIN, vec![msgs::transfer(a, b, 0)]), "token", 2);
     push(
         "amount beyond u128",
         d.alice.clone().sign(CHAIN, vec![msgs::transfer_raw_amount(a, b, "340282366920938463463374607431768211456")]),
         "token",
-        3);
+        3,
+    );
     drop(push);
     // Message-level failures: the ante phase passes, so only the signer's
     // sequence moves. They are signed one at a time, as each consumes one.
     type Build = Box<dyn Fn(&mut Demo, &Wallet) -> Vec<u8>>;
     let msg_cases: Vec<(&str, Build, &str, u32)> = vec![
-        ("insufficient funds", Box::new(move |d, _| d.alice.sign(CHAIN, vec![msgs::transfer(a, b, 1_001)])), "token", 4),
-        ("frozen receiver", Box::new(move |d, c| d.alice.sign(CHAIN, vec![msgs::transfer(a, c.address(), 1)])), "accounts", 4),
-        ("non-bank issuing", Box::new(move |d, _| d.alice.sign(CHAIN, vec![msgs::issue(a, a, 5, "self")])), "accounts", 7),
+        (
+            "insufficient funds",
+            Box::new(move |d, _| d.alice.sign(CHAIN, vec![msgs::transfer(a, b, 1_001)])),
+            "token",
+            4,
+        ),
+        (
+            "frozen receiver",
+            Box::new(move |d, c| d.alice.sign(CHAIN, vec![msgs::transfer(a, c.address(), 1)])),
+            "accounts",
+            4,
+        ),
+        (
+            "non-bank issuing",
+            Box::new(move |d, _| d.alice.sign(CHAIN, vec![msgs::issue(a, a, 5, "self")])),
+            "accounts",
+            7,
+        ),
         (
             "bank issuing to another bank's customer",
-            Box::new(move |d, _| { let ba = d.bank_a.address(); d.bank_a.sign(CHAIN, vec![msgs::issue(ba, b, 5, "x-1")]) }),
+            Box::new(move |d, _| {
+                let ba = d.bank_a.address();
+                d.bank_a.sign(CHAIN, vec![msgs::issue(ba, b, 5, "x-1")])
+            }),
             "token",
             7,
         ),
         (
             "reused reference id",
-            Box::new(move |d, _| { let ba = d.bank_a.address(); d.bank_a.sign(CHAIN, vec![msgs::issue(ba, a, 5, "dep-1")]) }),
+            Box::new(move |d, _| {
+                let ba = d.bank_a.address();
+                d.bank_a.sign(CHAIN, vec![msgs::issue(ba, a, 5, "dep-1")])
+            }),
             "token",
             6,
         ),
         (
             "overflowing balance",
-            Box::new(move |d, _| { let ba = d.bank_a.address(); d.bank_a.sign(CHAIN, vec![msgs::issue(ba, a, u128::MAX, "big-1")]) }),
+            Box::new(move |d, _| {
+                let ba = d.bank_a.address();
+                d.bank_a.sign(CHAIN, vec![msgs::issue(ba, a, u128::MAX, "big-1")])
+            }),
             "token",
             5,
         ),
@@ -232,8 +271,11 @@ fn every_rejection_returns_its_own_code_and_leaves_state_untouched() {
         let (r, _) = chain.block(vec![tx]).expect("block");
         assert_eq!((r[0].codespace.as_str(), r[0].code), (codespace, code), "{name}: {}", r[0].log);
         let after = dump(&chain);
-        let changed: Vec<_> =
-            after.iter().filter(|kv| !before.contains(kv)).map(|(k, _)| String::from_utf8_lossy(k).to_string()).collect();
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|kv| !before.contains(kv))
+            .map(|(k, _)| String::from_utf8_lossy(k).to_string())
+            .collect();
         assert_eq!(changed.len(), 1, "{name}: only the signer's sequence may move, saw {changed:?}");
         assert!(changed[0].starts_with("accounts/account/"), "{name}: {changed:?}");
         assert_eq!(before.len(), after.len(), "{name}");
@@ -254,8 +296,12 @@ fn same_genesis_and_blocks_give_identical_app_hashes_on_two_stores_across_a_rest
     w.set_genesis_numbers();
     let mut blocks: Vec<Vec<Vec<u8>>> = Vec::new();
     blocks.push(vec![
-        w.bank_a.sign(CHAIN, vec![msgs::register_account(w.bank_a.address(), w.alice.address(), Role::Customer, "A-1")]),
-        w.bank_b.sign(CHAIN, vec![msgs::register_account(w.bank_b.address(), w.bob.address(), Role::BusinessOperator, "B-1")]),
+        w.bank_a
+            .sign(CHAIN, vec![msgs::register_account(w.bank_a.address(), w.alice.address(), Role::Customer, "A-1")]),
+        w.bank_b.sign(
+            CHAIN,
+            vec![msgs::register_account(w.bank_b.address(), w.bob.address(), Role::BusinessOperator, "B-1")],
+        ),
     ]);
     w.alice.number = 3;
     w.bob.number = 4;
@@ -306,17 +352,18 @@ fn committed_block_cannot_be_finalized_again_and_restart_reports_last_commit() {
     let mut stale = chain.block_request(vec![]);
     stale.height = committed.height as i64; // the height already committed
     assert!(matches!(chain.app.try_finalize_block(stale), Err(AppError::WrongHeight { .. })));
-    let skip = { let mut r = chain.block_request(vec![]); r.height += 1; r };
+    let skip = {
+        let mut r = chain.block_request(vec![]);
+        r.height += 1;
+        r
+    };
     assert!(matches!(chain.app.try_finalize_block(skip), Err(AppError::WrongHeight { .. })));
     assert!(matches!(chain.app.try_commit(), Err(AppError::NothingToCommit)));
     drop(chain);
     let reopened = TestChain::open(AppConfig::new(dir.path().join("state")), CHAIN).expect("reopen");
     assert_eq!(reopened.app.committed().expect("c"), committed);
     assert_eq!(reopened.app.chain_id().as_deref(), Some(CHAIN));
-    assert!(matches!(
-        reopened.app.try_init_chain(Default::default()),
-        Err(AppError::AlreadyInitialised(_))
-    ));
+    assert!(matches!(reopened.app.try_init_chain(Default::default()), Err(AppError::AlreadyInitialised(_))));
 }
 
 #[test]
@@ -339,9 +386,21 @@ fn query_proof_at_a_past_height_verifies_against_that_heights_app_hash() {
     assert_eq!(op.r#type, "ics23:jmt");
     let proof: ics23::CommitmentProof = prost::Message::decode(op.data.as_slice()).expect("proof decodes");
     let spec = kawase_state::proof_spec();
-    assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(&proof, &spec, &app_hash_h.to_vec(), &key, &r.value));
+    assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(
+        &proof,
+        &spec,
+        &app_hash_h.to_vec(),
+        &key,
+        &r.value
+    ));
     // The same proof does not verify a different value, nor the newer root.
-    assert!(!ics23::verify_membership::<ics23::HostFunctionsManager>(&proof, &spec, &app_hash_h.to_vec(), &key, &999u128.to_be_bytes()));
+    assert!(!ics23::verify_membership::<ics23::HostFunctionsManager>(
+        &proof,
+        &spec,
+        &app_hash_h.to_vec(),
+        &key,
+        &999u128.to_be_bytes()
+    ));
     let latest = chain.app.committed().expect("c").app_hash;
     assert!(!ics23::verify_membership::<ics23::HostFunctionsManager>(&proof, &spec, &latest.to_vec(), &key, &r.value));
 
@@ -350,7 +409,8 @@ fn query_proof_at_a_past_height_verifies_against_that_heights_app_hash() {
     let r = chain.query("/store", &missing, h, true);
     assert_eq!(r.code, 0, "{}", r.log);
     assert!(r.value.is_empty());
-    let proof: ics23::CommitmentProof = prost::Message::decode(r.proof_ops.expect("proof").ops[0].data.as_slice()).expect("decodes");
+    let proof: ics23::CommitmentProof =
+        prost::Message::decode(r.proof_ops.expect("proof").ops[0].data.as_slice()).expect("decodes");
     assert!(ics23::verify_non_membership::<ics23::HostFunctionsManager>(&proof, &spec, &app_hash_h.to_vec(), &missing));
 
     // Typed point queries work at past heights as well.
@@ -379,7 +439,9 @@ fn closing_an_account_requires_zero_holdings_and_is_final() {
     let (r, _) = chain.block(vec![d.bank_a.sign(CHAIN, vec![msgs::close(bank, a)])]).expect("b");
     ok(&r);
     assert_eq!(chain.query_json("/accounts/account", &a.to_string())["status"], "closed");
-    let (r, _) = chain.block(vec![d.bank_a.sign(CHAIN, vec![msgs::register_account(bank, a, Role::Customer, "again")])]).expect("b");
+    let (r, _) = chain
+        .block(vec![d.bank_a.sign(CHAIN, vec![msgs::register_account(bank, a, Role::Customer, "again")])])
+        .expect("b");
     assert_eq!((r[0].codespace.as_str(), r[0].code), ("accounts", 6));
     let (r, _) = chain.block(vec![d.bank_a.sign(CHAIN, vec![msgs::issue(bank, a, 1, "after-close")])]).expect("b");
     assert_eq!((r[0].codespace.as_str(), r[0].code), ("accounts", 5));

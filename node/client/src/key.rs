@@ -1,6 +1,6 @@
 use cosmrs::crypto::PublicKey;
 use ed25519_dalek::Signer as _;
-use kawase_primitives::{Address, ADDRESS_PREFIX};
+use kawase_primitives::Address;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -72,14 +72,9 @@ impl Key {
         }
     }
 
-    /// The Cosmos address of the public key (secp256k1: RIPEMD160(SHA256);
-    /// ed25519: SHA256 truncated to 20 bytes).
+    /// The Cosmos address of the public key.
     pub fn address(&self) -> Address {
-        let id = self
-            .public_key()
-            .account_id(ADDRESS_PREFIX)
-            .expect("the constant prefix is valid bech32");
-        Address::from_slice(&id.to_bytes()).expect("account ids of public keys are 20 bytes")
+        address_of(&self.public_key())
     }
 
     /// Signs sign-doc bytes: ed25519 over the bytes, secp256k1 ECDSA over
@@ -94,4 +89,11 @@ impl Key {
             }
         }
     }
+}
+
+/// The Cosmos address of a public key: secp256k1 RIPEMD160(SHA256(key)),
+/// ed25519 SHA256(key) truncated to 20 bytes (tendermint's derivation).
+pub fn address_of(pk: &PublicKey) -> Address {
+    let id = tendermint::account::Id::from(tendermint::PublicKey::from(*pk));
+    Address::from_slice(id.as_bytes()).expect("account ids are 20 bytes")
 }

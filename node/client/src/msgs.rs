@@ -36,15 +36,30 @@ pub fn close(signer: Address, address: Address) -> Any {
 }
 
 pub fn issue(bank: Address, to: Address, amount: u128, reference_id: &str) -> Any {
-    any(tok::MsgIssue { signer: bank.to_string(), to: to.to_string(), amount: amount.to_string(), reference_id: reference_id.into() })
+    any(tok::MsgIssue {
+        signer: bank.to_string(),
+        to: to.to_string(),
+        amount: amount.to_string(),
+        reference_id: reference_id.into(),
+    })
 }
 
 pub fn redeem(signer: Address, owner: Address, amount: u128, reference_id: &str) -> Any {
-    any(tok::MsgRedeem { signer: signer.to_string(), owner: owner.to_string(), amount: amount.to_string(), reference_id: reference_id.into() })
+    any(tok::MsgRedeem {
+        signer: signer.to_string(),
+        owner: owner.to_string(),
+        amount: amount.to_string(),
+        reference_id: reference_id.into(),
+    })
 }
 
 pub fn transfer(from: Address, to: Address, amount: u128) -> Any {
-    any(tok::MsgTransfer { from: from.to_string(), to: to.to_string(), amount: amount.to_string(), memo: String::new() })
+    any(tok::MsgTransfer {
+        from: from.to_string(),
+        to: to.to_string(),
+        amount: amount.to_string(),
+        memo: String::new(),
+    })
 }
 
 /// A transfer with the amount given as a raw string (for testing malformed amounts).

@@ -15,7 +15,10 @@ pub struct ExtensionChainId {
 proto_name!(ExtensionChainId, "kawase.tx.v1", "ExtensionChainId");
 
 pub fn chain_id_extension(chain_id: &str) -> Any {
-    Any { type_url: ExtensionChainId::type_url(), value: prost::Message::encode_to_vec(&ExtensionChainId { chain_id: chain_id.into() }) }
+    Any {
+        type_url: ExtensionChainId::type_url(),
+        value: prost::Message::encode_to_vec(&ExtensionChainId { chain_id: chain_id.into() }),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,8 @@ pub struct TxParams {
 /// Builds and signs a `TxRaw` carrying `msgs`, returning its bytes.
 pub fn build_tx(key: &Key, params: &TxParams, msgs: Vec<Any>) -> Result<Vec<u8>, TxError> {
     let enc = |e: cosmrs::ErrorReport| TxError::Encode(e.to_string());
-    let timeout = cosmrs::tendermint::block::Height::try_from(params.timeout_height).map_err(|e| TxError::Encode(e.to_string()))?;
+    let timeout = cosmrs::tendermint::block::Height::try_from(params.timeout_height)
+        .map_err(|e| TxError::Encode(e.to_string()))?;
     let mut body = Body::new(msgs, params.memo.clone(), timeout);
     body.extension_options.push(chain_id_extension(&params.chain_id));
     let signer = SignerInfo::single_direct(Some(key.public_key()), params.sequence);

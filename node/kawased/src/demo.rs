@@ -37,23 +37,48 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
         println!("block {:>2}  {what:<52} app hash {}", chain.height, &hex::encode_upper(app_hash)[..16]);
         Ok(())
     };
-    step(&mut chain, "Bank A registers Alice, Bank B registers Bob", vec![
-        d.bank_a.sign(CHAIN, vec![msgs::register_account(ba, a, Role::Customer, "A-0001")]),
-        d.bank_b.sign(CHAIN, vec![msgs::register_account(bb, b, Role::Customer, "B-0001")]),
-    ])?;
+    step(
+        &mut chain,
+        "Bank A registers Alice, Bank B registers Bob",
+        vec![
+            d.bank_a.sign(CHAIN, vec![msgs::register_account(ba, a, Role::Customer, "A-0001")]),
+            d.bank_b.sign(CHAIN, vec![msgs::register_account(bb, b, Role::Customer, "B-0001")]),
+        ],
+    )?;
     d.alice.number = chain.account_number(&a);
     d.bob.number = chain.account_number(&b);
-    step(&mut chain, "Bank A issues 100,000 yen to Alice", vec![d.bank_a.sign(CHAIN, vec![msgs::issue(ba, a, 100_000, "core-7731")])])?;
-    step(&mut chain, "Alice pays Bob 30,000 yen (across banks)", vec![d.alice.sign(CHAIN, vec![msgs::transfer(a, b, 30_000)])])?;
+    step(
+        &mut chain,
+        "Bank A issues 100,000 yen to Alice",
+        vec![d.bank_a.sign(CHAIN, vec![msgs::issue(ba, a, 100_000, "core-7731")])],
+    )?;
+    step(
+        &mut chain,
+        "Alice pays Bob 30,000 yen (across banks)",
+        vec![d.alice.sign(CHAIN, vec![msgs::transfer(a, b, 30_000)])],
+    )?;
     let pos = chain.query_json("/token/positions", "");
     println!("          position: {} owes {} {} yen", pos[0]["debtor"], pos[0]["creditor"], pos[0]["amount"]);
-    step(&mut chain, "Bank B records Bank A's settlement of 30,000", vec![d.bank_b.sign(CHAIN, vec![msgs::settle_position(bb, ba, bb, 30_000, "rtgs-0001")])])?;
-    step(&mut chain, "Bob redeems 10,000 yen to his deposit account", vec![d.bob.sign(CHAIN, vec![msgs::redeem(b, b, 10_000, "wd-0001")])])?;
+    step(
+        &mut chain,
+        "Bank B records Bank A's settlement of 30,000",
+        vec![d.bank_b.sign(CHAIN, vec![msgs::settle_position(bb, ba, bb, 30_000, "rtgs-0001")])],
+    )?;
+    step(
+        &mut chain,
+        "Bob redeems 10,000 yen to his deposit account",
+        vec![d.bob.sign(CHAIN, vec![msgs::redeem(b, b, 10_000, "wd-0001")])],
+    )?;
     println!();
     println!("Alice {:>7} yen   Bob {:>7} yen", chain.balance(&a), chain.balance(&b));
     for (name, bank) in [("Bank A", ba), ("Bank B", bb)] {
         let s = chain.query_json("/token/bank", &bank.to_string());
-        println!("{name} supply {:>7}   minted {:>7}   burned {:>7}", s["supply"].as_str().unwrap_or("?"), s["minted"].as_str().unwrap_or("?"), s["burned"].as_str().unwrap_or("?"));
+        println!(
+            "{name} supply {:>7}   minted {:>7}   burned {:>7}",
+            s["supply"].as_str().unwrap_or("?"),
+            s["minted"].as_str().unwrap_or("?"),
+            s["burned"].as_str().unwrap_or("?")
+        );
     }
     kawase_token_invariants(&chain)?;
     println!("invariants hold: every bank's supply equals its customers' balances, positions reconcile");

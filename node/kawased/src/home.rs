@@ -119,7 +119,8 @@ impl Home {
 
     pub fn load_config(&self) -> Result<NodeConfig> {
         let path = self.config_file();
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {} (run `kawased init` first)", path.display()))?;
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (run `kawased init` first)", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -140,15 +141,20 @@ impl Home {
     /// account key and a single-validator genesis.
     pub fn init(&self, chain_id: &str, zone: Zone, moniker: &str) -> Result<()> {
         if self.genesis_file().exists() {
-            bail!("{} already has a genesis; refusing to overwrite (remove the home to start over)", self.root.display());
+            bail!(
+                "{} already has a genesis; refusing to overwrite (remove the home to start over)",
+                self.root.display()
+            );
         }
-        let chain: tendermint::chain::Id = chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
+        let chain: tendermint::chain::Id =
+            chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
         fs::create_dir_all(self.config_dir())?;
         fs::create_dir_all(self.root.join("data"))?;
         fs::create_dir_all(self.keys_dir())?;
         fs::set_permissions(self.keys_dir(), fs::Permissions::from_mode(0o700))?;
 
-        let config = NodeConfig { moniker: moniker.into(), abci: AbciSection::default(), storage: StorageSection::default() };
+        let config =
+            NodeConfig { moniker: moniker.into(), abci: AbciSection::default(), storage: StorageSection::default() };
         fs::write(self.config_file(), toml::to_string_pretty(&config)?)?;
 
         let validator = ed25519_key();
@@ -157,11 +163,22 @@ impl Home {
             pub_key: validator.public_key(),
             priv_key: validator.clone(),
         };
-        write_private(&self.config_dir().join("priv_validator_key.json"), serde_json::to_string_pretty(&pv)?.as_bytes())?;
-        write_private(&self.config_dir().join("node_key.json"), serde_json::to_string_pretty(&NodeKey { priv_key: ed25519_key() })?.as_bytes())?;
+        write_private(
+            &self.config_dir().join("priv_validator_key.json"),
+            serde_json::to_string_pretty(&pv)?.as_bytes(),
+        )?;
+        write_private(
+            &self.config_dir().join("node_key.json"),
+            serde_json::to_string_pretty(&NodeKey { priv_key: ed25519_key() })?.as_bytes(),
+        )?;
 
         let admin = Key::generate(KeyKind::Ed25519);
-        let kf = KeyFile { name: "admin".into(), kind: admin.kind(), address: admin.address().to_string(), secret_hex: hex::encode(admin.secret_bytes()) };
+        let kf = KeyFile {
+            name: "admin".into(),
+            kind: admin.kind(),
+            address: admin.address().to_string(),
+            secret_hex: hex::encode(admin.secret_bytes()),
+        };
         write_private(&self.keys_dir().join("admin.json"), serde_json::to_string_pretty(&kf)?.as_bytes())?;
 
         let app_state = AppState {
@@ -193,8 +210,57 @@ pub fn consensus_params() -> tendermint::consensus::Params {
             max_age_duration: tendermint::evidence::Duration(std::time::Duration::from_secs(48 * 3600)),
             max_bytes: 1024 * 1024,
         },
-        validator: tendermint::consensus::params::ValidatorParams { pub_key_types: vec![tendermint::public_key::Algorithm::Ed25519] },
+        validator: tendermint::consensus::params::ValidatorParams {
+            pub_key_types: vec![tendermint::public_key::Algorithm::Ed25519],
+        },
         version: Some(tendermint::consensus::params::VersionParams { app: 1 }),
         abci: Default::default(),
+    }
+}
+
+/// The sample genesis shipped in `genesis/`: the demo world (admin, Bank A,
+/// Bank B) with a fixed time and a validator key derived from a public seed,
+/// so the file is reproducible. Never use these keys for anything real.
+pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
+    let demo = kawase_app::testkit::Demo::new();
+    let seed = ed25519_consensus::SigningKey::from([7u8; 32]);
+    let validator = tendermint::PrivateKey::from_ed25519_consensus(seed);
+    Ok(GenesisDoc {
+        genesis_time: tendermint::Time::from_unix_timestamp(1_767_225_600, 0)?,
+        chain_id: chain_id.parse()?,
+        initial_height: 1,
+        consensus_params: consensus_params(),
+        validators: vec![tendermint::validator::Info::new(validator.public_key(), 10u32.into())],
+        app_hash: Default::default(),
+        app_state: demo.genesis(zone),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `genesis/fz.json` and `genesis/bz.json` are what `sample_genesis`
+    /// builds (set KAWASE_BLESS=1 to rewrite them) and a chain starts from them.
+    #[test]
+    fn sample_genesis_files_are_current_and_start_a_chain() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../genesis");
+        for (zone, chain_id, file) in [(Zone::Fz, "kawase-fz-1", "fz.json"), (Zone::Bz, "kawase-bz-1", "bz.json")] {
+            let doc = sample_genesis(zone, chain_id).expect("sample");
+            let text = serde_json::to_string_pretty(&doc).expect("json") + "\n";
+            let path = root.join(file);
+            if std::env::var_os("KAWASE_BLESS").is_some() {
+                fs::write(&path, &text).expect("write sample");
+            }
+            let on_disk = fs::read_to_string(&path).expect("sample genesis file");
+            assert_eq!(on_disk, text, "{file} is stale: run with KAWASE_BLESS=1");
+            let parsed: GenesisDoc = serde_json::from_str(&on_disk).expect("parses");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut chain =
+                kawase_app::testkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id).expect("open");
+            chain.init(&parsed.app_state).expect("init from sample");
+            chain.block(vec![]).expect("first block");
+            assert_eq!(chain.app.zone(), Some(zone));
+        }
     }
 }

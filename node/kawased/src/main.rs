@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use kawase_app::{App, AppConfig, Zone};
 
 #[derive(Parser)]
-#[command(name = "kawased", version, about = "Kawase zone node: tokenized yen deposits on a Financial Zone and Business Zones")]
+#[command(
+    name = "kawased",
+    version,
+    about = "Kawase zone node: tokenized yen deposits on a Financial Zone and Business Zones"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

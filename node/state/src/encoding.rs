@@ -23,15 +23,8 @@ pub(crate) const CF_META: &str = "meta";
 /// Garbage index: stale_since(8 BE) ++ kind ++ payload -> empty.
 pub(crate) const CF_STALE: &str = "stale";
 
-pub(crate) const ALL_CFS: [&str; 7] = [
-    CF_NODES,
-    CF_VALUES,
-    CF_PREIMAGES,
-    CF_LATEST,
-    CF_NONVERIFIABLE,
-    CF_META,
-    CF_STALE,
-];
+pub(crate) const ALL_CFS: [&str; 7] =
+    [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_LATEST, CF_NONVERIFIABLE, CF_META, CF_STALE];
 
 pub(crate) const META_LATEST: &[u8] = b"latest_version";
 pub(crate) const META_EARLIEST: &[u8] = b"earliest_version";
@@ -47,9 +40,8 @@ pub(crate) fn encode_u64(v: u64) -> [u8; 8] {
 }
 
 pub(crate) fn decode_u64(bytes: &[u8]) -> Result<u64, StorageError> {
-    let arr: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| StorageError::Corrupt(format!("expected 8 bytes, got {}", bytes.len())))?;
+    let arr: [u8; 8] =
+        bytes.try_into().map_err(|_| StorageError::Corrupt(format!("expected 8 bytes, got {}", bytes.len())))?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -84,10 +76,7 @@ pub(crate) fn value_key(key_hash: &KeyHash, version: u64) -> [u8; 40] {
 /// Splits a value-CF key into its key hash and version.
 pub(crate) fn decode_value_key(bytes: &[u8]) -> Result<(KeyHash, u64), StorageError> {
     if bytes.len() != 40 {
-        return Err(StorageError::Corrupt(format!(
-            "value key of {} bytes",
-            bytes.len()
-        )));
+        return Err(StorageError::Corrupt(format!("value key of {} bytes", bytes.len())));
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&bytes[..32]);
@@ -110,9 +99,7 @@ pub(crate) fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StorageError
     match bytes.split_first() {
         Some((&VALUE_TOMBSTONE, [])) => Ok(None),
         Some((&VALUE_PRESENT, rest)) => Ok(Some(rest.to_vec())),
-        _ => Err(StorageError::Corrupt(
-            "versioned value with a bad tag".into(),
-        )),
+        _ => Err(StorageError::Corrupt("versioned value with a bad tag".into())),
     }
 }
 
@@ -164,33 +151,15 @@ mod tests {
     fn encodings_round_trip() {
         let kh = KeyHash([7; 32]);
         let key = root_node_key(42);
-        for entry in [
-            StaleEntry::Node(key.clone()),
-            StaleEntry::Value {
-                key_hash: kh,
-                version: 9,
-            },
-        ] {
+        for entry in [StaleEntry::Node(key.clone()), StaleEntry::Value { key_hash: kh, version: 9 }] {
             let bytes = encode_stale(5, &entry).expect("encode");
             assert_eq!(decode_stale(&bytes).expect("decode"), (5, entry));
         }
-        assert_eq!(
-            decode_value_key(&value_key(&kh, 3)).expect("decode"),
-            (kh, 3)
-        );
+        assert_eq!(decode_value_key(&value_key(&kh, 3)).expect("decode"), (kh, 3));
         assert_eq!(decode_value(&encode_value(None)).expect("decode"), None);
-        assert_eq!(
-            decode_value(&encode_value(Some(b""))).expect("decode"),
-            Some(vec![])
-        );
-        assert_eq!(
-            decode_value(&encode_value(Some(b"ab"))).expect("decode"),
-            Some(b"ab".to_vec())
-        );
+        assert_eq!(decode_value(&encode_value(Some(b""))).expect("decode"), Some(vec![]));
+        assert_eq!(decode_value(&encode_value(Some(b"ab"))).expect("decode"), Some(b"ab".to_vec()));
         assert!(root_node_key(1).nibble_path().is_empty());
-        assert_eq!(
-            decode_node_key(&encode_node_key(&key).expect("encode")).expect("decode"),
-            key
-        );
+        assert_eq!(decode_node_key(&encode_node_key(&key).expect("encode")).expect("decode"), key);
     }
 }

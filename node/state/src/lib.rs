@@ -48,11 +48,7 @@ pub enum StorageError {
         "stale prepared commit for version {version}: prepared on top of {prepared_on:?}, \
          but the latest committed version is now {latest:?}"
     )]
-    StalePrepare {
-        version: u64,
-        prepared_on: Option<u64>,
-        latest: Option<u64>,
-    },
+    StalePrepare { version: u64, prepared_on: Option<u64>, latest: Option<u64> },
     /// ICS-23 cannot express absence from an empty tree.
     #[error("the tree is empty at version {version}: there is no ICS-23 proof to give")]
     EmptyTree { version: u64 },

@@ -36,9 +36,7 @@ impl Snapshot {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot")
-            .field("version", &self.version)
-            .finish()
+        f.debug_struct("Snapshot").field("version", &self.version).finish()
     }
 }
 
@@ -79,9 +77,7 @@ impl VersionedSnapshot {
 
 impl std::fmt::Debug for VersionedSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VersionedSnapshot")
-            .field("version", &self.version)
-            .finish()
+        f.debug_struct("VersionedSnapshot").field("version", &self.version).finish()
     }
 }
 
@@ -99,9 +95,7 @@ impl StateRead for VersionedSnapshot {
 
     fn prefix_raw(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
         if self.inner.meta().latest != Some(self.version) {
-            return Err(StateError(
-                "prefix reads are only served at the latest version".into(),
-            ));
+            return Err(StateError("prefix reads are only served at the latest version".into()));
         }
         Ok(self.inner.prefix_latest(prefix)?)
     }

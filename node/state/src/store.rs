@@ -9,16 +9,15 @@ use jmt::storage::{HasPreimage, LeafNode, Node, NodeKey, TreeReader, TreeUpdateB
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue};
 use kawase_primitives::Changes;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, WriteBatch, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
+    Options, WriteBatch, DB,
 };
 use sha2::Sha256;
 
 use crate::encoding::{
-    decode_node, decode_stale, decode_u64, decode_value, decode_value_key, encode_node,
-    encode_node_key, encode_stale, encode_u64, encode_value, root_node_key, value_key, StaleEntry,
-    ALL_CFS, CF_LATEST, CF_META, CF_NODES, CF_NONVERIFIABLE, CF_PREIMAGES, CF_STALE, CF_VALUES,
-    META_EARLIEST, META_LATEST,
+    decode_node, decode_stale, decode_u64, decode_value, decode_value_key, encode_node, encode_node_key, encode_stale,
+    encode_u64, encode_value, root_node_key, value_key, StaleEntry, ALL_CFS, CF_LATEST, CF_META, CF_NODES,
+    CF_NONVERIFIABLE, CF_PREIMAGES, CF_STALE, CF_VALUES, META_EARLIEST, META_LATEST,
 };
 use crate::snapshot::{Snapshot, VersionedSnapshot};
 use crate::StorageError;
@@ -143,9 +142,7 @@ impl Storage {
         let mut db_opts = cf_opts();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
-        let cfs = ALL_CFS
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_opts()));
+        let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_opts()));
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
 
         let inner = Inner {
@@ -154,22 +151,15 @@ impl Storage {
             meta: RwLock::new(Meta::default()),
             write_lock: Mutex::new(()),
         };
-        let meta = Meta {
-            latest: inner.read_meta(META_LATEST)?,
-            earliest: inner.read_meta(META_EARLIEST)?,
-        };
+        let meta = Meta { latest: inner.read_meta(META_LATEST)?, earliest: inner.read_meta(META_EARLIEST)? };
         if meta.latest.is_some() != meta.earliest.is_some() {
-            return Err(StorageError::Corrupt(format!(
-                "inconsistent version metadata {meta:?}"
-            )));
+            return Err(StorageError::Corrupt(format!("inconsistent version metadata {meta:?}")));
         }
         *inner.meta.write().unwrap_or_else(PoisonError::into_inner) = meta;
         tracing::info!(path = %path.display(), latest = ?meta.latest, earliest = ?meta.earliest,
             keep_recent = ?config.keep_recent, "opened state storage");
 
-        let storage = Storage {
-            inner: Arc::new(inner),
-        };
+        let storage = Storage { inner: Arc::new(inner) };
         // Catch up on pruning if the retention window shrank since last run.
         storage.inner.prune()?;
         Ok(storage)
@@ -193,9 +183,7 @@ impl Storage {
     /// Root hash (app hash) at a committed, retained version.
     pub fn root_hash(&self, version: u64) -> Result<[u8; 32], StorageError> {
         self.inner.check_readable(version)?;
-        let root = Jmt::new(&self.inner)
-            .get_root_hash(version)
-            .map_err(|e| self.inner.read_error(version, e))?;
+        let root = Jmt::new(&self.inner).get_root_hash(version).map_err(|e| self.inner.read_error(version, e))?;
         Ok(root.0)
     }
 
@@ -216,40 +204,23 @@ impl Storage {
         let prepared_on = self.inner.meta().latest;
         let expected = prepared_on.map_or(1, |latest| latest + 1);
         if version != expected {
-            return Err(StorageError::WrongVersion {
-                expected,
-                got: version,
-            });
+            return Err(StorageError::WrongVersion { expected, got: version });
         }
 
-        let value_set: Vec<(KeyHash, Option<OwnedValue>)> = changes
-            .writes
-            .iter()
-            .map(|(key, value)| (KeyHash::with::<Sha256>(key), value.clone()))
-            .collect();
-        let (root, tree_update) = Jmt::new(&self.inner)
-            .put_value_set(value_set, version)
-            .map_err(jmt_err)?;
+        let value_set: Vec<(KeyHash, Option<OwnedValue>)> =
+            changes.writes.iter().map(|(key, value)| (KeyHash::with::<Sha256>(key), value.clone())).collect();
+        let (root, tree_update) = Jmt::new(&self.inner).put_value_set(value_set, version).map_err(jmt_err)?;
 
         // Versioned values shadowed by this version become garbage once no
         // retained version predates it; so do this version's tombstones
         // (reading "nothing" is the same as reading a tombstone).
         let mut stale = Vec::new();
         for ((value_version, key_hash), value) in tree_update.node_batch.values() {
-            if let Some(previous) = self
-                .inner
-                .newest_value_version(key_hash, value_version - 1)?
-            {
-                stale.push(StaleEntry::Value {
-                    key_hash: *key_hash,
-                    version: previous,
-                });
+            if let Some(previous) = self.inner.newest_value_version(key_hash, value_version - 1)? {
+                stale.push(StaleEntry::Value { key_hash: *key_hash, version: previous });
             }
             if value.is_none() {
-                stale.push(StaleEntry::Value {
-                    key_hash: *key_hash,
-                    version: *value_version,
-                });
+                stale.push(StaleEntry::Value { key_hash: *key_hash, version: *value_version });
             }
         }
         // jmt does not mark the previous root stale when a version changes
@@ -264,16 +235,8 @@ impl Storage {
             prepared_on,
             root_hash: root.0,
             tree_update,
-            writes: changes
-                .writes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            nonverifiable: changes
-                .nonverifiable
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            writes: changes.writes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            nonverifiable: changes.nonverifiable.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             stale,
         })
     }
@@ -282,10 +245,7 @@ impl Storage {
     /// Fails if the latest version moved since the commit was prepared.
     pub fn commit(&self, prepared: PreparedCommit) -> Result<(), StorageError> {
         let inner = &self.inner;
-        let _guard = inner
-            .write_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = inner.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let meta = inner.meta();
         if meta.latest != prepared.prepared_on {
             return Err(StorageError::StalePrepare {
@@ -311,19 +271,11 @@ impl Storage {
             batch.put_cf(nodes, encode_node_key(key)?, encode_node(node)?);
         }
         for ((value_version, key_hash), value) in update.node_batch.values() {
-            batch.put_cf(
-                values,
-                value_key(key_hash, *value_version),
-                encode_value(value.as_deref()),
-            );
+            batch.put_cf(values, value_key(key_hash, *value_version), encode_value(value.as_deref()));
         }
         for index in &update.stale_node_index_batch {
             let entry = StaleEntry::Node(index.node_key.clone());
-            batch.put_cf(
-                stale_cf,
-                encode_stale(index.stale_since_version, &entry)?,
-                b"",
-            );
+            batch.put_cf(stale_cf, encode_stale(index.stale_since_version, &entry)?, b"");
         }
         for entry in &prepared.stale {
             batch.put_cf(stale_cf, encode_stale(version, entry)?, b"");
@@ -344,10 +296,7 @@ impl Storage {
         batch.put_cf(meta_cf, META_LATEST, encode_u64(version));
         batch.put_cf(meta_cf, META_EARLIEST, encode_u64(earliest));
         inner.db.write(batch)?;
-        inner.set_meta(Meta {
-            latest: Some(version),
-            earliest: Some(earliest),
-        });
+        inner.set_meta(Meta { latest: Some(version), earliest: Some(earliest) });
         tracing::debug!(version, root = %hex::encode(prepared.root_hash),
             writes = prepared.writes.len(), "committed state version");
 
@@ -365,9 +314,7 @@ impl Storage {
         if self.root_hash(version)? == Self::empty_root() {
             return Err(StorageError::EmptyTree { version });
         }
-        Jmt::new(&self.inner)
-            .get_with_ics23_proof(key.to_vec(), version)
-            .map_err(|e| self.inner.read_error(version, e))
+        Jmt::new(&self.inner).get_with_ics23_proof(key.to_vec(), version).map_err(|e| self.inner.read_error(version, e))
     }
 
     /// Number of stored JMT nodes (a full scan; for tests and diagnostics).
@@ -378,9 +325,7 @@ impl Storage {
 
 impl Inner {
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| StorageError::Db(format!("missing column family {name}")))
+        self.db.cf_handle(name).ok_or_else(|| StorageError::Db(format!("missing column family {name}")))
     }
 
     /// Number of entries in a column family (a full scan).
@@ -402,10 +347,7 @@ impl Inner {
     }
 
     fn read_meta(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
-        self.db
-            .get_pinned_cf(self.cf(CF_META)?, key)?
-            .map(|v| decode_u64(&v))
-            .transpose()
+        self.db.get_pinned_cf(self.cf(CF_META)?, key)?.map(|v| decode_u64(&v)).transpose()
     }
 
     /// Ok if `version` is committed and not pruned.
@@ -414,18 +356,12 @@ impl Inner {
         match (meta.latest, meta.earliest) {
             (Some(latest), Some(earliest)) if version >= 1 && version <= latest => {
                 if version < earliest {
-                    Err(StorageError::VersionPruned {
-                        requested: version,
-                        earliest,
-                    })
+                    Err(StorageError::VersionPruned { requested: version, earliest })
                 } else {
                     Ok(())
                 }
             }
-            (latest, _) => Err(StorageError::VersionUnknown {
-                requested: version,
-                latest,
-            }),
+            (latest, _) => Err(StorageError::VersionUnknown { requested: version, latest }),
         }
     }
 
@@ -439,19 +375,13 @@ impl Inner {
 
     /// Latest-state point read.
     pub(crate) fn get_latest(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .db
-            .get_pinned_cf(self.cf(cf)?, key)?
-            .map(|v| v.to_vec()))
+        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.map(|v| v.to_vec()))
     }
 
     /// Latest verifiable entries under `prefix`, in key order.
     pub(crate) fn prefix_latest(&self, prefix: &[u8]) -> Result<Entries, StorageError> {
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_LATEST)?,
-            IteratorMode::From(prefix, Direction::Forward),
-        );
+        let iter = self.db.iterator_cf(self.cf(CF_LATEST)?, IteratorMode::From(prefix, Direction::Forward));
         for item in iter {
             let (key, value) = item?;
             if !key.starts_with(prefix) {
@@ -464,28 +394,15 @@ impl Inner {
 
     /// Version of the newest versioned-value entry of `key_hash` at or below
     /// `max_version`.
-    fn newest_value_version(
-        &self,
-        key_hash: &KeyHash,
-        max_version: u64,
-    ) -> Result<Option<u64>, StorageError> {
-        Ok(self
-            .newest_value(key_hash, max_version)?
-            .map(|(version, _)| version))
+    fn newest_value_version(&self, key_hash: &KeyHash, max_version: u64) -> Result<Option<u64>, StorageError> {
+        Ok(self.newest_value(key_hash, max_version)?.map(|(version, _)| version))
     }
 
     /// Newest versioned-value entry of `key_hash` at or below `max_version`:
     /// one reverse seek.
-    fn newest_value(
-        &self,
-        key_hash: &KeyHash,
-        max_version: u64,
-    ) -> Result<Option<VersionedValue>, StorageError> {
+    fn newest_value(&self, key_hash: &KeyHash, max_version: u64) -> Result<Option<VersionedValue>, StorageError> {
         let seek = value_key(key_hash, max_version);
-        let mut iter = self.db.iterator_cf(
-            self.cf(CF_VALUES)?,
-            IteratorMode::From(&seek, Direction::Reverse),
-        );
+        let mut iter = self.db.iterator_cf(self.cf(CF_VALUES)?, IteratorMode::From(&seek, Direction::Reverse));
         match iter.next() {
             Some(item) => {
                 let (key, value) = item?;
@@ -515,26 +432,16 @@ impl Inner {
         }
 
         // Readers must see the version as pruned before its data goes.
-        self.set_meta(Meta {
-            latest: meta.latest,
-            earliest: Some(new_earliest),
-        });
+        self.set_meta(Meta { latest: meta.latest, earliest: Some(new_earliest) });
 
-        let (nodes, values, stale_cf, meta_cf) = (
-            self.cf(CF_NODES)?,
-            self.cf(CF_VALUES)?,
-            self.cf(CF_STALE)?,
-            self.cf(CF_META)?,
-        );
+        let (nodes, values, stale_cf, meta_cf) =
+            (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_STALE)?, self.cf(CF_META)?);
         let mut batch = WriteBatch::default();
         let (mut pruned_nodes, mut pruned_values) = (0usize, 0usize);
         // Entries stale since <= earliest are gone already, except before
         // the first prune (earliest == 1).
         let start = encode_u64(if earliest > 1 { earliest + 1 } else { 1 });
-        for item in self
-            .db
-            .iterator_cf(stale_cf, IteratorMode::From(&start, Direction::Forward))
-        {
+        for item in self.db.iterator_cf(stale_cf, IteratorMode::From(&start, Direction::Forward)) {
             let (key, _) = item?;
             let (since, entry) = decode_stale(&key)?;
             if since > new_earliest {
@@ -554,22 +461,14 @@ impl Inner {
         }
         batch.put_cf(meta_cf, META_EARLIEST, encode_u64(new_earliest));
         self.db.write(batch)?;
-        tracing::debug!(
-            earliest = new_earliest,
-            pruned_nodes,
-            pruned_values,
-            "pruned state versions"
-        );
+        tracing::debug!(earliest = new_earliest, pruned_nodes, pruned_values, "pruned state versions");
         Ok(())
     }
 }
 
 impl TreeReader for Inner {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        match self
-            .db
-            .get_pinned_cf(self.cf(CF_NODES)?, encode_node_key(node_key)?)?
-        {
+        match self.db.get_pinned_cf(self.cf(CF_NODES)?, encode_node_key(node_key)?)? {
             Some(bytes) => Ok(Some(decode_node(&bytes)?)),
             // The tree before version 1 is empty: jmt builds version 1 on
             // top of a root at version 0, which is never written.
@@ -578,14 +477,8 @@ impl TreeReader for Inner {
         }
     }
 
-    fn get_value_option(
-        &self,
-        max_version: u64,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
-            .newest_value(&key_hash, max_version)?
-            .and_then(|(_, value)| value))
+    fn get_value_option(&self, max_version: u64, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self.newest_value(&key_hash, max_version)?.and_then(|(_, value)| value))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

@@ -31,28 +31,12 @@ fn commit(store: &Storage, c: &Changes) -> (u64, [u8; 32]) {
     (version, root)
 }
 
-fn proves_membership(
-    proof: &ics23::CommitmentProof,
-    root: [u8; 32],
-    key: &[u8],
-    value: &[u8],
-) -> bool {
-    ics23::verify_membership::<ics23::HostFunctionsManager>(
-        proof,
-        &proof_spec(),
-        &root.to_vec(),
-        key,
-        value,
-    )
+fn proves_membership(proof: &ics23::CommitmentProof, root: [u8; 32], key: &[u8], value: &[u8]) -> bool {
+    ics23::verify_membership::<ics23::HostFunctionsManager>(proof, &proof_spec(), &root.to_vec(), key, value)
 }
 
 fn proves_absence(proof: &ics23::CommitmentProof, root: [u8; 32], key: &[u8]) -> bool {
-    ics23::verify_non_membership::<ics23::HostFunctionsManager>(
-        proof,
-        &proof_spec(),
-        &root.to_vec(),
-        key,
-    )
+    ics23::verify_non_membership::<ics23::HostFunctionsManager>(proof, &proof_spec(), &root.to_vec(), key)
 }
 
 #[test]
@@ -75,19 +59,10 @@ fn committed_values_read_back_after_reopen() {
     assert_eq!(store.root_hash(2).expect("root 2"), root2);
     let latest = store.latest();
     assert_eq!(latest.version(), Some(2));
-    assert_eq!(
-        latest.get_raw(b"acct/alice").expect("read"),
-        Some(b"100".to_vec())
-    );
-    assert_eq!(
-        latest.get_raw(b"acct/carol").expect("read"),
-        Some(b"1".to_vec())
-    );
+    assert_eq!(latest.get_raw(b"acct/alice").expect("read"), Some(b"100".to_vec()));
+    assert_eq!(latest.get_raw(b"acct/carol").expect("read"), Some(b"1".to_vec()));
     assert_eq!(latest.get_raw(b"acct/dave").expect("read"), None);
-    assert_eq!(
-        latest.get_nonverifiable(b"tx/1").expect("read"),
-        Some(b"ok".to_vec())
-    );
+    assert_eq!(latest.get_nonverifiable(b"tx/1").expect("read"), Some(b"ok".to_vec()));
     let at1 = store.at_version(1).expect("version 1");
     assert_eq!(at1.get_raw(b"acct/bob").expect("read"), Some(b"7".to_vec()));
     assert_eq!(at1.get_raw(b"acct/carol").expect("read"), None);
@@ -100,10 +75,7 @@ fn committed_values_read_back_after_reopen() {
 fn proof_at_past_height_verifies_against_that_heights_root() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), None);
-    let (_, root1) = commit(
-        &store,
-        &changes(&[(b"k", Some(b"v1")), (b"other", Some(b"o"))]),
-    );
+    let (_, root1) = commit(&store, &changes(&[(b"k", Some(b"v1")), (b"other", Some(b"o"))]));
     let (_, root2) = commit(&store, &changes(&[(b"k", Some(b"v2"))]));
     assert_ne!(root1, root2);
 
@@ -120,9 +92,7 @@ fn proof_at_past_height_verifies_against_that_heights_root() {
 
     for version in [1, 2] {
         let root = store.root_hash(version).expect("root");
-        let (value, proof) = store
-            .get_with_proof(b"absent", version)
-            .expect("absence proof");
+        let (value, proof) = store.get_with_proof(b"absent", version).expect("absence proof");
         assert_eq!(value, None);
         assert!(proves_absence(&proof, root, b"absent"));
         assert!(!proves_absence(&proof, root, b"k"));
@@ -130,19 +100,13 @@ fn proof_at_past_height_verifies_against_that_heights_root() {
 
     assert_eq!(
         store.get_with_proof(b"k", 3).map(|_| ()),
-        Err(StorageError::VersionUnknown {
-            requested: 3,
-            latest: Some(2)
-        })
+        Err(StorageError::VersionUnknown { requested: 3, latest: Some(2) })
     );
 }
 
 #[test]
 fn same_changes_give_same_root_on_two_fresh_stores() {
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     let (a, b) = (open(dir_a.path(), None), open(dir_b.path(), Some(1)));
     let history = [
         changes(&[(b"x", Some(b"1")), (b"y", Some(b"2")), (b"z", Some(b"3"))]),
@@ -151,12 +115,8 @@ fn same_changes_give_same_root_on_two_fresh_stores() {
         changes(&[(b"x", Some(b"5"))]),
     ];
     for c in &history {
-        let prepared_a = a
-            .prepare(a.latest_version().map_or(1, |v| v + 1), c)
-            .expect("prepare");
-        let prepared_b = b
-            .prepare(b.latest_version().map_or(1, |v| v + 1), c)
-            .expect("prepare");
+        let prepared_a = a.prepare(a.latest_version().map_or(1, |v| v + 1), c).expect("prepare");
+        let prepared_b = b.prepare(b.latest_version().map_or(1, |v| v + 1), c).expect("prepare");
         assert_eq!(prepared_a.root_hash(), prepared_b.root_hash());
         // Preparing twice gives the same answer and writes nothing.
         let again = a.prepare(prepared_a.version(), c).expect("prepare again");
@@ -176,10 +136,7 @@ fn empty_block_keeps_root_and_advances_version() {
     assert_eq!((v1, root1), (1, Storage::empty_root()));
     let (_, root2) = commit(&store, &Changes::default());
     assert_eq!(root2, Storage::empty_root());
-    assert!(matches!(
-        store.get_with_proof(b"k", 2),
-        Err(StorageError::EmptyTree { version: 2 })
-    ));
+    assert!(matches!(store.get_with_proof(b"k", 2), Err(StorageError::EmptyTree { version: 2 })));
 
     let (_, root3) = commit(&store, &changes(&[(b"k", Some(b"v"))]));
     assert_ne!(root3, Storage::empty_root());
@@ -193,53 +150,27 @@ fn empty_block_keeps_root_and_advances_version() {
     }
     assert_eq!(store.latest_version(), Some(13));
     // Empty blocks add one root copy each, and pruning removes the old ones.
-    assert!(
-        store.node_count().expect("count") <= nodes_before + 3,
-        "root copies leak"
-    );
+    assert!(store.node_count().expect("count") <= nodes_before + 3, "root copies leak");
     // A block with only non-verifiable writes is also "empty" for the tree.
     let mut c = Changes::default();
     c.nonverifiable.insert(b"index".to_vec(), b"1".to_vec());
     let (_, root) = commit(&store, &c);
     assert_eq!(root, root3);
-    assert_eq!(
-        store.latest().get_nonverifiable(b"index").expect("read"),
-        Some(b"1".to_vec())
-    );
+    assert_eq!(store.latest().get_nonverifiable(b"index").expect("read"), Some(b"1".to_vec()));
 }
 
 #[test]
 fn deletion_removes_from_latest_and_prefix_and_changes_root() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), None);
-    let (_, root1) = commit(
-        &store,
-        &changes(&[(b"p/a", Some(b"1")), (b"p/b", Some(b"2"))]),
-    );
+    let (_, root1) = commit(&store, &changes(&[(b"p/a", Some(b"1")), (b"p/b", Some(b"2"))]));
     let (_, root2) = commit(&store, &changes(&[(b"p/a", None)]));
     assert_ne!(root1, root2);
     let latest = store.latest();
     assert_eq!(latest.get_raw(b"p/a").expect("read"), None);
-    assert_eq!(
-        latest.prefix_raw(b"p/").expect("prefix"),
-        vec![(b"p/b".to_vec(), b"2".to_vec())]
-    );
-    assert_eq!(
-        store
-            .at_version(1)
-            .expect("v1")
-            .get_raw(b"p/a")
-            .expect("read"),
-        Some(b"1".to_vec())
-    );
-    assert_eq!(
-        store
-            .at_version(2)
-            .expect("v2")
-            .get_raw(b"p/a")
-            .expect("read"),
-        None
-    );
+    assert_eq!(latest.prefix_raw(b"p/").expect("prefix"), vec![(b"p/b".to_vec(), b"2".to_vec())]);
+    assert_eq!(store.at_version(1).expect("v1").get_raw(b"p/a").expect("read"), Some(b"1".to_vec()));
+    assert_eq!(store.at_version(2).expect("v2").get_raw(b"p/a").expect("read"), None);
     let (value, proof) = store.get_with_proof(b"p/a", 2).expect("absence proof");
     assert_eq!(value, None);
     assert!(proves_absence(&proof, root2, b"p/a"));
@@ -252,10 +183,7 @@ fn deletion_removes_from_latest_and_prefix_and_changes_root() {
     assert_eq!(root4, Storage::empty_root());
     assert_eq!(store.latest().prefix_raw(b"").expect("prefix"), vec![]);
     // And it can be refilled.
-    let (_, root5) = commit(
-        &store,
-        &changes(&[(b"p/a", Some(b"1")), (b"p/b", Some(b"2"))]),
-    );
+    let (_, root5) = commit(&store, &changes(&[(b"p/a", Some(b"1")), (b"p/b", Some(b"2"))]));
     assert_eq!(root5, root1);
 }
 
@@ -274,23 +202,11 @@ fn pruning_removes_old_versions_but_keeps_recent_and_latest() {
         roots.push(root);
     }
     assert_eq!(store.earliest_version(), Some(4));
-    let pruned = StorageError::VersionPruned {
-        requested: 1,
-        earliest: 4,
-    };
+    let pruned = StorageError::VersionPruned { requested: 1, earliest: 4 };
     assert_eq!(store.root_hash(1), Err(pruned.clone()));
-    assert_eq!(
-        store.get_with_proof(b"k", 1).map(|_| ()),
-        Err(pruned.clone())
-    );
+    assert_eq!(store.get_with_proof(b"k", 1).map(|_| ()), Err(pruned.clone()));
     assert_eq!(store.at_version(1).map(|_| ()), Err(pruned));
-    assert!(matches!(
-        store.root_hash(3),
-        Err(StorageError::VersionPruned {
-            requested: 3,
-            earliest: 4
-        })
-    ));
+    assert!(matches!(store.root_hash(3), Err(StorageError::VersionPruned { requested: 3, earliest: 4 })));
     for v in [4u64, 5] {
         let root = store.root_hash(v).expect("retained root");
         assert_eq!(root, roots[v as usize]);
@@ -299,20 +215,11 @@ fn pruning_removes_old_versions_but_keeps_recent_and_latest() {
         assert_eq!(value.as_deref(), Some(expected.as_bytes()));
         assert!(proves_membership(&proof, root, b"k", expected.as_bytes()));
         let snapshot = store.at_version(v).expect("retained version");
-        assert_eq!(
-            snapshot.get_raw(b"k").expect("read"),
-            Some(expected.into_bytes())
-        );
+        assert_eq!(snapshot.get_raw(b"k").expect("read"), Some(expected.into_bytes()));
         // Written only at version 1, whose entry must survive pruning.
-        assert_eq!(
-            snapshot.get_raw(b"fixed").expect("read"),
-            Some(b"f".to_vec())
-        );
+        assert_eq!(snapshot.get_raw(b"fixed").expect("read"), Some(b"f".to_vec()));
     }
-    assert_eq!(
-        store.latest().get_raw(b"k").expect("read"),
-        Some(b"v5".to_vec())
-    );
+    assert_eq!(store.latest().get_raw(b"k").expect("read"), Some(b"v5".to_vec()));
 
     let bounded = store.node_count().expect("count");
     let values_bounded = store.count_entries(CF_VALUES).expect("count");
@@ -324,18 +231,9 @@ fn pruning_removes_old_versions_but_keeps_recent_and_latest() {
             commit(&store, &Changes::default());
         }
     }
-    assert!(
-        store.node_count().expect("count") <= bounded,
-        "node count grew under pruning"
-    );
-    assert!(
-        store.count_entries(CF_VALUES).expect("count") <= values_bounded,
-        "values grew"
-    );
-    assert!(
-        store.count_entries(CF_STALE).expect("count") <= stale_bounded,
-        "stale index grew"
-    );
+    assert!(store.node_count().expect("count") <= bounded, "node count grew under pruning");
+    assert!(store.count_entries(CF_VALUES).expect("count") <= values_bounded, "values grew");
+    assert!(store.count_entries(CF_STALE).expect("count") <= stale_bounded, "stale index grew");
     // Reopening keeps the pruning state.
     drop(store);
     let store = open(dir.path(), Some(2));
@@ -349,28 +247,18 @@ fn archive_store_keeps_every_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), None);
     for v in 1..=5u64 {
-        commit(
-            &store,
-            &changes(&[(b"k", Some(format!("v{v}").as_bytes()))]),
-        );
+        commit(&store, &changes(&[(b"k", Some(format!("v{v}").as_bytes()))]));
     }
     assert_eq!(store.earliest_version(), Some(1));
     for v in 1..=5u64 {
-        let value = store
-            .at_version(v)
-            .expect("version")
-            .get_raw(b"k")
-            .expect("read");
+        let value = store.at_version(v).expect("version").get_raw(b"k").expect("read");
         assert_eq!(value, Some(format!("v{v}").into_bytes()));
     }
     // Switching the same data directory to pruning catches up at open.
     drop(store);
     let store = open(dir.path(), Some(1));
     assert_eq!(store.earliest_version(), Some(5));
-    assert!(matches!(
-        store.root_hash(4),
-        Err(StorageError::VersionPruned { .. })
-    ));
+    assert!(matches!(store.root_hash(4), Err(StorageError::VersionPruned { .. })));
     assert!(store.get_with_proof(b"k", 5).is_ok());
 }
 
@@ -378,46 +266,21 @@ fn archive_store_keeps_every_version() {
 fn commit_rejects_a_stale_prepare() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), None);
-    let first = store
-        .prepare(1, &changes(&[(b"a", Some(b"1"))]))
-        .expect("prepare");
-    let rival = store
-        .prepare(1, &changes(&[(b"a", Some(b"2"))]))
-        .expect("prepare");
+    let first = store.prepare(1, &changes(&[(b"a", Some(b"1"))])).expect("prepare");
+    let rival = store.prepare(1, &changes(&[(b"a", Some(b"2"))])).expect("prepare");
     store.commit(first).expect("commit");
-    assert_eq!(
-        store.commit(rival),
-        Err(StorageError::StalePrepare {
-            version: 1,
-            prepared_on: None,
-            latest: Some(1)
-        })
-    );
-    assert_eq!(
-        store.latest().get_raw(b"a").expect("read"),
-        Some(b"1".to_vec())
-    );
+    assert_eq!(store.commit(rival), Err(StorageError::StalePrepare { version: 1, prepared_on: None, latest: Some(1) }));
+    assert_eq!(store.latest().get_raw(b"a").expect("read"), Some(b"1".to_vec()));
     assert_eq!(
         store.prepare(3, &Changes::default()).map(|_| ()),
-        Err(StorageError::WrongVersion {
-            expected: 2,
-            got: 3
-        })
+        Err(StorageError::WrongVersion { expected: 2, got: 3 })
     );
     assert_eq!(
         store.prepare(1, &Changes::default()).map(|_| ()),
-        Err(StorageError::WrongVersion {
-            expected: 2,
-            got: 1
-        })
+        Err(StorageError::WrongVersion { expected: 2, got: 1 })
     );
     assert!(matches!(
-        Storage::open(
-            &dir.path().join("other"),
-            StorageConfig {
-                keep_recent: Some(0)
-            }
-        ),
+        Storage::open(&dir.path().join("other"), StorageConfig { keep_recent: Some(0) }),
         Err(StorageError::InvalidConfig(_))
     ));
 }
@@ -439,43 +302,14 @@ fn prefix_raw_on_latest_is_ordered_and_exact() {
             (b"bam/", Some(b"n")),
         ]),
     );
-    let keys: Vec<Vec<u8>> = store
-        .latest()
-        .prefix_raw(b"bal/")
-        .expect("prefix")
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    assert_eq!(
-        keys,
-        vec![
-            b"bal/".to_vec(),
-            b"bal/amy".to_vec(),
-            b"bal/bo".to_vec(),
-            b"bal/zed".to_vec()
-        ]
-    );
-    assert_eq!(
-        store.latest().prefix_raw(b"nothing").expect("prefix"),
-        vec![]
-    );
+    let keys: Vec<Vec<u8>> = store.latest().prefix_raw(b"bal/").expect("prefix").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![b"bal/".to_vec(), b"bal/amy".to_vec(), b"bal/bo".to_vec(), b"bal/zed".to_vec()]);
+    assert_eq!(store.latest().prefix_raw(b"nothing").expect("prefix"), vec![]);
     assert_eq!(store.latest().prefix_raw(b"").expect("prefix").len(), 8);
     // Past versions only serve prefix reads while they are the latest.
-    assert_eq!(
-        store
-            .at_version(1)
-            .expect("v1")
-            .prefix_raw(b"bal/")
-            .expect("prefix")
-            .len(),
-        4
-    );
+    assert_eq!(store.at_version(1).expect("v1").prefix_raw(b"bal/").expect("prefix").len(), 4);
     commit(&store, &Changes::default());
-    assert!(store
-        .at_version(1)
-        .expect("v1")
-        .prefix_raw(b"bal/")
-        .is_err());
+    assert!(store.at_version(1).expect("v1").prefix_raw(b"bal/").is_err());
 }
 
 #[test]
@@ -492,11 +326,7 @@ fn snapshots_are_shareable_across_threads() {
         let store = store.clone();
         std::thread::spawn(move || {
             for _ in 0..200 {
-                let value = store
-                    .latest()
-                    .get_raw(b"k")
-                    .expect("read")
-                    .expect("present");
+                let value = store.latest().get_raw(b"k").expect("read").expect("present");
                 assert!(!value.is_empty());
             }
         })
