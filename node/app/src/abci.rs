@@ -152,6 +152,9 @@ impl App {
         let root = inner.storage.prepare(1, &changes)?.root_hash();
         inner.chain =
             Some(Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() });
+        // Transactions may reach CheckTx before block 1 commits the genesis.
+        inner.check = Delta::new(inner.storage.latest());
+        inner.check.apply(changes.clone());
         inner.genesis = Some(changes);
         inner.pending = None;
         tracing::info!(chain_id = %req.chain_id, zone = app_state.zone.as_str(), app_hash = %hex::encode_upper(root), "genesis");

@@ -27,7 +27,7 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
     d.set_genesis_numbers();
     let (a, b, ba, bb) = (d.alice.address(), d.bob.address(), d.bank_a.address(), d.bank_b.address());
 
-    let mut step = |chain: &mut TestChain, what: &str, txs: Vec<Vec<u8>>| -> Result<()> {
+    let step = |chain: &mut TestChain, what: &str, txs: Vec<Vec<u8>>| -> Result<()> {
         let (results, app_hash) = chain.block(txs)?;
         for r in &results {
             if r.code != 0 {

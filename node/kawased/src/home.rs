@@ -71,15 +71,6 @@ pub struct KeyFile {
     pub secret_hex: String,
 }
 
-impl KeyFile {
-    pub fn key(&self) -> Result<Key> {
-        let bytes: [u8; 32] = hex::decode(&self.secret_hex)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("key {} is not 32 bytes", self.name))?;
-        Ok(Key::from_seed(self.kind, bytes)?)
-    }
-}
-
 /// Writes a file readable by the owner only.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     let mut f = fs::OpenOptions::new()
@@ -130,13 +121,6 @@ impl Home {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    pub fn load_key(&self, name: &str) -> Result<Key> {
-        let path = self.keys_dir().join(format!("{name}.json"));
-        let text = fs::read_to_string(&path).with_context(|| format!("reading key {}", path.display()))?;
-        let kf: KeyFile = serde_json::from_str(&text)?;
-        kf.key()
-    }
-
     /// Creates a fresh home: config, node and validator keys, an admin
     /// account key and a single-validator genesis.
     pub fn init(&self, chain_id: &str, zone: Zone, moniker: &str) -> Result<()> {
@@ -158,10 +142,11 @@ impl Home {
         fs::write(self.config_file(), toml::to_string_pretty(&config)?)?;
 
         let validator = ed25519_key();
+        let validator_pub = validator.public_key();
         let pv = PrivValidatorKey {
-            address: tendermint::account::Id::from(validator.public_key()),
-            pub_key: validator.public_key(),
-            priv_key: validator.clone(),
+            address: tendermint::account::Id::from(validator_pub),
+            pub_key: validator_pub,
+            priv_key: validator,
         };
         write_private(
             &self.config_dir().join("priv_validator_key.json"),
@@ -192,7 +177,7 @@ impl Home {
             chain_id: chain,
             initial_height: 1,
             consensus_params: consensus_params(),
-            validators: vec![tendermint::validator::Info::new(validator.public_key(), 10u32.into())],
+            validators: vec![tendermint::validator::Info::new(validator_pub, 10u32.into())],
             app_hash: Default::default(),
             app_state,
         };
@@ -218,6 +203,7 @@ pub fn consensus_params() -> tendermint::consensus::Params {
     }
 }
 
+#[cfg(test)]
 /// The sample genesis shipped in `genesis/`: the demo world (admin, Bank A,
 /// Bank B) with a fixed time and a validator key derived from a public seed,
 /// so the file is reproducible. Never use these keys for anything real.
@@ -257,7 +243,8 @@ mod tests {
             let parsed: GenesisDoc = serde_json::from_str(&on_disk).expect("parses");
             let dir = tempfile::tempdir().expect("tempdir");
             let mut chain =
-                kawase_app::testkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id).expect("open");
+                kawase_app::testkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id)
+                    .expect("open");
             chain.init(&parsed.app_state).expect("init from sample");
             chain.block(vec![]).expect("first block");
             assert_eq!(chain.app.zone(), Some(zone));
