@@ -221,45 +221,6 @@ impl StateRead for MemState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dropped_child_leaves_parent_untouched_and_applied_child_shows() {
-        let mut base = MemState::default();
-        base.verifiable.insert(b"a/1".to_vec(), b"x".to_vec());
-        let mut block = Delta::new(&base);
-        {
-            let mut tx = Delta::new(&block);
-            tx.put_raw(b"a/2".to_vec(), b"y".to_vec());
-            tx.emit(Event::new("dropped"));
-        }
-        assert_eq!(block.get_raw(b"a/2"), Ok(None));
-        let mut tx = Delta::new(&block);
-        tx.put_raw(b"a/2".to_vec(), b"y".to_vec());
-        tx.delete(b"a/1".to_vec());
-        let changes = tx.into_changes();
-        block.apply(changes);
-        assert_eq!(block.get_raw(b"a/2"), Ok(Some(b"y".to_vec())));
-        assert_eq!(block.get_raw(b"a/1"), Ok(None));
-        assert_eq!(block.prefix_raw(b"a/"), Ok(vec![(b"a/2".to_vec(), b"y".to_vec())]));
-        assert!(block.changes().events.is_empty());
-    }
-
-    #[test]
-    fn prefix_merges_overlay_in_key_order() {
-        let mut base = MemState::default();
-        base.verifiable.insert(b"p/b".to_vec(), b"1".to_vec());
-        base.verifiable.insert(b"q/a".to_vec(), b"0".to_vec());
-        let mut d = Delta::new(&base);
-        d.put_raw(b"p/a".to_vec(), b"2".to_vec());
-        d.put_raw(b"p/c".to_vec(), b"3".to_vec());
-        let keys: Vec<_> = d.prefix_raw(b"p/").expect("mem").into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, vec![b"p/a".to_vec(), b"p/b".to_vec(), b"p/c".to_vec()]);
-    }
-}
-
 /// Typed helpers every module uses for its own keys. A value that does not
 /// decode is a storage failure (state is only ever written by this code).
 pub trait StateReadTyped: StateRead {
@@ -328,3 +289,42 @@ pub trait StateWriteTyped: StateWrite {
 }
 
 impl<T: StateWrite + ?Sized> StateWriteTyped for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_child_leaves_parent_untouched_and_applied_child_shows() {
+        let mut base = MemState::default();
+        base.verifiable.insert(b"a/1".to_vec(), b"x".to_vec());
+        let mut block = Delta::new(&base);
+        {
+            let mut tx = Delta::new(&block);
+            tx.put_raw(b"a/2".to_vec(), b"y".to_vec());
+            tx.emit(Event::new("dropped"));
+        }
+        assert_eq!(block.get_raw(b"a/2"), Ok(None));
+        let mut tx = Delta::new(&block);
+        tx.put_raw(b"a/2".to_vec(), b"y".to_vec());
+        tx.delete(b"a/1".to_vec());
+        let changes = tx.into_changes();
+        block.apply(changes);
+        assert_eq!(block.get_raw(b"a/2"), Ok(Some(b"y".to_vec())));
+        assert_eq!(block.get_raw(b"a/1"), Ok(None));
+        assert_eq!(block.prefix_raw(b"a/"), Ok(vec![(b"a/2".to_vec(), b"y".to_vec())]));
+        assert!(block.changes().events.is_empty());
+    }
+
+    #[test]
+    fn prefix_merges_overlay_in_key_order() {
+        let mut base = MemState::default();
+        base.verifiable.insert(b"p/b".to_vec(), b"1".to_vec());
+        base.verifiable.insert(b"q/a".to_vec(), b"0".to_vec());
+        let mut d = Delta::new(&base);
+        d.put_raw(b"p/a".to_vec(), b"2".to_vec());
+        d.put_raw(b"p/c".to_vec(), b"3".to_vec());
+        let keys: Vec<_> = d.prefix_raw(b"p/").expect("mem").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![b"p/a".to_vec(), b"p/b".to_vec(), b"p/c".to_vec()]);
+    }
+}

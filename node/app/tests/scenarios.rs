@@ -192,7 +192,6 @@ fn every_rejection_returns_its_own_code_and_leaves_state_untouched() {
         "token",
         3,
     );
-    drop(push);
     // Message-level failures: the ante phase passes, so only the signer's
     // sequence moves. They are signed one at a time, as each consumes one.
     type Build = Box<dyn Fn(&mut Demo, &Wallet) -> Vec<u8>>;

@@ -58,7 +58,17 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
         vec![d.alice.sign(CHAIN, vec![msgs::transfer(a, b, 30_000)])],
     )?;
     let pos = chain.query_json("/token/positions", "");
-    println!("          position: {} owes {} {} yen", pos[0]["debtor"], pos[0]["creditor"], pos[0]["amount"]);
+    let field = |k: &str| pos[0][k].as_str().unwrap_or("?").to_string();
+    let name = |addr: String| {
+        if addr == ba.to_string() {
+            "Bank A"
+        } else if addr == bb.to_string() {
+            "Bank B"
+        } else {
+            "?"
+        }
+    };
+    println!("          position: {} owes {} {} yen", name(field("debtor")), name(field("creditor")), field("amount"));
     step(
         &mut chain,
         "Bank B records Bank A's settlement of 30,000",
