@@ -71,6 +71,19 @@ fn sign(key: &Key, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8
     build_tx(key, &p, msgs).expect("tx")
 }
 
+fn balance(client: &mut tendermint_abci::Client, who: &Key) -> String {
+    let q = client
+        .query(RequestQuery {
+            path: "/token/balance".into(),
+            data: who.address().to_string().into_bytes().into(),
+            height: 0,
+            prove: false,
+        })
+        .expect("query");
+    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
+    v["amount"].as_str().expect("amount").to_string()
+}
+
 #[test]
 fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -142,16 +155,7 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
             sign(&bank, 1, 1, vec![msgs::issue(bank.address(), alice.address(), 12_345, "s-ref-1")]),
         ],
     );
-    let q = client
-        .query(RequestQuery {
-            path: "/token/balance".into(),
-            data: alice.address().to_string().into_bytes().into(),
-            height: 0,
-            prove: false,
-        })
-        .expect("query");
-    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
-    assert_eq!(v["amount"], "12345");
+    assert_eq!(balance(&mut client, &alice), "12345");
     // A replayed transaction is refused over the socket with its code.
     let replay = sign(&bank, 1, 1, vec![msgs::issue(bank.address(), alice.address(), 1, "s-ref-2")]);
     let r = client.check_tx(RequestCheckTx { tx: replay.into(), r#type: 0 }).expect("check");
@@ -165,16 +169,7 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
     let info = client.info(RequestInfo::default()).expect("info");
     assert_eq!(info.last_block_height, 2);
     assert_eq!(info.last_block_app_hash, hash2);
-    let q = client
-        .query(RequestQuery {
-            path: "/token/balance".into(),
-            data: alice.address().to_string().into_bytes().into(),
-            height: 0,
-            prove: false,
-        })
-        .expect("query");
-    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
-    assert_eq!(v["amount"], "12345");
+    assert_eq!(balance(&mut client, &alice), "12345");
 }
 
 #[test]

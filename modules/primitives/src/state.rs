@@ -233,32 +233,26 @@ pub trait StateReadTyped: StateRead {
         }
     }
 
+    /// A fixed-width value; `None` if absent.
+    fn get_fixed<const N: usize>(&self, key: &[u8]) -> Result<Option<[u8; N]>, StateError> {
+        match self.get_raw(key)? {
+            None => Ok(None),
+            Some(b) => b
+                .as_slice()
+                .try_into()
+                .map(Some)
+                .map_err(|_| StateError(format!("corrupt {N}-byte value at {}", String::from_utf8_lossy(key)))),
+        }
+    }
+
     /// u128 stored as 16 big-endian bytes; absent reads as zero.
     fn get_u128(&self, key: &[u8]) -> Result<u128, StateError> {
-        match self.get_raw(key)? {
-            None => Ok(0),
-            Some(b) => {
-                let arr: [u8; 16] = b
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StateError(format!("corrupt u128 at {}", String::from_utf8_lossy(key))))?;
-                Ok(u128::from_be_bytes(arr))
-            }
-        }
+        Ok(self.get_fixed::<16>(key)?.map(u128::from_be_bytes).unwrap_or(0))
     }
 
     /// u64 stored as 8 big-endian bytes; absent reads as zero.
     fn get_u64(&self, key: &[u8]) -> Result<u64, StateError> {
-        match self.get_raw(key)? {
-            None => Ok(0),
-            Some(b) => {
-                let arr: [u8; 8] = b
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StateError(format!("corrupt u64 at {}", String::from_utf8_lossy(key))))?;
-                Ok(u64::from_be_bytes(arr))
-            }
-        }
+        Ok(self.get_fixed::<8>(key)?.map(u64::from_be_bytes).unwrap_or(0))
     }
 
     fn has(&self, key: &[u8]) -> Result<bool, StateError> {
