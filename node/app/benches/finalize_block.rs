@@ -86,12 +86,12 @@ struct World {
 }
 
 impl World {
-    /// Customers alternate ed25519 and secp256k1 keys (secp256k1 only if
-    /// `ed25519` is false); the admin and the banks never sign here.
-    fn new(ed25519: bool) -> World {
+    /// Customers alternate ed25519 and secp256k1 keys; the admin and the
+    /// banks never sign here.
+    fn new() -> World {
         let customers = (0..CUSTOMERS)
             .map(|i| {
-                let kind = if ed25519 && i % 2 == 0 { KeyKind::Ed25519 } else { KeyKind::Secp256k1 };
+                let kind = if i & 1 == 0 { KeyKind::Ed25519 } else { KeyKind::Secp256k1 };
                 let mut w = Wallet::from_name(&format!("bench-customer-{i}"), kind);
                 w.number = FIRST_CUSTOMER_NUMBER + i as u64;
                 w
@@ -160,7 +160,7 @@ fn plan_blocks(world: &World, run: &Run, rng: &mut Rng) -> Vec<Vec<Plan>> {
                 .map(|_| {
                     let from = pool[cursor % pool.len()];
                     cursor += 1;
-                    let cross = rng.next() % 2 == 0;
+                    let cross = rng.next() & 1 == 0;
                     let target_bank = if cross { 1 - World::bank_of(from) } else { World::bank_of(from) };
                     let mut to = target_bank * half + rng.below(half);
                     if to == from {
@@ -392,36 +392,19 @@ fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0)
 }
 
-/// Whether an ed25519 key yields an address at all (it panics inside
-/// `Key::address` when the address derivation rejects ed25519 keys).
-fn ed25519_usable() -> bool {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let ok = std::panic::catch_unwind(|| Wallet::from_name("bench-probe", KeyKind::Ed25519).address()).is_ok();
-    std::panic::set_hook(hook);
-    ok
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not.
     let full = std::env::args().any(|a| a == "--bench");
     let (txs, blocks) = if full { (5_000, 8) } else { (200, 2) };
     let txs = env_usize("KAWASE_BENCH_TXS").unwrap_or(txs);
     let blocks = env_usize("KAWASE_BENCH_BLOCKS").unwrap_or(blocks);
-    let ed25519 = ed25519_usable();
-    let world = World::new(ed25519);
+    let world = World::new();
     let mut rng = Rng(0x4B41_5741_5345);
-    let half = blocks.div_ceil(2);
-    let mut runs = Vec::new();
-    if ed25519 {
-        runs.push(Run { senders: Senders::Mixed, txs_per_block: txs, blocks });
-        if full {
-            runs.push(Run { senders: Senders::Only(KeyKind::Ed25519), txs_per_block: txs, blocks: half });
-            runs.push(Run { senders: Senders::Only(KeyKind::Secp256k1), txs_per_block: txs, blocks: half });
-        }
-    } else {
-        println!("WARNING: ed25519 keys have no address (Key::address panics), so ed25519 senders are left out");
-        runs.push(Run { senders: Senders::Only(KeyKind::Secp256k1), txs_per_block: txs, blocks });
+    let mut runs = vec![Run { senders: Senders::Mixed, txs_per_block: txs, blocks }];
+    if full {
+        let half = blocks.div_ceil(2);
+        runs.push(Run { senders: Senders::Only(KeyKind::Ed25519), txs_per_block: txs, blocks: half });
+        runs.push(Run { senders: Senders::Only(KeyKind::Secp256k1), txs_per_block: txs, blocks: half });
     }
     println!(
         "kawase-app finalize_block: {CUSTOMERS} customers at 2 banks, {} cores, RocksDB in a temp dir, invariants off",
