@@ -200,6 +200,10 @@ impl Msg {
             Msg::Freeze { signer, address, reason } => {
                 let mut a = state.existing_account(address)?;
                 require_bank_of_or_admin(state, signer, &a)?;
+                if a.role == Role::NetworkAdmin {
+                    // Nobody could unfreeze it: the admin has no bank.
+                    return Err(Error::InvalidRole("the network admin cannot be frozen".into()));
+                }
                 if a.status != Status::Active {
                     return Err(Error::InvalidStatus {
                         address: *address,

@@ -394,6 +394,9 @@ impl Msg {
                 m.existing(*target)?;
                 m.bank_of_or_admin(*signer, *target)?;
                 let acct = m.accounts.get_mut(target).ok_or(ACC_UNKNOWN)?;
+                if acct.role == Role::Admin {
+                    return Err(ACC_INVALID_ROLE);
+                }
                 if acct.status != Status::Active {
                     return Err(ACC_INVALID_STATUS);
                 }
