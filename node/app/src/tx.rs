@@ -42,7 +42,7 @@ impl AppMsg {
 #[derive(Clone, Debug)]
 enum PubKey {
     Ed25519(ed25519_dalek::VerifyingKey),
-    Secp256k1(k256::ecdsa::VerifyingKey),
+    Secp256k1(secp256k1::PublicKey),
 }
 
 /// A decoded, statelessly valid transaction.
@@ -162,31 +162,73 @@ impl DecodedTx {
                 let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.signature) else { return false };
                 vk.verify_strict(&doc, &sig).is_ok()
             }
-            PubKey::Secp256k1(vk) => {
-                use k256::ecdsa::signature::Verifier as _;
-                let Ok(sig) = k256::ecdsa::Signature::from_slice(&self.signature) else { return false };
-                // k256 rejects high-S signatures, so signatures are not malleable.
-                vk.verify(&doc, &sig).is_ok()
+            PubKey::Secp256k1(pk) => {
+                let Ok(sig) = secp256k1::ecdsa::Signature::from_compact(&self.signature) else { return false };
+                // ECDSA over SHA-256 of the sign doc; libsecp256k1 refuses
+                // high-S signatures, so signatures are not malleable.
+                let digest: [u8; 32] = Sha256::digest(&doc).into();
+                secp256k1::ecdsa::verify(&sig, secp256k1::Message::from_digest(digest), pk).is_ok()
             }
         }
     }
 }
 
+/// Decodes the signer's key (decompressing it once) and derives its
+/// address the Cosmos way: ed25519 SHA256(key)[..20], secp256k1
+/// RIPEMD160(SHA256(key)). Must agree with `kawase_client::address_of`.
 fn decode_pubkey(any: &cosmrs::Any) -> Result<(PubKey, Address), Failure> {
-    let pk = cosmrs::crypto::PublicKey::try_from(any)
-        .map_err(|e| TxError::UnsupportedSigning(format!("public key: {e}")))?;
-    let bytes = pk.to_bytes();
-    let key = match pk.type_url() {
+    use cosmrs::proto::cosmos::crypto::{ed25519, secp256k1 as secp};
+    let bad_key = |what: String| -> Failure { TxError::UnsupportedSigning(format!("public key: {what}")).into() };
+    match any.type_url.as_str() {
         cosmrs::crypto::PublicKey::ED25519_TYPE_URL => {
-            let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| malformed("ed25519 key length"))?;
-            PubKey::Ed25519(
-                ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| malformed(format!("ed25519 key: {e}")))?,
-            )
+            let key = ed25519::PubKey::decode(any.value.as_slice()).map_err(|e| bad_key(e.to_string()))?.key;
+            let arr: [u8; 32] =
+                key.as_slice().try_into().map_err(|_| bad_key("ed25519 key must be 32 bytes".into()))?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| bad_key(format!("ed25519: {e}")))?;
+            let digest = Sha256::digest(arr);
+            let addr = Address::from_slice(&digest[..20]).map_err(|e| bad_key(e.to_string()))?;
+            Ok((PubKey::Ed25519(vk), addr))
         }
-        cosmrs::crypto::PublicKey::SECP256K1_TYPE_URL => PubKey::Secp256k1(
-            k256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes).map_err(|e| malformed(format!("secp256k1 key: {e}")))?,
-        ),
-        other => return Err(TxError::UnsupportedSigning(format!("key type `{other}`")).into()),
-    };
-    Ok((key, kawase_client::address_of(&pk)))
+        cosmrs::crypto::PublicKey::SECP256K1_TYPE_URL => {
+            use ripemd::Ripemd160;
+            let key = secp::PubKey::decode(any.value.as_slice()).map_err(|e| bad_key(e.to_string()))?.key;
+            if key.len() != 33 {
+                return Err(bad_key("secp256k1 key must be 33 bytes (compressed)".into()));
+            }
+            let pk = secp256k1::PublicKey::from_slice(&key).map_err(|e| bad_key(format!("secp256k1: {e}")))?;
+            let digest = Ripemd160::digest(Sha256::digest(&key));
+            let addr = Address::from_slice(&digest).map_err(|e| bad_key(e.to_string()))?;
+            Ok((PubKey::Secp256k1(pk), addr))
+        }
+        other => {
+            Err(TxError::UnsupportedSigning(format!("key type `{}`", other.chars().take(64).collect::<String>()))
+                .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
+
+    #[test]
+    fn decoded_signer_address_matches_the_client_derivation_for_both_key_types() {
+        for kind in [KeyKind::Ed25519, KeyKind::Secp256k1] {
+            let key = Key::generate(kind);
+            let p = TxParams {
+                chain_id: "c".into(),
+                account_number: 3,
+                sequence: 0,
+                memo: String::new(),
+                timeout_height: 0,
+            };
+            let tx = build_tx(&key, &p, vec![msgs::transfer(key.address(), Address([9; 20]), 1)]).expect("tx");
+            let d = DecodedTx::decode(&tx, &Params::standard()).expect("decodes");
+            assert_eq!(d.signer, key.address(), "{kind:?}");
+            assert!(d.verify_signature("c", 3), "{kind:?}");
+            assert!(!d.verify_signature("c", 4), "{kind:?}: account number is signed");
+            assert!(!d.verify_signature("d", 3), "{kind:?}: chain id is signed");
+        }
+    }
 }
