@@ -194,7 +194,7 @@ impl App {
             };
             let hash = hash.unwrap_or_else(|| crate::tx::tx_hash(&req.txs[index]));
             let record = TxRecord::new(&hash, height, index as u32, &outcome);
-            state.put_nonverifiable(state_key::tx_result(&hash), serde_json::to_vec(&record).unwrap_or_default());
+            state.put_nonverifiable(state_key::tx_result(&hash), prost::Message::encode_to_vec(&record));
             tx_results.push(exec_result(&outcome));
         }
         if inner.config.check_invariants {
@@ -282,16 +282,35 @@ impl App {
     }
 }
 
-/// What the node indexes per transaction (served by the `/tx` query).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What the node indexes per transaction (served by the `/tx` query as
+/// JSON). Stored as protobuf: it is written for every transaction, on the
+/// block's critical path.
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct TxRecord {
-    pub hash: String,
+    #[prost(bytes = "vec", tag = "1")]
+    pub hash: Vec<u8>,
+    #[prost(uint64, tag = "2")]
     pub height: u64,
+    #[prost(uint32, tag = "3")]
     pub index: u32,
+    #[prost(uint32, tag = "4")]
     pub code: u32,
+    #[prost(string, tag = "5")]
     pub codespace: String,
+    #[prost(string, tag = "6")]
     pub log: String,
-    pub events: Vec<(String, Vec<(String, String)>)>,
+    #[prost(message, repeated, tag = "7")]
+    pub events: Vec<RecordEvent>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RecordEvent {
+    #[prost(string, tag = "1")]
+    pub kind: String,
+    #[prost(string, repeated, tag = "2")]
+    pub keys: Vec<String>,
+    #[prost(string, repeated, tag = "3")]
+    pub values: Vec<String>,
 }
 
 impl TxRecord {
@@ -300,15 +319,37 @@ impl TxRecord {
             Ok(()) => (0, String::new(), String::new()),
             Err(f) => (f.code, f.codespace.to_string(), f.log.clone()),
         };
-        TxRecord {
-            hash: hex::encode_upper(hash),
-            height,
-            index,
-            code,
-            codespace,
-            log,
-            events: o.events.iter().map(|e| (e.kind.clone(), e.attributes.clone())).collect(),
-        }
+        let events = o
+            .events
+            .iter()
+            .map(|e| RecordEvent {
+                kind: e.kind.clone(),
+                keys: e.attributes.iter().map(|(k, _)| k.clone()).collect(),
+                values: e.attributes.iter().map(|(_, v)| v.clone()).collect(),
+            })
+            .collect();
+        TxRecord { hash: hash.to_vec(), height, index, code, codespace, log, events }
+    }
+
+    /// The JSON answer of the `/tx` query.
+    pub fn to_json(&self) -> serde_json::Value {
+        let events: Vec<serde_json::Value> = self
+            .events
+            .iter()
+            .map(|e| {
+                let attrs: Vec<(&String, &String)> = e.keys.iter().zip(e.values.iter()).collect();
+                serde_json::json!({ "type": e.kind, "attributes": attrs })
+            })
+            .collect();
+        serde_json::json!({
+            "hash": hex::encode_upper(&self.hash),
+            "height": self.height,
+            "index": self.index,
+            "code": self.code,
+            "codespace": self.codespace,
+            "log": self.log,
+            "events": events,
+        })
     }
 }
 

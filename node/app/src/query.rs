@@ -165,10 +165,12 @@ fn typed<S: StateRead>(state: &S, path: &str, data: &[u8]) -> Result<Vec<u8>, Qu
                 .ok()
                 .and_then(|v| v.try_into().ok())
                 .ok_or_else(|| QueryError::BadRequest("hash must be 64 hex characters".into()))?;
-            state
+            let raw = state
                 .get_nonverifiable(&state_key::tx_result(&h))
                 .map_err(internal)?
-                .ok_or_else(|| QueryError::NotFound(format!("tx {}", hex::encode_upper(h))))
+                .ok_or_else(|| QueryError::NotFound(format!("tx {}", hex::encode_upper(h))))?;
+            let record: crate::abci::TxRecord = prost::Message::decode(raw.as_slice()).map_err(internal)?;
+            json(&record.to_json())
         }
         other => Err(QueryError::UnknownPath(other.chars().take(64).collect())),
     }

@@ -108,6 +108,9 @@ fn bank_registers_customer_issues_and_customer_pays_across_banks_then_redeems() 
     let rec = chain.query_json("/tx", &hash);
     assert_eq!(rec["code"], 0);
     assert_eq!(rec["height"], chain.height);
+    assert_eq!(rec["hash"], hash.to_uppercase());
+    assert_eq!(rec["events"][0]["type"], "transfer");
+    assert_eq!(rec["events"][0]["attributes"][2], serde_json::json!(["amount", "1"]));
 }
 
 /// Everything in verifiable state, for before/after comparisons.
