@@ -28,11 +28,6 @@ pub trait ErrorCode {
     fn code(&self) -> u32;
 }
 
-/// Encodes a protobuf message (deterministic for our plain message types).
-pub fn encode<M: prost::Message>(m: &M) -> Vec<u8> {
-    m.encode_to_vec()
-}
-
 /// Implements `prost::Name` so a message's type URL is `/<package>.<Name>`.
 #[macro_export]
 macro_rules! proto_name {

@@ -80,10 +80,6 @@ pub struct Changes {
 }
 
 impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.nonverifiable.is_empty() && self.events.is_empty()
-    }
-
     /// Folds a later set of changes over this one.
     pub fn extend(&mut self, later: Changes) {
         self.writes.extend(later.writes);
@@ -111,20 +107,12 @@ impl<B: StateRead> Delta<B> {
         Self { base, changes: Changes::default() }
     }
 
-    pub fn base(&self) -> &B {
-        &self.base
-    }
-
     pub fn changes(&self) -> &Changes {
         &self.changes
     }
 
     pub fn into_changes(self) -> Changes {
         self.changes
-    }
-
-    pub fn into_parts(self) -> (B, Changes) {
-        (self.base, self.changes)
     }
 
     /// Applies changes made by a child overlay.
@@ -185,23 +173,11 @@ impl<B: StateRead> StateWrite for Delta<B> {
     }
 }
 
-/// An in-memory base state: genesis building, dry runs and module unit tests.
+/// An in-memory base state for unit tests of state logic.
 #[derive(Clone, Debug, Default)]
 pub struct MemState {
     pub verifiable: BTreeMap<Vec<u8>, Vec<u8>>,
     pub nonverifiable: BTreeMap<Vec<u8>, Vec<u8>>,
-}
-
-impl MemState {
-    pub fn apply(&mut self, changes: Changes) {
-        for (k, v) in changes.writes {
-            match v {
-                Some(v) => self.verifiable.insert(k, v),
-                None => self.verifiable.remove(&k),
-            };
-        }
-        self.nonverifiable.extend(changes.nonverifiable);
-    }
 }
 
 impl StateRead for MemState {

@@ -102,22 +102,6 @@ pub fn run_tx<B: StateRead>(
     TxOutcome { result: Ok(()), events }
 }
 
-/// Decodes and runs raw transaction bytes.
-pub fn run_raw_tx<B: StateRead>(
-    state: &mut Delta<B>,
-    bytes: &[u8],
-    params: &Params,
-    block: &BlockInfo,
-) -> (Option<[u8; 32]>, TxOutcome) {
-    match DecodedTx::decode(bytes, params) {
-        Ok(tx) => {
-            let out = run_tx(state, &tx, block, None);
-            (Some(tx.hash), out)
-        }
-        Err(f) => (None, TxOutcome::failed(f)),
-    }
-}
-
 /// A block transaction after the parallel stateless pass.
 pub struct Prepared {
     pub decoded: Result<DecodedTx, Failure>,
