@@ -248,7 +248,7 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
     let params = Params::standard();
     let block = BlockInfo { chain_id: CHAIN.into(), height: chain.height + 1, block_time_secs: chain.time_secs };
     let t0 = Instant::now();
-    let prepared = prepare_block(&latest, CHAIN, &params, txs);
+    let prepared = prepare_block(&latest, CHAIN, &params, txs, &Default::default());
     let t1 = Instant::now();
     let mut state = Delta::new(latest.clone());
     for p in prepared {
@@ -313,7 +313,7 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
     let mut prepare = Vec::with_capacity(blocks.len());
     for txs in &blocks {
         let t0 = Instant::now();
-        let prepared = prepare_block(&latest, CHAIN, &params, txs);
+        let prepared = prepare_block(&latest, CHAIN, &params, txs, &Default::default());
         prepare.push(t0.elapsed());
         assert!(prepared.iter().all(|p| p.sig_verified == Some(true)), "every signature verifies");
     }

@@ -79,6 +79,8 @@ struct Inner {
     /// Mempool view: committed state plus the transactions CheckTx accepted
     /// since the last commit.
     check: Delta<Snapshot>,
+    /// Transactions whose signature CheckTx verified.
+    sig_cache: exec::SigCache,
 }
 
 /// The application. Clones share one state (the ABCI server clones it per
@@ -105,7 +107,7 @@ impl App {
             params,
         });
         let check = Delta::new(latest);
-        Ok(App { inner: Arc::new(Mutex::new(Inner { storage, config, chain, genesis: None, pending: None, check })) })
+        Ok(App { inner: Arc::new(Mutex::new(Inner { storage, config, chain, genesis: None, pending: None, check, sig_cache: Default::default() })) })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -120,6 +122,11 @@ impl App {
 
     pub fn chain_id(&self) -> Option<String> {
         self.lock().chain.as_ref().map(|c| c.chain_id.clone())
+    }
+
+    /// The chain's parameters (block limits), once InitChain has run.
+    pub fn params(&self) -> Option<Params> {
+        self.lock().chain.as_ref().map(|c| c.params.clone())
     }
 
     pub fn zone(&self) -> Option<Zone> {
@@ -185,7 +192,7 @@ impl App {
         if let Some(genesis) = inner.genesis.clone() {
             state.apply(genesis);
         }
-        let prepared = exec::prepare_block(&state, &chain.chain_id, &chain.params, &req.txs);
+        let prepared = exec::prepare_block(&state, &chain.chain_id, &chain.params, &req.txs, &inner.sig_cache);
         let mut tx_results = Vec::with_capacity(req.txs.len());
         for (index, p) in prepared.into_iter().enumerate() {
             let (hash, outcome) = match p.decoded {
@@ -193,6 +200,7 @@ impl App {
                 Err(f) => (None, TxOutcome { result: Err(f), events: Vec::new() }),
             };
             let hash = hash.unwrap_or_else(|| crate::tx::tx_hash(&req.txs[index]));
+            inner.sig_cache.remove(&hash);
             let record = TxRecord::new(&hash, height, index as u32, &outcome);
             state.put_nonverifiable(state_key::tx_result(&hash), prost::Message::encode_to_vec(&record));
             tx_results.push(exec_result(&outcome));
@@ -228,6 +236,17 @@ impl App {
     /// CheckTx: runs the full transaction on the mempool view; only
     /// transactions that would succeed enter the mempool.
     pub fn check_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
+        self.check_tx_inner(tx, None)
+    }
+
+    /// CheckTx again after a block, for a transaction whose signature was
+    /// verified when it entered the mempool (a signature cannot stop being
+    /// valid, so only the stateful checks are repeated).
+    pub fn recheck_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
+        self.check_tx_inner(tx, Some(true))
+    }
+
+    fn check_tx_inner(&self, tx: &[u8], sig_verified: Option<bool>) -> Result<[u8; 32], Failure> {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let chain = inner.chain.clone().ok_or(TxError::NotInitialised)?;
@@ -235,8 +254,9 @@ impl App {
         let block = BlockInfo { chain_id: chain.chain_id.clone(), height, block_time_secs: 0 };
         let decoded = DecodedTx::decode(tx, &chain.params)?;
         let mut child = Delta::new(&inner.check);
-        let out = exec::run_tx(&mut child, &decoded, &block, None);
+        let out = exec::run_tx(&mut child, &decoded, &block, sig_verified);
         out.result?;
+        inner.sig_cache.insert(decoded.hash);
         let changes = child.into_changes();
         inner.check.apply(changes);
         inner.check.take_events();
@@ -371,7 +391,13 @@ fn exec_result(o: &TxOutcome) -> pb::ExecTxResult {
     match &o.result {
         Ok(()) => pb::ExecTxResult { events: abci_events(&o.events), ..Default::default() },
         Err(f) => {
-            pb::ExecTxResult { code: f.code, codespace: f.codespace.into(), log: f.log.clone(), ..Default::default() }
+            pb::ExecTxResult {
+                code: f.code,
+                codespace: f.codespace.into(),
+                log: f.log.clone(),
+                events: abci_events(&o.events),
+                ..Default::default()
+            }
         }
     }
 }

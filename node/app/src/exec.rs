@@ -90,14 +90,18 @@ pub fn run_tx<B: StateRead>(
         block_time_secs: block.block_time_secs,
         signer: tx.signer,
     };
+    // Who sent it, for indexers (`tx_search "message.sender='…'"`), also on
+    // a transaction whose messages then fail.
+    let sender = Event::new("message").attr("sender", tx.signer.to_string());
     let mut overlay = Delta::new(&*state);
     for msg in &tx.msgs {
         if let Err(f) = dispatch(&mut overlay, msg, &ctx) {
-            return TxOutcome::failed(f);
+            return TxOutcome { result: Err(f), events: vec![sender] };
         }
     }
     let mut changes = overlay.into_changes();
-    let events = changes.take_events();
+    let mut events = vec![sender];
+    events.extend(changes.take_events());
     state.apply(changes);
     TxOutcome { result: Ok(()), events }
 }
@@ -113,15 +117,23 @@ pub struct Prepared {
 /// cores before the sequential pass. Account numbers never change once
 /// assigned, so a check against the committed account holds for the
 /// whole block; accounts created in this block are checked inline.
+///
+/// `verified` holds hashes of transactions whose signature this node already
+/// checked in CheckTx (against the same immutable account number); they are
+/// not verified twice.
 pub fn prepare_block<S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
     state: &S,
     chain_id: &str,
     params: &Params,
     txs: &[T],
+    verified: &SigCache,
 ) -> Vec<Prepared> {
     let work = |raw: &T| -> Prepared {
         let decoded = DecodedTx::decode(raw.as_ref(), params);
         let sig_verified = decoded.as_ref().ok().and_then(|tx| {
+            if verified.contains(&tx.hash) {
+                return Some(true);
+            }
             let acct = state.account(&tx.signer).ok()??;
             Some(tx.verify_signature(chain_id, acct.number))
         });
@@ -137,4 +149,37 @@ pub fn prepare_block<S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
             txs.chunks(chunk).map(|c| s.spawn(move || c.iter().map(work).collect::<Vec<_>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("decode workers do not panic")).collect()
     })
+}
+
+/// Hashes of transactions whose signatures CheckTx verified, bounded
+/// (oldest forgotten first), so a block of mempool transactions skips its
+/// most expensive check. Node-local: it changes no result, only the work.
+#[derive(Default)]
+pub struct SigCache {
+    set: std::collections::HashSet<[u8; 32]>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+impl SigCache {
+    const CAPACITY: usize = 200_000;
+
+    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.set.contains(hash)
+    }
+
+    pub fn insert(&mut self, hash: [u8; 32]) {
+        if self.set.insert(hash) {
+            self.order.push_back(hash);
+            while self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Forgets committed transactions (they will not be seen again).
+    pub fn remove(&mut self, hash: &[u8; 32]) {
+        self.set.remove(hash);
+    }
 }

@@ -12,11 +12,21 @@ use kawase_app::{AppState, Params, Zone};
 use kawase_client::{Key, KeyKind};
 use serde::{Deserialize, Serialize};
 
-/// `config/config.toml`.
+/// `config/config.toml`, with CometBFT's section names where they exist.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     pub moniker: String,
+    #[serde(default)]
+    pub rpc: RpcSection,
+    #[serde(default)]
+    pub p2p: P2pSection,
+    #[serde(default)]
+    pub mempool: MempoolSection,
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+    #[serde(default)]
+    pub instrumentation: InstrumentationSection,
     #[serde(default)]
     pub abci: AbciSection,
     #[serde(default)]
@@ -24,9 +34,108 @@ pub struct NodeConfig {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcSection {
+    /// CometBFT-compatible JSON-RPC (HTTP and websocket).
+    pub laddr: String,
+    pub max_body_bytes: usize,
+    pub max_open_connections: usize,
+    pub timeout_broadcast_tx_commit: String,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        RpcSection {
+            laddr: "tcp://127.0.0.1:26657".into(),
+            max_body_bytes: 1_000_000,
+            max_open_connections: 900,
+            timeout_broadcast_tx_commit: "10s".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pSection {
+    /// Consensus and block sync (libp2p over TCP).
+    pub laddr: String,
+    /// Comma-separated `node_id@host:port` (CometBFT's form; the id is
+    /// informational, libp2p authenticates peers itself).
+    pub persistent_peers: String,
+}
+
+impl Default for P2pSection {
+    fn default() -> Self {
+        P2pSection { laddr: "tcp://127.0.0.1:26656".into(), persistent_peers: String::new() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolSection {
+    /// Most transactions held.
+    pub size: usize,
+    pub max_txs_bytes: usize,
+    pub max_tx_bytes: usize,
+    /// Transaction gossip between mempools.
+    pub gossip_laddr: String,
+    /// Comma-separated `host:port` of peers' `gossip_laddr`.
+    pub gossip_peers: String,
+}
+
+impl Default for MempoolSection {
+    fn default() -> Self {
+        MempoolSection {
+            size: 50_000,
+            max_txs_bytes: 256 << 20,
+            max_tx_bytes: 32 << 10,
+            gossip_laddr: "tcp://127.0.0.1:26659".into(),
+            gossip_peers: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusSection {
+    pub timeout_propose: String,
+    pub timeout_prevote: String,
+    pub timeout_precommit: String,
+    /// Pause after a commit before the next height (collects transactions).
+    pub timeout_commit: String,
+    /// How far ahead of our clock a proposed block's time may be.
+    pub max_clock_drift: String,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        ConsensusSection {
+            timeout_propose: "3s".into(),
+            timeout_prevote: "1s".into(),
+            timeout_precommit: "1s".into(),
+            timeout_commit: "100ms".into(),
+            max_clock_drift: "10s".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstrumentationSection {
+    pub prometheus: bool,
+    pub prometheus_listen_addr: String,
+}
+
+impl Default for InstrumentationSection {
+    fn default() -> Self {
+        InstrumentationSection { prometheus: true, prometheus_listen_addr: "127.0.0.1:26660".into() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbciSection {
-    /// Where `kawased abci` listens for CometBFT (its `proxy_app`).
+    /// Where `kawased abci` listens for an external CometBFT (its `proxy_app`).
     pub laddr: String,
 }
 
@@ -42,6 +151,77 @@ pub struct StorageSection {
     /// Versions of state kept queryable and provable; 0 keeps all (archive).
     #[serde(default)]
     pub keep_recent: u64,
+}
+
+/// Parses CometBFT-style durations: `250ms`, `3s`, `1m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("duration `{s}`: expected e.g. 500ms, 3s, 1m"))?;
+    Ok(match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" | "" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n * 60),
+        _ => bail!("duration `{s}`: unknown unit `{unit}` (use ms, s or m)"),
+    })
+}
+
+/// `tcp://host:port` or `host:port` to a socket address.
+pub fn parse_laddr(s: &str) -> Result<std::net::SocketAddr> {
+    let a = s.trim().strip_prefix("tcp://").unwrap_or(s.trim());
+    use std::net::ToSocketAddrs;
+    a.to_socket_addrs()
+        .with_context(|| format!("address `{s}`"))?
+        .next()
+        .with_context(|| format!("address `{s}` resolves to nothing"))
+}
+
+/// Comma-separated peers, each `host:port` or `id@host:port`.
+pub fn parse_peers(s: &str) -> Result<Vec<std::net::SocketAddr>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| parse_laddr(p.rsplit('@').next().unwrap_or(p)))
+        .collect()
+}
+
+/// Ports of one node of a local testnet.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub p2p: u16,
+    pub rpc: u16,
+    pub abci: u16,
+    pub gossip: u16,
+    pub metrics: u16,
+}
+
+impl Ports {
+    /// Node `i` of a testnet whose first node uses `base`.
+    pub fn testnet(base: u16, i: u16) -> Ports {
+        let b = base + i * 10;
+        Ports { p2p: b, rpc: b + 1, abci: b + 2, gossip: b + 3, metrics: b + 4 }
+    }
+    pub fn standard() -> Ports {
+        Ports { p2p: 26656, rpc: 26657, abci: 26658, gossip: 26659, metrics: 26660 }
+    }
+}
+
+impl NodeConfig {
+    pub fn new(moniker: &str, ports: Ports) -> NodeConfig {
+        NodeConfig {
+            moniker: moniker.into(),
+            rpc: RpcSection { laddr: format!("tcp://127.0.0.1:{}", ports.rpc), ..Default::default() },
+            p2p: P2pSection { laddr: format!("tcp://127.0.0.1:{}", ports.p2p), ..Default::default() },
+            mempool: MempoolSection { gossip_laddr: format!("tcp://127.0.0.1:{}", ports.gossip), ..Default::default() },
+            consensus: ConsensusSection::default(),
+            instrumentation: InstrumentationSection {
+                prometheus: true,
+                prometheus_listen_addr: format!("127.0.0.1:{}", ports.metrics),
+            },
+            abci: AbciSection { laddr: format!("tcp://127.0.0.1:{}", ports.abci) },
+            storage: StorageSection::default(),
+        }
+    }
 }
 
 pub struct Home {
@@ -124,23 +304,27 @@ impl Home {
     /// Creates a fresh home: config, node and validator keys, an admin
     /// account key and a single-validator genesis.
     pub fn init(&self, chain_id: &str, zone: Zone, moniker: &str) -> Result<()> {
-        if self.genesis_file().exists() {
+        let chain: tendermint::chain::Id =
+            chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
+        let validator = self.create_node(NodeConfig::new(moniker, Ports::standard()))?;
+        let admin = Key::generate(KeyKind::Ed25519);
+        self.write_admin_key(&admin)?;
+        self.write_genesis(&new_genesis(chain, zone, &admin, vec![validator]))
+    }
+
+    /// Directories, config and the node's two keys; returns the validator's
+    /// public key.
+    pub fn create_node(&self, config: NodeConfig) -> Result<tendermint::PublicKey> {
+        if self.genesis_file().exists() || self.config_dir().join("priv_validator_key.json").exists() {
             bail!(
-                "{} already has a genesis; refusing to overwrite (remove the home to start over)",
+                "{} already has a node; refusing to overwrite (remove the home to start over)",
                 self.root.display()
             );
         }
-        let chain: tendermint::chain::Id =
-            chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
         fs::create_dir_all(self.config_dir())?;
         fs::create_dir_all(self.root.join("data"))?;
-        fs::create_dir_all(self.keys_dir())?;
-        fs::set_permissions(self.keys_dir(), fs::Permissions::from_mode(0o700))?;
-
-        let config =
-            NodeConfig { moniker: moniker.into(), abci: AbciSection::default(), storage: StorageSection::default() };
+        fs::set_permissions(self.root.join("data"), fs::Permissions::from_mode(0o700))?;
         fs::write(self.config_file(), toml::to_string_pretty(&config)?)?;
-
         let validator = ed25519_key();
         let validator_pub = validator.public_key();
         let pv = PrivValidatorKey {
@@ -156,34 +340,115 @@ impl Home {
             &self.config_dir().join("node_key.json"),
             serde_json::to_string_pretty(&NodeKey { priv_key: ed25519_key() })?.as_bytes(),
         )?;
+        Ok(validator_pub)
+    }
 
-        let admin = Key::generate(KeyKind::Ed25519);
+    pub fn write_admin_key(&self, admin: &Key) -> Result<()> {
+        fs::create_dir_all(self.keys_dir())?;
+        fs::set_permissions(self.keys_dir(), fs::Permissions::from_mode(0o700))?;
         let kf = KeyFile {
             name: "admin".into(),
             kind: admin.kind(),
             address: admin.address().to_string(),
             secret_hex: hex::encode(admin.secret_bytes()),
         };
-        write_private(&self.keys_dir().join("admin.json"), serde_json::to_string_pretty(&kf)?.as_bytes())?;
-
-        let app_state = AppState {
-            zone,
-            params: Params::standard(),
-            accounts: kawase_accounts::Genesis { admin: admin.address(), banks: Vec::new(), accounts: Vec::new() },
-            token: Default::default(),
-        };
-        let genesis = GenesisDoc {
-            genesis_time: tendermint::Time::now(),
-            chain_id: chain,
-            initial_height: 1,
-            consensus_params: consensus_params(),
-            validators: vec![tendermint::validator::Info::new(validator_pub, 10u32.into())],
-            app_hash: Default::default(),
-            app_state,
-        };
-        fs::write(self.genesis_file(), serde_json::to_string_pretty(&genesis)?)?;
-        Ok(())
+        write_private(&self.keys_dir().join("admin.json"), serde_json::to_string_pretty(&kf)?.as_bytes())
     }
+
+    pub fn write_genesis(&self, genesis: &GenesisDoc) -> Result<()> {
+        Ok(fs::write(self.genesis_file(), serde_json::to_string_pretty(genesis)? + "\n")?)
+    }
+
+    /// The validator's ed25519 key from `priv_validator_key.json`.
+    pub fn load_validator_key(&self) -> Result<ed25519_consensus::SigningKey> {
+        let path = self.config_dir().join("priv_validator_key.json");
+        let pv: PrivValidatorKey = serde_json::from_str(
+            &fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", path.display()))?;
+        ed25519_of(&pv.priv_key).with_context(|| format!("{}: not an ed25519 key", path.display()))
+    }
+
+    /// The p2p identity seed from `node_key.json`.
+    pub fn load_node_key(&self) -> Result<[u8; 32]> {
+        let path = self.config_dir().join("node_key.json");
+        let nk: NodeKey = serde_json::from_str(
+            &fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", path.display()))?;
+        Ok(ed25519_of(&nk.priv_key).with_context(|| format!("{}: not an ed25519 key", path.display()))?.to_bytes())
+    }
+
+    /// CometBFT node id: hex of the first 20 bytes of SHA-256 of the node key.
+    pub fn node_id(&self) -> Result<String> {
+        let seed = self.load_node_key()?;
+        let vk = ed25519_consensus::SigningKey::from(seed).verification_key();
+        Ok(hex::encode(tendermint::account::Id::from(
+            tendermint::PublicKey::from_raw_ed25519(vk.as_bytes()).context("node key")?,
+        )))
+    }
+}
+
+fn ed25519_of(key: &tendermint::PrivateKey) -> Option<ed25519_consensus::SigningKey> {
+    let bytes = key.ed25519_signing_key()?.as_bytes();
+    <[u8; 32]>::try_from(bytes).ok().map(ed25519_consensus::SigningKey::from)
+}
+
+fn new_genesis(
+    chain_id: tendermint::chain::Id,
+    zone: Zone,
+    admin: &Key,
+    validators: Vec<tendermint::PublicKey>,
+) -> GenesisDoc {
+    let app_state = AppState {
+        zone,
+        params: Params::standard(),
+        accounts: kawase_accounts::Genesis { admin: admin.address(), banks: Vec::new(), accounts: Vec::new() },
+        token: Default::default(),
+    };
+    GenesisDoc {
+        genesis_time: tendermint::Time::now(),
+        chain_id,
+        initial_height: 1,
+        consensus_params: consensus_params(),
+        validators: validators.into_iter().map(|pk| tendermint::validator::Info::new(pk, 10u32.into())).collect(),
+        app_hash: Default::default(),
+        app_state,
+    }
+}
+
+/// `kawased testnet`: `n` homes under `dir` (`node0`..), one genesis with
+/// all of them as validators, each peered with all others on loopback
+/// ports from `base_port` (node `i` uses `base_port + 10 i` ..`+4`).
+pub fn testnet(dir: &Path, n: u16, chain_id: &str, zone: Zone, base_port: u16) -> Result<Vec<Home>> {
+    if n == 0 {
+        bail!("a testnet needs at least one validator");
+    }
+    let chain: tendermint::chain::Id = chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
+    let homes: Vec<Home> = (0..n).map(|i| Home::new(dir.join(format!("node{i}")))).collect();
+    let mut validators = Vec::new();
+    let mut ids = Vec::new();
+    for (i, h) in homes.iter().enumerate() {
+        validators.push(h.create_node(NodeConfig::new(&format!("node{i}"), Ports::testnet(base_port, i as u16)))?);
+        ids.push(h.node_id()?);
+    }
+    let admin = Key::generate(KeyKind::Ed25519);
+    let genesis = new_genesis(chain, zone, &admin, validators);
+    for (i, h) in homes.iter().enumerate() {
+        let mut config = h.load_config()?;
+        let others = (0..n as usize).filter(|j| *j != i);
+        config.p2p.persistent_peers = others
+            .clone()
+            .map(|j| format!("{}@127.0.0.1:{}", ids[j], Ports::testnet(base_port, j as u16).p2p))
+            .collect::<Vec<_>>()
+            .join(",");
+        config.mempool.gossip_peers =
+            others.map(|j| format!("127.0.0.1:{}", Ports::testnet(base_port, j as u16).gossip)).collect::<Vec<_>>().join(",");
+        fs::write(h.config_file(), toml::to_string_pretty(&config)?)?;
+        h.write_admin_key(&admin)?;
+        h.write_genesis(&genesis)?;
+    }
+    Ok(homes)
 }
 
 pub fn consensus_params() -> tendermint::consensus::Params {

@@ -1,6 +1,8 @@
 //! `kawased`: the Kawase zone node.
 mod demo;
 mod home;
+mod rpc;
+mod start;
 
 use std::path::PathBuf;
 
@@ -25,6 +27,15 @@ enum ZoneArg {
     Bz,
 }
 
+impl From<ZoneArg> for Zone {
+    fn from(z: ZoneArg) -> Zone {
+        match z {
+            ZoneArg::Fz => Zone::Fz,
+            ZoneArg::Bz => Zone::Bz,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a node home: config, node and validator keys, an admin key and a single-validator genesis.
@@ -38,7 +49,26 @@ enum Command {
         #[arg(long, default_value = "node0")]
         moniker: String,
     },
-    /// Serve the application to CometBFT over the ABCI socket protocol.
+    /// Run the zone node: consensus (Malachite), block store, mempool, JSON-RPC and metrics.
+    Start {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Create N validator homes under DIR sharing one genesis, peered on loopback ports.
+    Testnet {
+        #[arg(long, default_value_t = 4)]
+        validators: u16,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value = "kawase-testnet")]
+        chain_id: String,
+        #[arg(long, value_enum, default_value = "fz")]
+        zone: ZoneArg,
+        /// Node i listens on base+10i (p2p), +1 (rpc), +2 (abci), +3 (gossip), +4 (metrics).
+        #[arg(long, default_value_t = 26656)]
+        base_port: u16,
+    },
+    /// Serve the application to an external CometBFT over the ABCI socket protocol.
     Abci {
         #[arg(long)]
         home: PathBuf,
@@ -62,15 +92,12 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Init { home, chain_id, zone, moniker } => {
-            let zone = match zone {
-                ZoneArg::Fz => Zone::Fz,
-                ZoneArg::Bz => Zone::Bz,
-            };
+            let zone: Zone = zone.into();
             let h = home::Home::new(&home);
             h.init(&chain_id, zone, &moniker)?;
             println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
             println!("admin key: {}", h.keys_dir().join("admin.json").display());
-            println!("next: kawased abci --home {}", home.display());
+            println!("next: kawased start --home {}", home.display());
             Ok(())
         }
         Command::Abci { home, laddr } => {
@@ -93,5 +120,15 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { home } => demo::run(home),
+        Command::Start { home } => start::run(&home),
+        Command::Testnet { validators, output, chain_id, zone, base_port } => {
+            let homes = home::testnet(&output, validators, &chain_id, zone.into(), base_port)?;
+            for h in &homes {
+                let c = h.load_config()?;
+                println!("{}  rpc {}  p2p {}", h.root.display(), c.rpc.laddr, c.p2p.laddr);
+            }
+            println!("start each with: kawased start --home DIR/nodeN");
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,15 @@
+//! Consensus for a Kawase zone: Malachite BFT driving the ABCI application
+//! in-process, with CometBFT-compatible blocks, votes and commits, a block
+//! store, a bounded mempool with gossip, and a double-sign-safe signer.
+#![deny(clippy::unwrap_used)]
+
+pub mod block;
+pub mod gossip;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod privval;
+pub mod store;
+pub mod types;
+
+pub use node::{start, CommittedBlock, ConsensusStatus, NodeError, NodeSettings, Running, Shared};

@@ -1,0 +1,160 @@
+//! The mempool: transactions that passed CheckTx, in arrival order, bounded
+//! in count and bytes, without duplicates; rechecked after every block.
+//! Newly accepted transactions are handed to the gossip task.
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use kawase_app::{App, Failure};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+#[derive(Clone, Debug)]
+pub struct MempoolConfig {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_tx_bytes: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { max_txs: 50_000, max_bytes: 256 << 20, max_tx_bytes: 32 << 10 }
+    }
+}
+
+/// Why a transaction did not enter the mempool. Codes are stable and live in
+/// the `mempool` codespace (CheckTx failures keep the app's codespace).
+#[derive(Debug, thiserror::Error)]
+pub enum MempoolError {
+    #[error("mempool is full ({txs} txs, {bytes} bytes): retry later")]
+    Full { txs: usize, bytes: usize },
+    #[error("tx already in the mempool")]
+    Duplicate,
+    #[error("tx too large: {size} bytes, max {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("{}", .0.log)]
+    Rejected(Failure),
+}
+
+impl MempoolError {
+    pub fn codespace(&self) -> &'static str {
+        match self {
+            MempoolError::Rejected(f) => f.codespace,
+            _ => "mempool",
+        }
+    }
+    pub fn code(&self) -> u32 {
+        match self {
+            MempoolError::Full { .. } => 1,
+            MempoolError::Duplicate => 2,
+            MempoolError::TooLarge { .. } => 3,
+            MempoolError::Rejected(f) => f.code,
+        }
+    }
+}
+
+struct Inner {
+    by_seq: BTreeMap<u64, ([u8; 32], Vec<u8>)>,
+    by_hash: HashMap<[u8; 32], u64>,
+    bytes: usize,
+    next_seq: u64,
+}
+
+pub struct Mempool {
+    app: App,
+    config: MempoolConfig,
+    inner: Mutex<Inner>,
+    gossip: Option<mpsc::UnboundedSender<Vec<u8>>>,
+}
+
+pub fn tx_hash(tx: &[u8]) -> [u8; 32] {
+    Sha256::digest(tx).into()
+}
+
+impl Mempool {
+    pub fn new(app: App, config: MempoolConfig, gossip: Option<mpsc::UnboundedSender<Vec<u8>>>) -> Mempool {
+        Mempool {
+            app,
+            config,
+            inner: Mutex::new(Inner { by_seq: BTreeMap::new(), by_hash: HashMap::new(), bytes: 0, next_seq: 0 }),
+            gossip,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// CheckTx and admit. The mempool lock is held across CheckTx so the
+    /// app's mempool view and the pool agree on order.
+    pub fn add(&self, tx: Vec<u8>) -> Result<[u8; 32], MempoolError> {
+        if tx.len() > self.config.max_tx_bytes {
+            return Err(MempoolError::TooLarge { size: tx.len(), max: self.config.max_tx_bytes });
+        }
+        let hash = tx_hash(&tx);
+        let mut inner = self.lock();
+        if inner.by_hash.contains_key(&hash) {
+            return Err(MempoolError::Duplicate);
+        }
+        if inner.by_seq.len() >= self.config.max_txs || inner.bytes + tx.len() > self.config.max_bytes {
+            return Err(MempoolError::Full { txs: inner.by_seq.len(), bytes: inner.bytes });
+        }
+        self.app.check_tx_bytes(&tx).map_err(MempoolError::Rejected)?;
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.bytes += tx.len();
+        inner.by_hash.insert(hash, seq);
+        if let Some(g) = &self.gossip {
+            // The gossip task may be gone at shutdown; nothing to do then.
+            let _ = g.send(tx.clone());
+        }
+        inner.by_seq.insert(seq, (hash, tx));
+        Ok(hash)
+    }
+
+    /// Oldest first, up to the limits.
+    pub fn reap(&self, max_txs: usize, max_bytes: usize) -> Vec<Vec<u8>> {
+        let inner = self.lock();
+        let mut used = 0;
+        let mut out = Vec::new();
+        for (_, tx) in inner.by_seq.values() {
+            if out.len() >= max_txs || used + tx.len() > max_bytes {
+                break;
+            }
+            used += tx.len();
+            out.push(tx.clone());
+        }
+        out
+    }
+
+    /// After a commit: drop the block's transactions, then recheck the rest
+    /// against the new state (the app reset its mempool view on Commit).
+    pub fn update(&self, committed: &[[u8; 32]]) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let committed: HashSet<&[u8; 32]> = committed.iter().collect();
+        let mut keep = BTreeMap::new();
+        let mut dropped = 0usize;
+        for (seq, (hash, tx)) in std::mem::take(&mut inner.by_seq) {
+            if committed.contains(&hash) || self.app.recheck_tx_bytes(&tx).is_err() {
+                inner.by_hash.remove(&hash);
+                inner.bytes -= tx.len();
+                dropped += usize::from(!committed.contains(&hash));
+                continue;
+            }
+            keep.insert(seq, (hash, tx));
+        }
+        inner.by_seq = keep;
+        if dropped > 0 {
+            tracing::debug!(dropped, "recheck removed transactions");
+        }
+    }
+
+    pub fn size(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.by_seq.len(), inner.bytes)
+    }
+
+    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.lock().by_hash.contains_key(hash)
+    }
+}

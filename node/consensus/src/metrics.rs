@@ -1,0 +1,55 @@
+//! Node metrics in Prometheus text format: ours (height, block interval,
+//! transactions, mempool, round, gossip peers) followed by Malachite's own
+//! registry (consensus steps, network peers, sync).
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tendermint::Time;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub height: AtomicU64,
+    pub round: AtomicU64,
+    pub block_txs: AtomicU64,
+    pub txs_total: AtomicU64,
+    /// Milliseconds between the last two block times.
+    pub block_interval_ms: AtomicU64,
+    pub mempool_txs: AtomicU64,
+    pub gossip_peers: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_block(&self, height: u64, txs: usize, prev: Option<Time>, time: Time, mempool: usize) {
+        self.height.store(height, Ordering::Relaxed);
+        self.block_txs.store(txs as u64, Ordering::Relaxed);
+        self.txs_total.fetch_add(txs as u64, Ordering::Relaxed);
+        self.mempool_txs.store(mempool as u64, Ordering::Relaxed);
+        if let Some(prev) = prev {
+            if let Ok(d) = time.duration_since(prev) {
+                self.block_interval_ms.store(d.as_millis() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn render(&self, mempool_txs: usize) -> String {
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, kind: &str, v: f64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        gauge("kawase_height", "Height of the last committed block.", "gauge", get(&self.height));
+        gauge("kawase_consensus_round", "Round consensus is in.", "gauge", get(&self.round));
+        gauge("kawase_block_txs", "Transactions in the last block.", "gauge", get(&self.block_txs));
+        gauge("kawase_txs_total", "Transactions committed since start.", "counter", get(&self.txs_total));
+        gauge(
+            "kawase_block_interval_seconds",
+            "Header time between the last two blocks.",
+            "gauge",
+            get(&self.block_interval_ms) / 1000.0,
+        );
+        gauge("kawase_mempool_txs", "Transactions waiting in the mempool.", "gauge", mempool_txs as f64);
+        gauge("kawase_gossip_peers", "Connected transaction gossip peers.", "gauge", get(&self.gossip_peers));
+        malachitebft_app_channel::app::metrics::export(&mut out);
+        out
+    }
+}

@@ -1,0 +1,796 @@
+//! Drives the ABCI application from Malachite: a proposal is built from the
+//! mempool (PrepareProposal), a received block is checked (ProcessProposal),
+//! and a decided block is stored, executed (FinalizeBlock) and committed.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use kawase_app::App;
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, P2pConfig, PubSubProtocol, TimeoutConfig, ValuePayload, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::engine::host::Next;
+use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
+use malachitebft_app_channel::app::node::{EngineHandle, Node, NodeConfig, NodeHandle};
+use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::core::{CommitCertificate, Round, Validity};
+use malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use malachitebft_app_channel::app::types::{Keypair, LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tendermint::block::Block;
+use tendermint::{chain, Time};
+use tendermint_proto::v0_38::abci::{RequestFinalizeBlock, RequestInitChain, ResponseFinalizeBlock};
+
+use crate::block::{self, BlockContext, Tip};
+use crate::mempool::{tx_hash, Mempool};
+use crate::privval::PrivValidator;
+use crate::store::BlockStore;
+use crate::types::{
+    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, PublicKey, Signature, Signer,
+    ValidatorSet, Value, ValueId, ZoneContext,
+};
+
+/// Proposal data is streamed in chunks of this size.
+const CHUNK: usize = 1 << 20;
+/// Complete proposals for heights we have not reached, kept until we do.
+const MAX_FUTURE_PROPOSALS: usize = 64;
+/// Unfinished part streams kept at once (a peer can open at most a few).
+const MAX_STREAMS: usize = 64;
+
+/// Everything `kawased start` read from the home directory.
+pub struct NodeSettings {
+    pub moniker: String,
+    /// `HOME/data`: block store, WAL, privval state.
+    pub data_dir: PathBuf,
+    pub chain_id: chain::Id,
+    pub genesis_time: Time,
+    pub app_state_bytes: Vec<u8>,
+    pub consensus_params: tendermint::consensus::Params,
+    pub validators: ValidatorSet,
+    pub validator_key: PrivateKey,
+    /// The libp2p identity (from `node_key.json`).
+    pub node_key: [u8; 32],
+    pub p2p_laddr: std::net::SocketAddr,
+    pub persistent_peers: Vec<std::net::SocketAddr>,
+    pub timeouts: TimeoutConfig,
+    /// Pause after a commit before the next height starts, to gather
+    /// transactions (CometBFT's `timeout_commit`).
+    pub timeout_commit: Duration,
+    /// Largest clock skew allowed for a proposed block's time.
+    pub max_clock_drift: Duration,
+}
+
+/// Emitted after every committed block (RPC subscriptions, `tx_commit`).
+#[derive(Clone, Debug)]
+pub struct CommittedBlock {
+    pub block: Arc<Block>,
+    pub block_id: tendermint::block::Id,
+    pub results: Arc<ResponseFinalizeBlock>,
+}
+
+/// What RPC reports about consensus.
+#[derive(Clone, Debug, Default)]
+pub struct ConsensusStatus {
+    pub height: u64,
+    pub block_hash: Option<tendermint::Hash>,
+    pub app_hash: Vec<u8>,
+    pub block_time: Option<Time>,
+    /// Height and round consensus is working on.
+    pub working_height: u64,
+    pub round: i64,
+    pub catching_up: bool,
+}
+
+/// State shared with RPC and the mempool gossip.
+pub struct Shared {
+    pub app: App,
+    pub store: BlockStore,
+    pub mempool: Arc<Mempool>,
+    pub chain_id: chain::Id,
+    pub validators: ValidatorSet,
+    pub validator_address: Address,
+    pub events: tokio::sync::broadcast::Sender<CommittedBlock>,
+    pub status: Mutex<ConsensusStatus>,
+    pub metrics: crate::metrics::Metrics,
+}
+
+impl Shared {
+    pub fn status(&self) -> ConsensusStatus {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn update_status(&self, f: impl FnOnce(&mut ConsensusStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineConfig {
+    pub moniker: String,
+    pub consensus: ConsensusConfig,
+    pub value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+}
+
+/// The key as Malachite's node trait wants it serialisable.
+#[derive(Serialize, Deserialize)]
+pub struct KeyFile(pub String);
+
+/// The Malachite `Node`: hands the engine our keys, codec and config.
+#[derive(Clone)]
+struct ZoneNode {
+    data_dir: PathBuf,
+    config: EngineConfig,
+    key: PrivateKey,
+    node_key: [u8; 32],
+    privval: Arc<PrivValidator>,
+    chain_id: chain::Id,
+}
+
+pub struct Handle {
+    pub engine: EngineHandle,
+    pub events: TxEvent<ZoneContext>,
+}
+
+#[async_trait]
+impl NodeHandle<ZoneContext> for Handle {
+    fn subscribe(&self) -> RxEvent<ZoneContext> {
+        self.events.subscribe()
+    }
+    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        self.engine.actor.kill_and_wait(None).await?;
+        self.engine.handle.abort();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Node for ZoneNode {
+    type Context = ZoneContext;
+    type Config = EngineConfig;
+    type Genesis = ();
+    type PrivateKeyFile = KeyFile;
+    type SigningProvider = Signer;
+    type NodeHandle = Handle;
+
+    async fn start(&self) -> eyre::Result<Handle> {
+        Err(eyre::eyre!("the zone node is started with kawase_consensus::start"))
+    }
+    async fn run(self) -> eyre::Result<()> {
+        Err(eyre::eyre!("the zone node is started with kawase_consensus::start"))
+    }
+    fn get_home_dir(&self) -> PathBuf {
+        self.data_dir.clone()
+    }
+    fn load_config(&self) -> eyre::Result<EngineConfig> {
+        Ok(self.config.clone())
+    }
+    fn get_address(&self, pk: &PublicKey) -> Address {
+        Address::from_public_key(pk)
+    }
+    fn get_public_key(&self, pk: &PrivateKey) -> PublicKey {
+        pk.public_key()
+    }
+    fn get_keypair(&self, _pk: PrivateKey) -> Keypair {
+        // The p2p identity is the node key, not the validator key.
+        Keypair::ed25519_from_bytes(self.node_key).expect("an ed25519 seed is any 32 bytes")
+    }
+    fn load_private_key(&self, _file: KeyFile) -> PrivateKey {
+        self.key.clone()
+    }
+    fn load_private_key_file(&self) -> eyre::Result<KeyFile> {
+        Ok(KeyFile(String::new()))
+    }
+    fn load_genesis(&self) -> eyre::Result<()> {
+        Ok(())
+    }
+    fn get_signing_provider(&self, _pk: PrivateKey) -> Signer {
+        Signer { chain_id: self.chain_id.clone(), privval: self.privval.clone() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    App(#[from] kawase_app::AppError),
+    #[error(transparent)]
+    Privval(#[from] crate::privval::PrivvalError),
+    #[error("block store and state disagree: {0}")]
+    Inconsistent(String),
+    #[error("consensus engine: {0}")]
+    Engine(String),
+}
+
+/// A running node: the engine, the driver task and the shared state.
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub engine: Handle,
+    pub driver: tokio::task::JoinHandle<Result<(), NodeError>>,
+}
+
+/// Opens the stores, initialises or replays the app, and starts consensus.
+pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> Result<Running, NodeError> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| NodeError::Engine(e.to_string()))?;
+    let store = BlockStore::open(&settings.data_dir.join("blockstore"))?;
+    let tip = recover(&settings, &app, &store)?;
+    tracing::info!(height = tip.height, app_hash = %hex::encode_upper(&tip.app_hash), "state recovered");
+
+    let privval = Arc::new(PrivValidator::open(
+        settings.validator_key.clone(),
+        &settings.data_dir.join("priv_validator_state.json"),
+    )?);
+    let validator_address = Address::from_public_key(&settings.validator_key.public_key());
+    let (events, _) = tokio::sync::broadcast::channel(256);
+    let shared = Arc::new(Shared {
+        app: app.clone(),
+        store: store.clone(),
+        mempool,
+        chain_id: settings.chain_id.clone(),
+        validators: settings.validators.clone(),
+        validator_address,
+        events,
+        status: Mutex::new(ConsensusStatus {
+            height: tip.height,
+            block_hash: tip.block_id.map(|b| b.hash),
+            app_hash: tip.app_hash.clone(),
+            block_time: tip.time,
+            working_height: tip.height + 1,
+            round: 0,
+            catching_up: false,
+        }),
+        metrics: crate::metrics::Metrics::default(),
+    });
+
+    let node = ZoneNode {
+        data_dir: settings.data_dir.clone(),
+        config: EngineConfig {
+            moniker: settings.moniker.clone(),
+            consensus: ConsensusConfig {
+                timeouts: settings.timeouts,
+                p2p: p2p_config(&settings)?,
+                value_payload: ValuePayload::ProposalAndParts,
+                queue_capacity: 100,
+            },
+            value_sync: ValueSyncConfig {
+                status_update_interval: Duration::from_secs(1),
+                request_timeout: Duration::from_secs(5),
+                ..ValueSyncConfig::default()
+            },
+        },
+        key: settings.validator_key.clone(),
+        node_key: settings.node_key,
+        privval,
+        chain_id: settings.chain_id.clone(),
+    };
+    let ctx = ZoneContext::new(settings.chain_id.clone());
+    let start_height = Height(tip.height + 1);
+    let (channels, engine) = malachitebft_app_channel::start_engine(
+        ctx,
+        node.clone(),
+        node.config.clone(),
+        BorshCodec,
+        BorshCodec,
+        Some(start_height),
+        settings.validators.clone(),
+    )
+    .await
+    .map_err(|e| NodeError::Engine(e.to_string()))?;
+    let handle = Handle { engine, events: channels.events.clone() };
+
+    let mut driver = Driver {
+        shared: shared.clone(),
+        chain_id: settings.chain_id.clone(),
+        consensus_hash: block::consensus_hash(&settings.consensus_params),
+        key: settings.validator_key.clone(),
+        address: validator_address,
+        tip,
+        timeout_commit: settings.timeout_commit,
+        max_clock_drift: settings.max_clock_drift,
+        undecided: BTreeMap::new(),
+        streams: BTreeMap::new(),
+        future: Vec::new(),
+        stream_nonce: 0,
+    };
+    let driver = tokio::spawn(async move { driver.run(channels).await });
+    Ok(Running { shared, engine: handle, driver })
+}
+
+fn to_multiaddr(a: &std::net::SocketAddr) -> String {
+    match a {
+        std::net::SocketAddr::V4(v4) => format!("/ip4/{}/tcp/{}", v4.ip(), v4.port()),
+        std::net::SocketAddr::V6(v6) => format!("/ip6/{}/tcp/{}", v6.ip(), v6.port()),
+    }
+}
+
+fn p2p_config(settings: &NodeSettings) -> Result<P2pConfig, NodeError> {
+    let bad = |e: String| NodeError::Engine(format!("p2p address: {e}"));
+    let max_block = settings.consensus_params.block.max_bytes;
+    Ok(P2pConfig {
+        listen_addr: to_multiaddr(&settings.p2p_laddr).parse::<multiaddr::Multiaddr>().map_err(|e| bad(e.to_string()))?,
+        persistent_peers: settings
+            .persistent_peers
+            .iter()
+            .map(|p| to_multiaddr(p).parse::<multiaddr::Multiaddr>().map_err(|e| bad(e.to_string())))
+            .collect::<Result<_, _>>()?,
+        protocol: PubSubProtocol::default(),
+        // Sync responses carry whole blocks.
+        rpc_max_size: bytesize::ByteSize::b(max_block + (4 << 20)),
+        pubsub_max_size: bytesize::ByteSize::mib(4),
+        ..P2pConfig::default()
+    })
+}
+
+/// Brings the app level with the block store: InitChain on a fresh chain,
+/// then FinalizeBlock+Commit for blocks the store has and the app lost.
+fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip, NodeError> {
+    let stored = store.latest_height()?;
+    let mut applied = app.committed()?.height;
+    if applied > stored {
+        return Err(NodeError::Inconsistent(format!(
+            "state is at height {applied} but the block store only has {stored}"
+        )));
+    }
+    let mut genesis_hash = Vec::new();
+    if applied == 0 {
+        let resp = app.try_init_chain(RequestInitChain {
+            time: Some(settings.genesis_time.into()),
+            chain_id: settings.chain_id.to_string(),
+            consensus_params: Some(settings.consensus_params.clone().into()),
+            validators: Vec::new(),
+            app_state_bytes: settings.app_state_bytes.clone().into(),
+            initial_height: 1,
+        })?;
+        genesis_hash = resp.app_hash.to_vec();
+    }
+    while applied < stored {
+        let h = applied + 1;
+        let bytes = store.block_bytes(h)?.ok_or(crate::store::StoreError::Corrupt { what: "block", height: h })?;
+        let blk = block::decode_block(&bytes).map_err(NodeError::Inconsistent)?;
+        let id = store.value_id(h)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: h })?;
+        tracing::info!(height = h, "replaying stored block into the app");
+        let results = execute(app, &blk, &id)?;
+        let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
+        store.put_results(h, &hashes, &results)?;
+        applied = h;
+    }
+    if stored == 0 {
+        return Ok(Tip {
+            height: 0,
+            block_id: None,
+            time: None,
+            app_hash: genesis_hash,
+            results_hash: block::results_hash(&[]),
+            last_commit: None,
+        });
+    }
+    let blk = store.block(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "block", height: stored })?;
+    let id = store.value_id(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: stored })?;
+    let cert = store.certificate(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "certificate", height: stored })?;
+    let results = store.results(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "results", height: stored })?;
+    Ok(Tip {
+        height: stored,
+        block_id: Some(id.block_id()),
+        time: Some(blk.header.time),
+        app_hash: results.app_hash.to_vec(),
+        results_hash: block::results_hash(&results.tx_results),
+        last_commit: Some(block::commit_from_certificate(&cert, &settings.validators)),
+    })
+}
+
+/// FinalizeBlock + Commit of one decided block.
+fn execute(app: &App, blk: &Block, id: &ValueId) -> Result<ResponseFinalizeBlock, NodeError> {
+    let h = &blk.header;
+    let req = RequestFinalizeBlock {
+        txs: blk.data.iter().map(|t| Bytes::from(t.clone())).collect(),
+        decided_last_commit: None,
+        misbehavior: Vec::new(),
+        hash: Bytes::copy_from_slice(&id.block_hash),
+        height: h.height.value() as i64,
+        time: Some(h.time.into()),
+        next_validators_hash: Bytes::copy_from_slice(h.next_validators_hash.as_bytes()),
+        proposer_address: Bytes::copy_from_slice(h.proposer_address.as_bytes()),
+    };
+    let resp = app.try_finalize_block(req)?;
+    app.try_commit()?;
+    Ok(resp)
+}
+
+/// A proposal reassembled from its parts.
+struct Assembled {
+    init: ProposalInit,
+    encoded: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Stream {
+    init: Option<ProposalInit>,
+    data: BTreeMap<u64, Vec<u8>>,
+    fin: Option<(u64, Signature)>,
+    bytes: usize,
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    chain_id: chain::Id,
+    consensus_hash: tendermint::Hash,
+    key: PrivateKey,
+    address: Address,
+    tip: Tip,
+    timeout_commit: Duration,
+    max_clock_drift: Duration,
+    /// Proposals seen (built or received) by height and round.
+    undecided: BTreeMap<(u64, i64), Vec<ProposedValue<ZoneContext>>>,
+    streams: BTreeMap<(PeerId, StreamId), Stream>,
+    future: Vec<Assembled>,
+    stream_nonce: u64,
+}
+
+fn fin_digest(init: &ProposalInit, encoded: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"kawase/proposal/");
+    h.update(init.height.0.to_be_bytes());
+    h.update(init.round.as_i64().to_be_bytes());
+    h.update(init.pol_round.as_i64().to_be_bytes());
+    h.update(init.proposer.0);
+    h.update(encoded);
+    h.finalize().to_vec()
+}
+
+impl Driver {
+    fn block_ctx(&self) -> BlockContext<'_> {
+        BlockContext {
+            chain_id: &self.chain_id,
+            validators: &self.shared.validators,
+            consensus_hash: self.consensus_hash,
+        }
+    }
+
+    fn expected_proposer(&self, height: Height, round: Round) -> Address {
+        let set = &self.shared.validators.validators;
+        set[ZoneContext::proposer_index(set.len(), height, round)].address
+    }
+
+    async fn run(&mut self, mut channels: Channels<ZoneContext>) -> Result<(), NodeError> {
+        while let Some(msg) = channels.consensus.recv().await {
+            match msg {
+                AppMsg::ConsensusReady { reply } => {
+                    let _ = reply.send((Height(self.tip.height + 1), self.shared.validators.clone()));
+                }
+                AppMsg::StartedRound { height, round, proposer, role: _, reply_value } => {
+                    tracing::debug!(%height, %round, %proposer, "round started");
+                    self.shared.update_status(|s| {
+                        s.working_height = height.0;
+                        s.round = round.as_i64();
+                    });
+                    self.shared.metrics.round.store(round.as_i64().max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+                    let mut values = self.undecided.get(&(height.0, round.as_i64())).cloned().unwrap_or_default();
+                    // Proposals that arrived before we reached this height.
+                    let (ready, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.future)
+                        .into_iter()
+                        .partition(|a| a.init.height == height && a.init.round == round);
+                    self.future = rest.into_iter().filter(|a| a.init.height >= height).collect();
+                    for a in ready {
+                        if let Some(pv) = self.accept_assembled(a) {
+                            values.push(pv);
+                        }
+                    }
+                    let _ = reply_value.send(values);
+                }
+                AppMsg::GetValue { height, round, timeout: _, reply } => {
+                    // A proposer asked again (e.g. after a restart) proposes
+                    // the same block: a second one would be a double sign.
+                    let built = match self.shared.store.own_proposal(height.0, round.as_i64())? {
+                        Some(id) => self.shared.store.pending(height.0, &id)?.map(|b| (Value(id), b)),
+                        None => None,
+                    };
+                    let (value, encoded) = match built {
+                        Some(v) => v,
+                        None => self.build_proposal(height, round)?,
+                    };
+                    let _ = reply.send(LocallyProposedValue::new(height, round, value));
+                    self.stream(&channels, height, round, Round::Nil, encoded).await;
+                }
+                AppMsg::ExtendVote { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                AppMsg::VerifyVoteExtension { reply, .. } => {
+                    let _ = reply.send(Ok(()));
+                }
+                AppMsg::RestreamProposal { height, round, valid_round, address: _, value_id } => {
+                    if let Some(bytes) = self.shared.store.pending(height.0, &value_id)? {
+                        self.stream(&channels, height, round, valid_round, bytes).await;
+                    }
+                }
+                AppMsg::GetHistoryMinHeight { reply } => {
+                    let _ = reply.send(Height(1));
+                }
+                AppMsg::ReceivedProposalPart { from, part, reply } => {
+                    let pv = self.received_part(from, part);
+                    let _ = reply.send(pv);
+                }
+                AppMsg::GetValidatorSet { height: _, reply } => {
+                    let _ = reply.send(Some(self.shared.validators.clone()));
+                }
+                AppMsg::Decided { certificate, extensions: _, reply } => {
+                    let height = certificate.height;
+                    match self.decided(certificate).await {
+                        Ok(()) => {
+                            if !self.timeout_commit.is_zero() {
+                                tokio::time::sleep(self.timeout_commit).await;
+                            }
+                            let _ = reply.send(Next::Start(Height(self.tip.height + 1), self.shared.validators.clone()));
+                        }
+                        Err(e @ (NodeError::Store(_) | NodeError::App(_) | NodeError::Inconsistent(_))) => {
+                            // The app or disk failed mid-commit: continuing could fork.
+                            tracing::error!(%height, error = %e, "commit failed; stopping");
+                            return Err(e);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%height, error = %e, "commit failed; restarting the height");
+                            let _ = reply.send(Next::Restart(height, self.shared.validators.clone()));
+                        }
+                    }
+                }
+                AppMsg::GetDecidedValue { height, reply } => {
+                    let raw = match (self.shared.store.certificate(height.0)?, self.shared.store.block_bytes(height.0)?) {
+                        (Some(certificate), Some(bytes)) => {
+                            Some(RawDecidedValue { certificate, value_bytes: Bytes::from(bytes) })
+                        }
+                        _ => None,
+                    };
+                    let _ = reply.send(raw);
+                }
+                AppMsg::ProcessSyncedValue { height, round, proposer, value_bytes, reply } => {
+                    self.shared.update_status(|s| s.catching_up = true);
+                    let pv = match block::decode_block(&value_bytes) {
+                        Ok(blk) if blk.header.height.value() == height.0 => {
+                            let id = block::value_id(&blk, &value_bytes);
+                            self.shared.store.put_pending(height.0, &id, &value_bytes)?;
+                            // A synced block comes with a quorum certificate the
+                            // engine checks: it is decided whatever we think of it,
+                            // so a disagreement here means our own state is off.
+                            if height.0 == self.tip.height + 1 {
+                                if let Err(e) = block::validate_block(&self.block_ctx(), &self.tip, &blk, None, None) {
+                                    tracing::error!(%height, error = %e, "synced block disagrees with local state");
+                                }
+                            }
+                            Some(ProposedValue {
+                                height,
+                                round,
+                                valid_round: Round::Nil,
+                                proposer,
+                                value: Value(id),
+                                validity: Validity::Valid,
+                            })
+                        }
+                        _ => None,
+                    };
+                    let _ = reply.send(pv);
+                }
+            }
+        }
+        Err(NodeError::Engine("consensus channel closed".into()))
+    }
+
+    /// PrepareProposal: mempool transactions within the block limits, on
+    /// top of our tip, stamped with our clock (strictly after the tip).
+    fn build_proposal(&mut self, height: Height, round: Round) -> Result<(Value, Vec<u8>), NodeError> {
+        let params = self.shared.app.params().unwrap_or_else(kawase_app::Params::standard);
+        let txs = self.shared.mempool.reap(params.max_block_txs as usize, params.max_block_bytes as usize);
+        let mut time = Time::now();
+        if let Some(prev) = self.tip.time {
+            if time <= prev {
+                time = (prev + Duration::from_millis(1)).unwrap_or(prev);
+            }
+        }
+        let blk = block::build_block(&self.block_ctx(), &self.tip, self.address, time, txs);
+        let encoded = block::encode_block(&blk);
+        let id = block::value_id(&blk, &encoded);
+        self.shared.store.put_pending(height.0, &id, &encoded)?;
+        self.shared.store.put_own_proposal(height.0, round.as_i64(), &id)?;
+        let pv = ProposedValue {
+            height,
+            round,
+            valid_round: Round::Nil,
+            proposer: self.address,
+            value: Value(id),
+            validity: Validity::Valid,
+        };
+        self.undecided.entry((height.0, round.as_i64())).or_default().push(pv);
+        tracing::info!(%height, %round, txs = blk.data.len(), bytes = encoded.len(), "proposing");
+        Ok((Value(id), encoded))
+    }
+
+    async fn stream(&mut self, channels: &Channels<ZoneContext>, height: Height, round: Round, pol_round: Round, encoded: Vec<u8>) {
+        let init = ProposalInit { height, round, pol_round, proposer: self.address };
+        let signature = self.key.sign(&fin_digest(&init, &encoded));
+        self.stream_nonce += 1;
+        let mut id = Vec::with_capacity(24);
+        id.extend_from_slice(&height.0.to_be_bytes());
+        id.extend_from_slice(&round.as_i64().to_be_bytes());
+        id.extend_from_slice(&self.stream_nonce.to_be_bytes());
+        let stream_id = StreamId::new(Bytes::from(id));
+        let mut parts = vec![ProposalPart::Init(init)];
+        parts.extend(encoded.chunks(CHUNK).map(|c| ProposalPart::Data(c.to_vec())));
+        parts.push(ProposalPart::Fin(signature));
+        let n = parts.len() as u64;
+        for (seq, part) in parts.into_iter().enumerate() {
+            let msg = StreamMessage::new(stream_id.clone(), seq as u64, StreamContent::Data(part));
+            if channels.network.send(NetworkMsg::PublishProposalPart(msg)).await.is_err() {
+                return;
+            }
+        }
+        let _ = channels.network.send(NetworkMsg::PublishProposalPart(StreamMessage::new(stream_id, n, StreamContent::Fin))).await;
+    }
+
+    /// Collects parts per (peer, stream); a complete, correctly signed
+    /// proposal for the next height is checked and handed to consensus.
+    fn received_part(&mut self, from: PeerId, msg: StreamMessage<ProposalPart>) -> Option<ProposedValue<ZoneContext>> {
+        let key = (from, msg.stream_id.clone());
+        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
+            // Keep memory bounded: forget the oldest-keyed unfinished stream.
+            let first = self.streams.keys().next().cloned();
+            if let Some(k) = first {
+                self.streams.remove(&k);
+            }
+        }
+        let max_bytes = self.shared.app.params().map(|p| p.max_block_bytes as usize).unwrap_or(16 << 20) + (1 << 20);
+        let stream = self.streams.entry(key.clone()).or_default();
+        match msg.content {
+            StreamContent::Data(ProposalPart::Init(init)) => stream.init = Some(init),
+            StreamContent::Data(ProposalPart::Data(d)) => {
+                stream.bytes += d.len();
+                stream.data.insert(msg.sequence, d);
+            }
+            StreamContent::Data(ProposalPart::Fin(sig)) => stream.fin = Some((msg.sequence, sig)),
+            StreamContent::Fin => {}
+        }
+        if stream.bytes > max_bytes {
+            tracing::warn!(peer = %from, "proposal stream too large; dropped");
+            self.streams.remove(&key);
+            return None;
+        }
+        let (init, (fin_seq, sig)) = match (&stream.init, &stream.fin) {
+            (Some(i), Some(f)) => (i.clone(), *f),
+            _ => return None,
+        };
+        // Parts 1..fin_seq are data; all must be present.
+        if stream.data.len() as u64 != fin_seq.saturating_sub(1) {
+            return None;
+        }
+        let stream = self.streams.remove(&key)?;
+        let encoded: Vec<u8> = stream.data.into_values().flatten().collect();
+        let Some(proposer) = self.shared.validators.validators.iter().find(|v| v.address == init.proposer) else {
+            tracing::warn!(proposer = %init.proposer, "proposal from a non-validator");
+            return None;
+        };
+        if !proposer.public_key.verify(&fin_digest(&init, &encoded), &sig) {
+            tracing::warn!(proposer = %init.proposer, "proposal with a bad signature");
+            return None;
+        }
+        let a = Assembled { init, encoded };
+        if a.init.height.0 > self.tip.height + 1 {
+            if self.future.len() < MAX_FUTURE_PROPOSALS {
+                self.future.push(a);
+            }
+            return None;
+        }
+        if a.init.height.0 <= self.tip.height {
+            return None;
+        }
+        self.accept_assembled(a)
+    }
+
+    /// ProcessProposal for a block at the next height.
+    fn accept_assembled(&mut self, a: Assembled) -> Option<ProposedValue<ZoneContext>> {
+        let Assembled { init, encoded } = a;
+        let blk = match block::decode_block(&encoded) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(proposer = %init.proposer, error = %e, "undecodable proposal");
+                return None;
+            }
+        };
+        let id = block::value_id(&blk, &encoded);
+        let max_time = (Time::now() + self.max_clock_drift).ok();
+        let expected = self.expected_proposer(init.height, init.round);
+        // A re-proposal (pol_round set) carries the block of an earlier round,
+        // built by that round's proposer.
+        let proposer = if init.pol_round == Round::Nil { Some(expected) } else { None };
+        let checked = block::validate_block(&self.block_ctx(), &self.tip, &blk, proposer, max_time)
+            .and_then(|()| {
+                let txs: Vec<Bytes> = blk.data.iter().map(|t| Bytes::from(t.clone())).collect();
+                if self.shared.app.proposal_is_valid(&txs) {
+                    Ok(())
+                } else {
+                    Err("transactions exceed block limits or do not decode".into())
+                }
+            });
+        if let Err(e) = &checked {
+            tracing::warn!(height = %init.height, round = %init.round, proposer = %init.proposer, error = %e, "rejecting proposal");
+        }
+        if let Err(e) = self.shared.store.put_pending(init.height.0, &id, &encoded) {
+            tracing::error!(error = %e, "storing proposal");
+            return None;
+        }
+        let pv = ProposedValue {
+            height: init.height,
+            round: init.round,
+            valid_round: init.pol_round,
+            proposer: init.proposer,
+            value: Value(id),
+            validity: Validity::from_bool(checked.is_ok()),
+        };
+        self.undecided.entry((init.height.0, init.round.as_i64())).or_default().push(pv.clone());
+        Some(pv)
+    }
+
+    /// Stores the decided block durably, executes and commits it, indexes
+    /// its results and tells the mempool and subscribers.
+    async fn decided(&mut self, cert: CommitCertificate<ZoneContext>) -> Result<(), NodeError> {
+        let height = cert.height.0;
+        if height != self.tip.height + 1 {
+            return Err(NodeError::Inconsistent(format!("decided height {height} after {}", self.tip.height)));
+        }
+        let id = cert.value_id;
+        let encoded = self
+            .shared
+            .store
+            .pending(height, &id)?
+            .ok_or_else(|| NodeError::Engine(format!("decided block {id:?} at {height} is unknown here")))?;
+        let blk = block::decode_block(&encoded).map_err(NodeError::Inconsistent)?;
+        self.shared.store.put_decided(height, &encoded, &id, &cert)?;
+        let shared = self.shared.clone();
+        let blk = Arc::new(blk);
+        let blk2 = blk.clone();
+        let results = tokio::task::spawn_blocking(move || -> Result<ResponseFinalizeBlock, NodeError> {
+            let results = execute(&shared.app, &blk2, &id)?;
+            let hashes: Vec<[u8; 32]> = blk2.data.iter().map(|t| tx_hash(t)).collect();
+            shared.store.put_results(height, &hashes, &results)?;
+            shared.mempool.update(&hashes);
+            Ok(results)
+        })
+        .await
+        .map_err(|e| NodeError::Engine(e.to_string()))??;
+
+        let prev_time = self.tip.time;
+        self.tip = Tip {
+            height,
+            block_id: Some(id.block_id()),
+            time: Some(blk.header.time),
+            app_hash: results.app_hash.to_vec(),
+            results_hash: block::results_hash(&results.tx_results),
+            last_commit: Some(block::commit_from_certificate(&cert, &self.shared.validators)),
+        };
+        self.undecided = self.undecided.split_off(&(height + 1, i64::MIN));
+        self.shared.update_status(|s| {
+            s.height = height;
+            s.block_hash = Some(id.block_id().hash);
+            s.app_hash = results.app_hash.to_vec();
+            s.block_time = Some(blk.header.time);
+            s.working_height = height + 1;
+            s.catching_up = false;
+        });
+        self.shared.metrics.record_block(height, blk.data.len(), prev_time, blk.header.time, self.shared.mempool.size().0);
+        tracing::info!(height, txs = blk.data.len(), round = %cert.round, app_hash = %hex::encode_upper(&results.app_hash), "committed");
+        let _ = self.shared.events.send(CommittedBlock { block: blk, block_id: id.block_id(), results: Arc::new(results) });
+        Ok(())
+    }
+}

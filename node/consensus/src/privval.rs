@@ -1,0 +1,199 @@
+//! The validator key with CometBFT's double-sign guard: the last signed
+//! height/round/step and sign bytes are written to disk (fsynced) before a
+//! signature leaves this module, and a conflicting request is refused.
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use malachitebft_core_types::Round;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{PrivateKey, Signature};
+
+/// Consensus steps in signing order within a round.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    Propose = 1,
+    Prevote = 2,
+    Precommit = 3,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PrivvalError {
+    #[error("refusing to sign at {height}/{round}/{step}: already signed {last_height}/{last_round}/{last_step}")]
+    Regression { height: u64, round: i64, step: u8, last_height: u64, last_round: i64, last_step: u8 },
+    #[error("refusing to sign conflicting data at {height}/{round}/{step} (double sign)")]
+    Conflict { height: u64, round: i64, step: u8 },
+    #[error("privval state {path}: {reason}")]
+    State { path: String, reason: String },
+}
+
+/// `data/priv_validator_state.json`, in CometBFT's shape.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct LastSign {
+    #[serde(with = "string_u64")]
+    height: u64,
+    round: i64,
+    step: u8,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    signature: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    signbytes: String,
+}
+
+mod string_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+pub struct PrivValidator {
+    key: PrivateKey,
+    path: PathBuf,
+    last: Mutex<LastSign>,
+}
+
+impl PrivValidator {
+    /// Loads (or creates, empty) the sign state at `path`.
+    pub fn open(key: PrivateKey, path: &Path) -> Result<PrivValidator, PrivvalError> {
+        let err = |reason: String| PrivvalError::State { path: path.display().to_string(), reason };
+        let last = match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let last = LastSign::default();
+                write_state(path, &last).map_err(|e| err(e.to_string()))?;
+                last
+            }
+            Err(e) => return Err(err(e.to_string())),
+        };
+        Ok(PrivValidator { key, path: path.to_path_buf(), last: Mutex::new(last) })
+    }
+
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// Signs `bytes` for (height, round, step) unless that would contradict
+    /// what was signed before. Re-signing identical bytes returns the
+    /// earlier signature (a restarted node replaying its WAL).
+    pub fn sign(&self, height: u64, round: Round, step: Step, bytes: &[u8]) -> Result<Signature, PrivvalError> {
+        let round = round.as_i64();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let hrs = (height, round, step as u8);
+        let last_hrs = (last.height, last.round, last.step);
+        if hrs < last_hrs {
+            return Err(PrivvalError::Regression {
+                height,
+                round,
+                step: step as u8,
+                last_height: last.height,
+                last_round: last.round,
+                last_step: last.step,
+            });
+        }
+        if hrs == last_hrs {
+            if last.signbytes == hex::encode_upper(bytes) {
+                if let Ok(raw) = hex::decode(&last.signature) {
+                    if let Ok(sig) = <[u8; 64]>::try_from(raw.as_slice()) {
+                        return Ok(Signature(sig));
+                    }
+                }
+            }
+            return Err(PrivvalError::Conflict { height, round, step: step as u8 });
+        }
+        let signature = self.key.sign(bytes);
+        let next = LastSign {
+            height,
+            round,
+            step: step as u8,
+            signature: hex::encode_upper(signature.0),
+            signbytes: hex::encode_upper(bytes),
+        };
+        write_state(&self.path, &next)
+            .map_err(|e| PrivvalError::State { path: self.path.display().to_string(), reason: e.to_string() })?;
+        *last = next;
+        Ok(signature)
+    }
+
+    /// Malachite's signing interface cannot fail, and a validator asked to
+    /// double-sign must not go on: log and stop the process.
+    pub fn sign_or_halt(&self, height: u64, round: Round, step: Step, bytes: &[u8]) -> Signature {
+        match self.sign(height, round, step, bytes) {
+            Ok(sig) => sig,
+            Err(e) => {
+                tracing::error!(error = %e, "validator halted to avoid a double sign");
+                eprintln!("kawased: {e}; halting to avoid a double sign");
+                std::process::exit(70);
+            }
+        }
+    }
+}
+
+/// Write-then-rename with fsync, so a crash leaves the old or the new state.
+fn write_state(path: &Path, last: &LastSign) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(last).map_err(std::io::Error::other)?;
+    {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key() -> PrivateKey {
+        PrivateKey(ed25519_consensus::SigningKey::from([7u8; 32]))
+    }
+
+    #[test]
+    fn a_conflicting_vote_at_the_same_step_is_refused_even_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("priv_validator_state.json");
+        let pv = PrivValidator::open(key(), &path).unwrap();
+        let a = pv.sign(5, Round::new(0), Step::Prevote, b"block A").unwrap();
+        // The same request again (WAL replay) gets the same signature.
+        assert_eq!(pv.sign(5, Round::new(0), Step::Prevote, b"block A").unwrap(), a);
+        assert!(matches!(pv.sign(5, Round::new(0), Step::Prevote, b"block B"), Err(PrivvalError::Conflict { .. })));
+        drop(pv);
+
+        let pv = PrivValidator::open(key(), &path).unwrap();
+        assert!(matches!(pv.sign(5, Round::new(0), Step::Prevote, b"block B"), Err(PrivvalError::Conflict { .. })));
+        assert_eq!(pv.sign(5, Round::new(0), Step::Prevote, b"block A").unwrap(), a);
+        assert!(matches!(pv.sign(4, Round::new(3), Step::Precommit, b"x"), Err(PrivvalError::Regression { .. })));
+        assert!(matches!(pv.sign(5, Round::new(0), Step::Propose, b"x"), Err(PrivvalError::Regression { .. })));
+        pv.sign(5, Round::new(0), Step::Precommit, b"block A").unwrap();
+        pv.sign(5, Round::new(1), Step::Propose, b"block C").unwrap();
+        pv.sign(6, Round::new(0), Step::Prevote, b"block D").unwrap();
+    }
+
+    #[test]
+    fn the_state_file_is_owner_only_and_cometbft_shaped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("priv_validator_state.json");
+        let pv = PrivValidator::open(key(), &path).unwrap();
+        pv.sign(3, Round::new(1), Step::Precommit, b"bytes").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v["height"], "3");
+        assert_eq!(v["round"], 1);
+        assert_eq!(v["step"], 3);
+    }
+}

@@ -1,0 +1,271 @@
+//! Load generator: signed transfers through JSON-RPC into a local
+//! multi-validator zone (real `kawased start` processes), measuring
+//! committed transfers per second, block interval and submit-to-commit
+//! latency. Run with `scripts/bench-zone.sh` (release build).
+//!
+//! Environment: `VALIDATORS` (4), `SENDERS` (400), `TXS_PER_SENDER` (50),
+//! `IN_FLIGHT` (concurrent RPC submissions, 64), `TIMEOUT_COMMIT` ("100ms").
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kawase_accounts::Role;
+use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
+use sha2::{Digest, Sha256};
+use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::{Client, HttpClient, Url};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+const CHAIN: &str = "kawase-bench";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn client(url: &str) -> HttpClient {
+    HttpClient::builder(Url::try_from(url).expect("url")).compat_mode(CompatMode::V0_38).build().expect("client")
+}
+
+fn start(home: &Path) -> (Proc, String) {
+    let log = std::fs::File::create(home.join("node.log")).expect("log");
+    let mut child = Command::new(BIN)
+        .args(["start", "--home", home.to_str().expect("utf8")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut rpc = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
+            rpc = Some(format!("http://{a}"));
+        }
+        if line.starts_with("metrics listening") {
+            break;
+        }
+    }
+    (Proc(child), rpc.expect("rpc address"))
+}
+
+fn admin_key(home: &Path) -> Key {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin")).expect("json");
+    let secret: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32");
+    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
+}
+
+fn tx(key: &Key, number: u64, sequence: u64, m: Vec<cosmrs::Any>) -> Vec<u8> {
+    let p = TxParams { chain_id: CHAIN.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    build_tx(key, &p, m).expect("tx")
+}
+
+async fn commit(c: &HttpClient, t: Vec<u8>) {
+    let r = c.broadcast_tx_commit(t).await.expect("broadcast_tx_commit");
+    assert!(r.check_tx.code.is_ok() && r.tx_result.code.is_ok(), "setup tx failed: {} {}", r.check_tx.log, r.tx_result.log);
+}
+
+async fn account_number(c: &HttpClient, k: &Key) -> u64 {
+    let q = c.abci_query(Some("/accounts/account".into()), k.address().to_string().into_bytes(), None, false).await.expect("q");
+    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
+    v["number"].as_u64().expect("number")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let n = env_or("VALIDATORS", 4) as u16;
+    let senders = env_or("SENDERS", 400);
+    let per_sender = env_or("TXS_PER_SENDER", 50);
+    let in_flight = env_or("IN_FLIGHT", 64);
+    let timeout_commit = std::env::var("TIMEOUT_COMMIT").unwrap_or_else(|_| "100ms".into());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = 30_000 + (std::process::id() % 200) as u16 * 100;
+    let out = Command::new(BIN)
+        .args(["testnet", "--validators", &n.to_string(), "--output"])
+        .arg(dir.path())
+        .args(["--chain-id", CHAIN, "--base-port", &base.to_string()])
+        .output()
+        .expect("testnet");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let homes: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("node{i}"))).collect();
+    for h in &homes {
+        let cfg = h.join("config/config.toml");
+        let text = std::fs::read_to_string(&cfg).expect("cfg");
+        std::fs::write(&cfg, text.replace("timeout_commit = \"100ms\"", &format!("timeout_commit = \"{timeout_commit}\"")))
+            .expect("cfg");
+    }
+    let nodes: Vec<(Proc, String)> = homes.iter().map(|h| start(h)).collect();
+    let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();
+    let admin = admin_key(&homes[0]);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("rt");
+
+    rt.block_on(async move {
+        let c0 = client(&urls[0]);
+        // Wait for the chain to run.
+        loop {
+            if let Ok(s) = c0.status().await {
+                if s.sync_info.latest_block_height.value() >= 1 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("zone: {n} validators, {senders} senders x {per_sender} transfers, {in_flight} in flight, timeout_commit {timeout_commit}");
+
+        // Setup: a bank, its customers, and deposits for each.
+        let bank = Key::generate(KeyKind::Ed25519);
+        commit(&c0, tx(&admin, 0, 0, vec![msgs::register_bank(admin.address(), bank.address(), "Bench Bank")])).await;
+        let bank_no = account_number(&c0, &bank).await;
+        let customers: Vec<Key> = (0..senders).map(|_| Key::generate(KeyKind::Ed25519)).collect();
+        let mut seq = 0;
+        for chunk in customers.chunks(32) {
+            let m = chunk.iter().map(|k| msgs::register_account(bank.address(), k.address(), Role::Customer, "acct")).collect();
+            commit(&c0, tx(&bank, bank_no, seq, m)).await;
+            seq += 1;
+        }
+        for (j, chunk) in customers.chunks(32).enumerate() {
+            let m = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, k)| msgs::issue(bank.address(), k.address(), 1_000_000, &format!("dep-{j}-{i}")))
+                .collect();
+            commit(&c0, tx(&bank, bank_no, seq, m)).await;
+            seq += 1;
+        }
+        let mut numbers = Vec::new();
+        for k in &customers {
+            numbers.push(account_number(&c0, k).await);
+        }
+
+        // Pre-sign every transfer; sender i always submits to node i % n so
+        // its sequence numbers arrive in order.
+        let mut streams: Vec<(usize, Vec<(Vec<u8>, [u8; 32])>)> = Vec::new();
+        for (i, k) in customers.iter().enumerate() {
+            let to = customers[(i + 1) % senders].address();
+            let txs = (0..per_sender as u64)
+                .map(|s| {
+                    let t = tx(k, numbers[i], s, vec![msgs::transfer(k.address(), to, 1)]);
+                    let h: [u8; 32] = Sha256::digest(&t).into();
+                    (t, h)
+                })
+                .collect();
+            streams.push((i % n as usize, txs));
+        }
+        let total = senders * per_sender;
+        let start_height = c0.status().await.expect("status").sync_info.latest_block_height.value();
+
+        // Watcher: records when each transaction is seen committed.
+        let submitted: Arc<std::sync::Mutex<HashMap<[u8; 32], Instant>>> = Default::default();
+        let watcher = {
+            let c = client(&urls[0]);
+            tokio::spawn(async move {
+                let mut seen: HashMap<[u8; 32], Instant> = HashMap::new();
+                let mut times = Vec::new();
+                let mut h = start_height;
+                while seen.len() < total {
+                    let latest = match c.status().await {
+                        Ok(s) => s.sync_info.latest_block_height.value(),
+                        Err(_) => continue,
+                    };
+                    while h < latest {
+                        h += 1;
+                        let b = c.block(tendermint::block::Height::try_from(h).expect("h")).await.expect("block");
+                        let now = Instant::now();
+                        times.push((h, b.block.header.time, b.block.data.len()));
+                        for t in &b.block.data {
+                            seen.insert(Sha256::digest(t).into(), now);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (seen, times)
+            })
+        };
+
+        let began = Instant::now();
+        let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
+        let mut tasks = Vec::new();
+        for (node, txs) in streams {
+            let c = client(&urls[node]);
+            let sem = sem.clone();
+            let submitted = submitted.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut rejected = 0usize;
+                for (t, h) in txs {
+                    let _permit = sem.acquire().await.expect("semaphore");
+                    submitted.lock().expect("lock").insert(h, Instant::now());
+                    match c.broadcast_tx_sync(t).await {
+                        Ok(r) if r.code.is_ok() => {}
+                        Ok(r) => {
+                            rejected += 1;
+                            if rejected < 3 {
+                                eprintln!("rejected: {}", r.log);
+                            }
+                        }
+                        Err(e) => {
+                            rejected += 1;
+                            if rejected < 3 {
+                                eprintln!("rpc error: {e}");
+                            }
+                        }
+                    }
+                }
+                rejected
+            }));
+        }
+        let mut rejected = 0;
+        for t in tasks {
+            rejected += t.await.expect("task");
+        }
+        let submit_secs = began.elapsed().as_secs_f64();
+        assert_eq!(rejected, 0, "transactions were rejected");
+        let (seen, times) = tokio::time::timeout(Duration::from_secs(300), watcher).await.expect("all committed").expect("watcher");
+        let elapsed = seen.values().max().map(|t| t.duration_since(began)).unwrap_or_default().as_secs_f64();
+
+        let submitted = submitted.lock().expect("lock");
+        let mut lat: Vec<Duration> = seen.iter().filter_map(|(h, t)| submitted.get(h).map(|s| t.duration_since(*s))).collect();
+        lat.sort();
+        let blocks: Vec<_> = times.iter().filter(|(_, _, n)| *n > 0).collect();
+        let intervals: Vec<f64> = times
+            .windows(2)
+            .filter_map(|w| w[1].1.duration_since(w[0].1).ok())
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        let avg_interval = intervals.iter().sum::<f64>() / intervals.len().max(1) as f64;
+        let max_block = times.iter().map(|(_, _, n)| *n).max().unwrap_or(0);
+        println!("submitted {total} transfers in {submit_secs:.2} s ({:.0} tx/s offered)", total as f64 / submit_secs);
+        println!("committed {} transfers in {elapsed:.2} s: {:.0} tx/s", seen.len(), seen.len() as f64 / elapsed);
+        println!(
+            "blocks: {} ({} with txs), interval avg {avg_interval:.0} ms, largest {max_block} txs",
+            times.len(),
+            blocks.len()
+        );
+        println!(
+            "submit-to-commit latency: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            percentile(&lat, 0.5).as_secs_f64() * 1000.0,
+            percentile(&lat, 0.99).as_secs_f64() * 1000.0,
+            lat.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+        );
+    });
+    drop(nodes);
+}

@@ -1,0 +1,498 @@
+//! The node side of JSON-RPC: answers from the block store, the app and the
+//! mempool; block events fanned out to subscribers. Also the metrics
+//! endpoint.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use kawase_consensus::block::commit_from_certificate;
+use kawase_consensus::mempool::MempoolError;
+use kawase_consensus::Shared;
+use kawase_rpc::tendermint_rpc::endpoint::status;
+use kawase_rpc::{Backend, BlockResults, NewBlockEvent, NodeEvent, RpcConfig, RpcError, TxEvent, TxResponse};
+use sha2::{Digest, Sha256};
+use tendermint::abci::{self, types::ExecTxResult};
+use tendermint::block::{self, signed_header::SignedHeader};
+use tendermint::{validator, Block};
+use tendermint_proto::v0_38::abci as pb;
+use tokio::sync::broadcast;
+
+use crate::home::{parse_duration, parse_laddr, NodeConfig};
+
+/// Most matches `tx_search` collects before paging.
+const MAX_SEARCH: usize = 10_000;
+
+pub struct NodeBackend {
+    shared: Arc<Shared>,
+    events: broadcast::Sender<NodeEvent>,
+    moniker: String,
+    node_id: String,
+    p2p_laddr: String,
+    rpc_laddr: String,
+}
+
+fn internal(e: impl std::fmt::Display) -> RpcError {
+    RpcError::internal(e)
+}
+
+impl NodeBackend {
+    fn latest(&self) -> u64 {
+        self.shared.status().height
+    }
+
+    fn height_or_latest(&self, h: Option<u64>) -> Result<u64, RpcError> {
+        let latest = self.latest();
+        match h {
+            None | Some(0) => Ok(latest),
+            Some(h) if h > latest => Err(internal(format!(
+                "height {h} must be less than or equal to the current blockchain height {latest}"
+            ))),
+            Some(h) => Ok(h),
+        }
+    }
+
+    fn exec_results(&self, h: u64) -> Result<Option<pb::ResponseFinalizeBlock>, RpcError> {
+        self.shared.store.results(h).map_err(internal)
+    }
+
+    fn tx_at(&self, height: u64, index: u32, prove: bool) -> Result<Option<TxResponse>, RpcError> {
+        let Some(blk) = self.shared.store.block(height).map_err(internal)? else { return Ok(None) };
+        let Some(tx) = blk.data.get(index as usize).cloned() else { return Ok(None) };
+        let Some(results) = self.exec_results(height)? else { return Ok(None) };
+        let Some(r) = results.tx_results.get(index as usize).cloned() else { return Ok(None) };
+        let proof = if prove { Some(tx_proof(&blk.data, index as usize)) } else { None };
+        Ok(Some(TxResponse {
+            hash: Sha256::digest(&tx).into(),
+            height,
+            index,
+            tx,
+            tx_result: ExecTxResult::try_from(r).map_err(internal)?,
+            proof,
+        }))
+    }
+}
+
+/// Merkle inclusion proof of `txs[index]` under the block's data hash
+/// (leaves are the transactions' SHA-256, as CometBFT's `Txs.Proof`).
+fn tx_proof(txs: &[Vec<u8>], index: usize) -> tendermint::tx::Proof {
+    fn leaf(x: &[u8]) -> [u8; 32] {
+        Sha256::new().chain_update([0u8]).chain_update(x).finalize().into()
+    }
+    fn inner(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
+        Sha256::new().chain_update([1u8]).chain_update(l).chain_update(r).finalize().into()
+    }
+    fn split(n: usize) -> usize {
+        let mut k = 1;
+        while k * 2 < n {
+            k *= 2;
+        }
+        k
+    }
+    fn root(items: &[[u8; 32]]) -> [u8; 32] {
+        match items.len() {
+            0 => Sha256::digest([]).into(),
+            1 => leaf(&items[0]),
+            n => {
+                let k = split(n);
+                inner(&root(&items[..k]), &root(&items[k..]))
+            }
+        }
+    }
+    /// Aunts from the leaf up.
+    fn aunts(items: &[[u8; 32]], index: usize, out: &mut Vec<[u8; 32]>) {
+        if items.len() <= 1 {
+            return;
+        }
+        let k = split(items.len());
+        if index < k {
+            aunts(&items[..k], index, out);
+            out.push(root(&items[k..]));
+        } else {
+            aunts(&items[k..], index - k, out);
+            out.push(root(&items[..k]));
+        }
+    }
+    let hashes: Vec<[u8; 32]> = txs.iter().map(|t| Sha256::digest(t).into()).collect();
+    let mut path = Vec::new();
+    aunts(&hashes, index, &mut path);
+    tendermint::tx::Proof {
+        root_hash: tendermint::Hash::Sha256(root(&hashes)),
+        data: txs[index].clone(),
+        proof: tendermint::merkle::Proof {
+            total: hashes.len() as u64,
+            index: index as u64,
+            leaf_hash: tendermint::Hash::Sha256(leaf(&hashes[index])),
+            aunts: path.into_iter().map(tendermint::Hash::Sha256).collect(),
+        },
+    }
+}
+
+/// One `key op value` condition of a `tx_search` query.
+struct Cond {
+    key: String,
+    value: String,
+}
+
+/// `tx_search` takes `AND`-joined equality conditions (`tx.height=5`,
+/// `message.sender='kawase1…'`, `transfer.to='…'`, `tx.hash='…'`).
+fn parse_search(query: &str) -> Result<Vec<Cond>, RpcError> {
+    let mut out = Vec::new();
+    for part in split_and(query) {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(RpcError::InvalidParams(format!(
+                "tx_search supports `key = value` conditions joined by AND; got `{part}`"
+            )));
+        };
+        let v = v.trim();
+        let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
+        out.push(Cond { key: k.trim().to_string(), value: v.to_string() });
+    }
+    if out.is_empty() {
+        return Err(RpcError::InvalidParams("empty query".into()));
+    }
+    Ok(out)
+}
+
+fn split_and(q: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let words: Vec<&str> = q.split(' ').collect();
+    for w in words {
+        if !quoted && w.eq_ignore_ascii_case("AND") {
+            parts.push(std::mem::take(&mut cur));
+            continue;
+        }
+        quoted ^= w.matches('\'').count() % 2 == 1;
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    parts.push(cur);
+    parts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+}
+
+fn event_matches(r: &ExecTxResult, height: u64, hash: &[u8; 32], c: &Cond) -> bool {
+    match c.key.as_str() {
+        "tx.height" => c.value.parse::<u64>().ok() == Some(height),
+        "tx.hash" => c.value.eq_ignore_ascii_case(&hex::encode(hash)),
+        key => r.events.iter().any(|e| {
+            e.attributes.iter().any(|a| {
+                format!("{}.{}", e.kind, String::from_utf8_lossy(a.key_bytes())) == key
+                    && String::from_utf8_lossy(a.value_bytes()) == c.value
+            })
+        }),
+    }
+}
+
+impl Backend for NodeBackend {
+    fn status(&self) -> Result<status::Response, RpcError> {
+        let s = self.shared.status();
+        let store = &self.shared.store;
+        let earliest = store.block(1).map_err(internal)?;
+        let zero = "0000000000000000000000000000000000000000000000000000000000000000".to_string();
+        let hash_hex = |h: Option<tendermint::Hash>| h.map(|h| h.to_string()).unwrap_or_default();
+        let val = self
+            .shared
+            .validators
+            .to_tendermint()
+            .validators()
+            .iter()
+            .find(|v| v.address.as_bytes() == self.shared.validator_address.0)
+            .cloned();
+        let (vaddr, vpk, vpower) = match &val {
+            Some(v) => (v.address.to_string(), serde_json::to_value(v.pub_key).map_err(internal)?, v.power.value()),
+            None => (
+                self.shared.validator_address.to_string(),
+                serde_json::json!({"type": "tendermint/PubKeyEd25519", "value": ""}),
+                0,
+            ),
+        };
+        let time = |t: Option<tendermint::Time>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+        let j = serde_json::json!({
+            "node_info": {
+                "protocol_version": {"p2p": "8", "block": "11", "app": "1"},
+                "id": self.node_id,
+                "listen_addr": self.p2p_laddr,
+                "network": self.shared.chain_id.to_string(),
+                "version": concat!("kawase-", env!("CARGO_PKG_VERSION")),
+                "channels": "",
+                "moniker": self.moniker,
+                "other": {"tx_index": "on", "rpc_address": self.rpc_laddr},
+            },
+            "sync_info": {
+                "earliest_block_hash": earliest.as_ref().map(|b| b.header.hash().to_string()).unwrap_or_else(|| zero.clone()),
+                "earliest_app_hash": earliest.as_ref().map(|b| hex::encode_upper(b.header.app_hash.as_bytes())).unwrap_or_default(),
+                "earliest_block_height": if earliest.is_some() { "1" } else { "0" },
+                "earliest_block_time": time(earliest.as_ref().map(|b| b.header.time)),
+                "latest_block_hash": if s.block_hash.is_some() { hash_hex(s.block_hash) } else { zero },
+                "latest_app_hash": hex::encode_upper(&s.app_hash),
+                "latest_block_height": s.height.to_string(),
+                "latest_block_time": time(s.block_time),
+                "catching_up": s.catching_up,
+            },
+            "validator_info": {
+                "address": vaddr,
+                "pub_key": vpk,
+                "voting_power": vpower.to_string(),
+            },
+        });
+        serde_json::from_value(j).map_err(internal)
+    }
+
+    fn abci_info(&self) -> Result<abci::response::Info, RpcError> {
+        let info = tendermint_abci::Application::info(&self.shared.app, pb::RequestInfo::default());
+        abci::response::Info::try_from(info).map_err(internal)
+    }
+
+    fn abci_query(
+        &self,
+        path: String,
+        data: Vec<u8>,
+        height: Option<u64>,
+        prove: bool,
+    ) -> Result<abci::response::Query, RpcError> {
+        let resp = self.shared.app.query_request(&pb::RequestQuery {
+            data: data.into(),
+            path,
+            height: height.unwrap_or(0) as i64,
+            prove,
+        });
+        abci::response::Query::try_from(resp).map_err(internal)
+    }
+
+    fn broadcast_tx(&self, tx: Vec<u8>) -> Result<abci::response::CheckTx, RpcError> {
+        match self.shared.mempool.add(tx) {
+            Ok(_) => Ok(abci::response::CheckTx::default()),
+            Err(MempoolError::Rejected(f)) => Ok(abci::response::CheckTx {
+                code: f.code.into(),
+                log: f.log,
+                codespace: f.codespace.into(),
+                ..Default::default()
+            }),
+            Err(e) => Err(internal(format!("{} (code {} in {})", e, e.code(), e.codespace()))),
+        }
+    }
+
+    fn block(&self, height: Option<u64>) -> Result<Option<(block::Id, Block)>, RpcError> {
+        let h = self.height_or_latest(height)?;
+        let store = &self.shared.store;
+        let (Some(b), Some(id)) = (store.block(h).map_err(internal)?, store.value_id(h).map_err(internal)?) else {
+            return Ok(None);
+        };
+        Ok(Some((id.block_id(), b)))
+    }
+
+    fn block_results(&self, height: Option<u64>) -> Result<Option<BlockResults>, RpcError> {
+        let h = self.height_or_latest(height)?;
+        let Some(r) = self.exec_results(h)? else { return Ok(None) };
+        Ok(Some(BlockResults {
+            height: h,
+            txs_results: r.tx_results.into_iter().map(ExecTxResult::try_from).collect::<Result<_, _>>().map_err(internal)?,
+            finalize_block_events: r.events.into_iter().map(abci::Event::try_from).collect::<Result<_, _>>().map_err(internal)?,
+            validator_updates: Vec::new(),
+            consensus_param_updates: None,
+            app_hash: r.app_hash.to_vec().try_into().map_err(internal)?,
+        }))
+    }
+
+    fn commit(&self, height: Option<u64>) -> Result<Option<(SignedHeader, bool)>, RpcError> {
+        let h = self.height_or_latest(height)?;
+        let store = &self.shared.store;
+        let Some(b) = store.block(h).map_err(internal)? else { return Ok(None) };
+        // The canonical commit is the one block h+1 carries.
+        let (commit, canonical) = match store.block(h + 1).map_err(internal)?.and_then(|n| n.last_commit) {
+            Some(c) => (c, true),
+            None => match store.certificate(h).map_err(internal)? {
+                Some(cert) => (commit_from_certificate(&cert, &self.shared.validators), false),
+                None => return Ok(None),
+            },
+        };
+        let sh = SignedHeader::new(b.header, commit).map_err(internal)?;
+        Ok(Some((sh, canonical)))
+    }
+
+    fn validators(&self, height: Option<u64>) -> Result<Option<(u64, Vec<validator::Info>)>, RpcError> {
+        let h = self.height_or_latest(height)?;
+        Ok(Some((h.max(1), self.shared.validators.to_tendermint().validators().clone())))
+    }
+
+    fn tx(&self, hash: [u8; 32], prove: bool) -> Result<Option<TxResponse>, RpcError> {
+        match self.shared.store.tx_location(&hash).map_err(internal)? {
+            Some(loc) => self.tx_at(loc.height, loc.index, prove),
+            None => Ok(None),
+        }
+    }
+
+    fn tx_search(
+        &self,
+        query: &str,
+        prove: bool,
+        page: u32,
+        per_page: u8,
+        order_desc: bool,
+    ) -> Result<(Vec<TxResponse>, u32), RpcError> {
+        let conds = parse_search(query)?;
+        let first = &conds[0];
+        let mut locs = if first.key == "tx.hash" {
+            let bytes = hex::decode(&first.value).map_err(|_| RpcError::InvalidParams("tx.hash is hex".into()))?;
+            let hash: [u8; 32] = bytes.try_into().map_err(|_| RpcError::InvalidParams("tx.hash is 32 bytes".into()))?;
+            self.shared.store.tx_location(&hash).map_err(internal)?.into_iter().collect()
+        } else {
+            self.shared.store.search(&first.key, &first.value, MAX_SEARCH).map_err(internal)?
+        };
+        if order_desc {
+            locs.reverse();
+        }
+        let mut matched = Vec::new();
+        for loc in locs {
+            let Some(t) = self.tx_at(loc.height, loc.index, false)? else { continue };
+            if conds[1..].iter().all(|c| event_matches(&t.tx_result, t.height, &t.hash, c)) {
+                matched.push(loc);
+            }
+        }
+        let total = matched.len() as u32;
+        let per_page = usize::from(per_page.max(1));
+        let start = (page.max(1) as usize - 1) * per_page;
+        let mut out = Vec::new();
+        for loc in matched.into_iter().skip(start).take(per_page) {
+            if let Some(t) = self.tx_at(loc.height, loc.index, prove)? {
+                out.push(t);
+            }
+        }
+        Ok((out, total))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+}
+
+/// Re-publishes committed blocks as RPC events: NewBlock, then one Tx per
+/// transaction.
+fn forward_events(shared: &Arc<Shared>, out: broadcast::Sender<NodeEvent>) {
+    let mut rx = shared.events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let b = match rx.recv().await {
+                Ok(b) => b,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "rpc event forwarder lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let Ok(result) = abci::response::FinalizeBlock::try_from((*b.results).clone()) else { continue };
+            let height = b.block.header.height.value();
+            let _ = out.send(NodeEvent::NewBlock(Arc::new(NewBlockEvent {
+                block: (*b.block).clone(),
+                block_id: b.block_id,
+                result_finalize_block: result.clone(),
+            })));
+            for (i, (tx, r)) in b.block.data.iter().zip(result.tx_results.into_iter()).enumerate() {
+                let _ = out.send(NodeEvent::Tx(Arc::new(TxEvent { height, index: i as u32, tx: tx.clone(), result: r })));
+            }
+        }
+    });
+}
+
+pub async fn serve(config: &NodeConfig, shared: Arc<Shared>, node_id: String) -> Result<SocketAddr> {
+    let (events, _) = broadcast::channel(16_384);
+    forward_events(&shared, events.clone());
+    let backend = NodeBackend {
+        shared,
+        events,
+        moniker: config.moniker.clone(),
+        node_id,
+        p2p_laddr: config.p2p.laddr.clone(),
+        rpc_laddr: config.rpc.laddr.clone(),
+    };
+    let rpc = RpcConfig {
+        laddr: parse_laddr(&config.rpc.laddr)?,
+        max_body_bytes: config.rpc.max_body_bytes,
+        max_open_connections: config.rpc.max_open_connections,
+        timeout_broadcast_tx_commit: parse_duration(&config.rpc.timeout_broadcast_tx_commit)?,
+        ..RpcConfig::default()
+    };
+    let server = kawase_rpc::serve(rpc, Arc::new(backend)).await.context("starting JSON-RPC")?;
+    let addr = server.local_addr();
+    // The server runs until the process exits.
+    std::mem::forget(server);
+    Ok(addr)
+}
+
+/// Prometheus text at `/metrics`.
+pub async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) -> Result<SocketAddr> {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = shared.clone();
+            async move {
+                let body = shared.metrics.render(shared.mempool.size().0);
+                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_proofs_verify_against_the_data_hash() {
+        for n in 1..=9usize {
+            let txs: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 3 + i]).collect();
+            let data_hash = kawase_consensus::block::data_hash(&txs);
+            for i in 0..n {
+                let p = tx_proof(&txs, i);
+                assert_eq!(p.root_hash, data_hash, "n={n} i={i}");
+                let leaf_input: [u8; 32] = Sha256::digest(&txs[i]).into();
+                let leaf: [u8; 32] = Sha256::new().chain_update([0u8]).chain_update(leaf_input).finalize().into();
+                assert_eq!(p.proof.leaf_hash.as_bytes(), leaf);
+                // Walk the aunts up to the root the way CometBFT's verifier does.
+                fn walk(idx: usize, total: usize, leaf: [u8; 32], aunts: &[tendermint::Hash]) -> Option<[u8; 32]> {
+                    if total == 1 {
+                        return aunts.is_empty().then_some(leaf);
+                    }
+                    let (last, rest) = aunts.split_last()?;
+                    let mut k = 1;
+                    while k * 2 < total {
+                        k *= 2;
+                    }
+                    let last: [u8; 32] = last.as_bytes().try_into().ok()?;
+                    if idx < k {
+                        let l = walk(idx, k, leaf, rest)?;
+                        Some(Sha256::new().chain_update([1u8]).chain_update(l).chain_update(last).finalize().into())
+                    } else {
+                        let r = walk(idx - k, total - k, leaf, rest)?;
+                        Some(Sha256::new().chain_update([1u8]).chain_update(last).chain_update(r).finalize().into())
+                    }
+                }
+                let root = walk(i, n, p.proof.leaf_hash.as_bytes().try_into().expect("32"), &p.proof.aunts).expect("path");
+                assert_eq!(tendermint::Hash::Sha256(root), data_hash, "n={n} i={i}");
+            }
+        }
+    }
+
+    #[test]
+    fn search_queries_split_on_and_outside_quotes() {
+        let c = parse_search("message.sender='kawase1x' AND tx.height = 5").expect("parses");
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].key.as_str(), c[0].value.as_str()), ("message.sender", "kawase1x"));
+        assert_eq!((c[1].key.as_str(), c[1].value.as_str()), ("tx.height", "5"));
+        let c = parse_search("memo.text='a AND b'").expect("parses");
+        assert_eq!(c[0].value, "a AND b");
+        assert!(parse_search("tx.height > 5").is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! `kawased start`: the zone node in one process: the app on RocksDB,
+//! Malachite consensus, the block store, mempool and its gossip, JSON-RPC
+//! and metrics.
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use kawase_app::{App, AppConfig};
+use kawase_consensus::mempool::{Mempool, MempoolConfig};
+use kawase_consensus::types::{PrivateKey, PublicKey, Validator, ValidatorSet};
+use kawase_consensus::NodeSettings;
+use malachitebft_app_channel::app::config::TimeoutConfig;
+
+use crate::home::{parse_duration, parse_laddr, parse_peers, Home};
+
+pub fn run(home: &Path) -> Result<()> {
+    let h = Home::new(home);
+    let config = h.load_config()?;
+    let genesis = h.load_genesis()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kawased")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let mut validators = Vec::new();
+        for v in &genesis.validators {
+            let Some(pk) = v.pub_key.ed25519() else { bail!("genesis validator {} is not ed25519", v.address) };
+            let bytes = <[u8; 32]>::try_from(pk.as_bytes()).context("validator key")?;
+            validators.push(Validator::new(PublicKey(bytes), v.power.value()));
+        }
+        if validators.is_empty() {
+            bail!("genesis has no validators");
+        }
+        let validators = ValidatorSet::new(validators);
+
+        let mut app_config = AppConfig::new(h.state_dir());
+        app_config.keep_recent = (config.storage.keep_recent > 0).then_some(config.storage.keep_recent);
+        let app = App::open(app_config).context("opening state")?;
+
+        let (gossip_tx, gossip_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mempool = Arc::new(Mempool::new(
+            app.clone(),
+            MempoolConfig {
+                max_txs: config.mempool.size,
+                max_bytes: config.mempool.max_txs_bytes,
+                max_tx_bytes: config.mempool.max_tx_bytes,
+            },
+            Some(gossip_tx),
+        ));
+
+        let c = &config.consensus;
+        let timeouts = TimeoutConfig {
+            timeout_propose: parse_duration(&c.timeout_propose)?,
+            timeout_prevote: parse_duration(&c.timeout_prevote)?,
+            timeout_precommit: parse_duration(&c.timeout_precommit)?,
+            ..TimeoutConfig::default()
+        };
+        let settings = NodeSettings {
+            moniker: config.moniker.clone(),
+            data_dir: h.root.join("data"),
+            chain_id: genesis.chain_id.clone(),
+            genesis_time: genesis.genesis_time,
+            app_state_bytes: serde_json::to_vec(&genesis.app_state)?,
+            consensus_params: genesis.consensus_params.clone(),
+            validators,
+            validator_key: PrivateKey(h.load_validator_key()?),
+            node_key: h.load_node_key()?,
+            p2p_laddr: parse_laddr(&config.p2p.laddr)?,
+            persistent_peers: parse_peers(&config.p2p.persistent_peers)?,
+            timeouts,
+            timeout_commit: parse_duration(&c.timeout_commit)?,
+            max_clock_drift: parse_duration(&c.max_clock_drift)?,
+        };
+        let running = kawase_consensus::start(settings, app, mempool.clone()).await?;
+        let shared = running.shared.clone();
+
+        let gossip_addr = kawase_consensus::gossip::start(
+            parse_laddr(&config.mempool.gossip_laddr)?,
+            parse_peers(&config.mempool.gossip_peers)?,
+            mempool,
+            gossip_rx,
+        )
+        .await
+        .context("binding the mempool gossip port")?;
+
+        let rpc_addr = crate::rpc::serve(&config, shared.clone(), h.node_id()?).await?;
+        let metrics_addr = if config.instrumentation.prometheus {
+            Some(crate::rpc::serve_metrics(parse_laddr(&config.instrumentation.prometheus_listen_addr)?, shared.clone()).await?)
+        } else {
+            None
+        };
+        // Tests and scripts read these lines.
+        println!("kawased started: chain {} moniker {}", genesis.chain_id, config.moniker);
+        println!("rpc listening on tcp://{rpc_addr}");
+        println!("gossip listening on tcp://{gossip_addr}");
+        if let Some(m) = metrics_addr {
+            println!("metrics listening on http://{m}/metrics");
+        }
+
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = running.driver => {
+                match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(anyhow::anyhow!("consensus stopped: {e}")),
+                    Err(e) => Err(anyhow::anyhow!("consensus task: {e}")),
+                }
+            }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; stopping"); Ok(()) }
+            _ = term.recv() => { tracing::info!("terminated; stopping"); Ok(()) }
+        }
+    })
+}

@@ -1,0 +1,364 @@
+//! System tests of the zone node: real `kawased start` processes running
+//! Malachite consensus among themselves over loopback, queried through
+//! their JSON-RPC with tendermint-rpc's own client.
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
+use tendermint::block::Height;
+use tendermint_light_client_verifier::options::Options;
+use tendermint_light_client_verifier::types::{TrustThreshold, TrustedBlockState, UntrustedBlockState};
+use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
+use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::{Client, HttpClient, Url};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+
+/// A `kawased start` process, killed (SIGKILL) when dropped.
+struct Node {
+    child: Option<Child>,
+    home: PathBuf,
+    rpc: String,
+}
+
+impl Node {
+    fn start(home: &Path) -> Node {
+        let log = std::fs::File::create(home.join("node.log")).expect("log file");
+        let mut child = Command::new(BIN)
+            .args(["start", "--home", home.to_str().expect("utf8")])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn kawased start");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut rpc = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("stdout line");
+            if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
+                rpc = Some(format!("http://{a}"));
+            }
+            if line.starts_with("metrics listening") || line.starts_with("gossip listening") && rpc.is_some() {
+                break;
+            }
+        }
+        let rpc = rpc.unwrap_or_else(|| panic!("{} did not start; see node.log", home.display()));
+        Node { child: Some(child), home: home.to_path_buf(), rpc }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        *self = Node::start(&self.home.clone());
+    }
+
+    fn client(&self) -> HttpClient {
+        HttpClient::builder(Url::try_from(self.rpc.as_str()).expect("url"))
+            .compat_mode(CompatMode::V0_38)
+            .build()
+            .expect("client")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A base port whose testnet range (`base .. base + 10 n`) is free now.
+fn free_base(n: u16) -> u16 {
+    let seed = std::process::id() as u16;
+    for attempt in 0..200u16 {
+        let base = 20_000 + ((seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 400) * 100;
+        let all_free = (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free port range");
+}
+
+fn testnet(dir: &Path, n: u16, chain_id: &str) -> Vec<PathBuf> {
+    let base = free_base(n);
+    let out = Command::new(BIN)
+        .args(["testnet", "--validators", &n.to_string(), "--output"])
+        .arg(dir)
+        .args(["--chain-id", chain_id, "--base-port", &base.to_string()])
+        .output()
+        .expect("run kawased testnet");
+    assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
+    // Short timeouts keep the fault tests quick.
+    (0..n)
+        .map(|i| {
+            let home = dir.join(format!("node{i}"));
+            let cfg = home.join("config/config.toml");
+            let text = std::fs::read_to_string(&cfg).expect("config");
+            let text = text
+                .replace("timeout_propose = \"3s\"", "timeout_propose = \"1s\"")
+                .replace("timeout_prevote = \"1s\"", "timeout_prevote = \"500ms\"")
+                .replace("timeout_precommit = \"1s\"", "timeout_precommit = \"500ms\"");
+            std::fs::write(&cfg, text).expect("config");
+            home
+        })
+        .collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+async fn height(node: &Node) -> Option<u64> {
+    node.client().status().await.ok().map(|s| s.sync_info.latest_block_height.value())
+}
+
+/// Waits until every node reports at least height `h`.
+async fn wait_all(nodes: &[&Node], h: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut hs = Vec::new();
+        for n in nodes {
+            hs.push(height(n).await.unwrap_or(0));
+        }
+        if hs.iter().all(|x| *x >= h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nodes at heights {hs:?}, wanted {h}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// All nodes agree on block hash and app hash at every height up to `h`.
+async fn assert_agree(nodes: &[&Node], h: u64) {
+    for height in 1..=h {
+        let mut seen = None;
+        for n in nodes {
+            let b = n.client().block(Height::try_from(height).expect("h")).await.expect("block");
+            let got = (b.block_id.hash, b.block.header.app_hash.clone());
+            match &seen {
+                None => seen = Some(got),
+                Some(s) => assert_eq!(s, &got, "nodes disagree at height {height}"),
+            }
+        }
+    }
+}
+
+fn admin_key(home: &Path) -> Key {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
+    let secret: [u8; 32] =
+        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
+    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
+}
+
+fn register_bank_tx(admin: &Key, chain_id: &str, sequence: u64, bank: &Key, name: &str) -> Vec<u8> {
+    let p = TxParams { chain_id: chain_id.into(), account_number: 0, sequence, memo: String::new(), timeout_height: 0 };
+    build_tx(admin, &p, vec![msgs::register_bank(admin.address(), bank.address(), name)]).expect("tx")
+}
+
+#[test]
+fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let homes = testnet(dir.path(), 4, "kawase-zone-4");
+    let mut nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    rt().block_on(async {
+        let all: Vec<&Node> = nodes.iter().collect();
+        wait_all(&all, 3, Duration::from_secs(60)).await;
+        assert_agree(&all, 3).await;
+    });
+
+    // One validator crashes: three of four keep committing.
+    nodes[3].kill();
+    let before = rt().block_on(height(&nodes[0])).expect("h");
+    rt().block_on(async {
+        let live: Vec<&Node> = nodes[..3].iter().collect();
+        wait_all(&live, before + 3, Duration::from_secs(60)).await;
+    });
+    // It comes back, catches up and agrees.
+    nodes[3].restart();
+    let target = rt().block_on(height(&nodes[0])).expect("h") + 2;
+    rt().block_on(async {
+        let all: Vec<&Node> = nodes.iter().collect();
+        wait_all(&all, target, Duration::from_secs(90)).await;
+        assert_agree(&all, target).await;
+    });
+
+    // Two of four stop: no quorum, no commits (and so no fork).
+    nodes[2].kill();
+    nodes[3].kill();
+    let stalled_at = rt().block_on(async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let a = height(&nodes[0]).await.expect("h");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let b = height(&nodes[0]).await.expect("h");
+        let c = height(&nodes[1]).await.expect("h");
+        assert_eq!(a, b, "committed without a quorum");
+        assert!(c <= b + 1);
+        b
+    });
+    nodes[2].restart();
+    nodes[3].restart();
+    rt().block_on(async {
+        let all: Vec<&Node> = nodes.iter().collect();
+        wait_all(&all, stalled_at + 3, Duration::from_secs(120)).await;
+        assert_agree(&all, stalled_at + 3).await;
+    });
+}
+
+#[test]
+fn transactions_sent_to_any_node_are_committed_once_and_found_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain_id = "kawase-zone-tx";
+    let homes = testnet(dir.path(), 4, chain_id);
+    let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    let admin = admin_key(&homes[0]);
+    rt().block_on(async {
+        let all: Vec<&Node> = nodes.iter().collect();
+        wait_all(&all, 1, Duration::from_secs(60)).await;
+        let mut hashes = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let bank = Key::generate(KeyKind::Ed25519);
+            let tx = register_bank_tx(&admin, chain_id, i as u64, &bank, &format!("Bank {i}"));
+            let r = node.client().broadcast_tx_commit(tx).await.expect("broadcast_tx_commit");
+            assert!(r.check_tx.code.is_ok(), "check_tx: {}", r.check_tx.log);
+            assert!(r.tx_result.code.is_ok(), "tx_result: {}", r.tx_result.log);
+            hashes.push((r.hash, r.height));
+        }
+        // A replay of a committed transaction is refused.
+        let replay = register_bank_tx(&admin, chain_id, 0, &Key::generate(KeyKind::Ed25519), "Again");
+        let r = nodes[1].client().broadcast_tx_sync(replay).await.expect("sync");
+        assert!(r.code.is_err(), "a replayed sequence must be rejected");
+
+        let top = hashes.iter().map(|(_, h)| h.value()).max().expect("some");
+        wait_all(&all, top, Duration::from_secs(30)).await;
+        for node in &nodes {
+            for (hash, h) in &hashes {
+                let t = node.client().tx(*hash, true).await.expect("tx found on every node");
+                assert_eq!(t.height, *h);
+                assert!(t.tx_result.code.is_ok());
+                let proof = t.proof.expect("proof asked for");
+                let blk = node.client().block(*h).await.expect("block");
+                assert_eq!(Some(proof.root_hash), blk.block.header.data_hash);
+            }
+            // Each transaction is in exactly one block.
+            let found = node
+                .client()
+                .tx_search(
+                    tendermint_rpc::query::Query::eq("message.sender", admin.address().to_string()),
+                    false,
+                    1,
+                    100,
+                    tendermint_rpc::Order::Ascending,
+                )
+                .await
+                .expect("tx_search");
+            assert_eq!(found.total_count, hashes.len() as u32);
+        }
+    });
+}
+
+#[test]
+fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let homes = testnet(dir.path(), 4, "kawase-zone-lc");
+    let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    rt().block_on(async {
+        let all: Vec<&Node> = nodes.iter().collect();
+        wait_all(&all, 8, Duration::from_secs(90)).await;
+        let c = nodes[1].client();
+        let fetch = |h: u64| {
+            let c = c.clone();
+            async move {
+                let h = Height::try_from(h).expect("h");
+                let sh = c.commit(h).await.expect("commit").signed_header;
+                let vals = c.validators(h, tendermint_rpc::Paging::All).await.expect("validators");
+                let set = tendermint::validator::Set::without_proposer(vals.validators);
+                (sh, set)
+            }
+        };
+        let opts = Options {
+            trust_threshold: TrustThreshold::ONE_THIRD,
+            trusting_period: Duration::from_secs(3600),
+            clock_drift: Duration::from_secs(10),
+        };
+        let now = tendermint::Time::now();
+        let (trusted_sh, trusted_set) = fetch(2).await;
+        for target in [3u64, 7] {
+            let (sh, set) = fetch(target).await;
+            let untrusted =
+                UntrustedBlockState { signed_header: &sh, validators: &set, next_validators: Some(&set) };
+            let trusted = TrustedBlockState {
+                chain_id: &trusted_sh.header.chain_id,
+                header_time: trusted_sh.header.time,
+                height: trusted_sh.header.height,
+                next_validators: &trusted_set,
+                next_validators_hash: trusted_sh.header.next_validators_hash,
+            };
+            let verdict = ProdVerifier::default().verify_update_header(untrusted, trusted, &opts, now);
+            assert_eq!(verdict, Verdict::Success, "height {target} from 2");
+        }
+        // A tampered header does not verify.
+        let (mut sh, set) = fetch(5).await;
+        sh.header.app_hash = tendermint::AppHash::try_from(vec![1u8; 32]).expect("hash");
+        let bad = UntrustedBlockState { signed_header: &sh, validators: &set, next_validators: Some(&set) };
+        let trusted = TrustedBlockState {
+            chain_id: &trusted_sh.header.chain_id,
+            header_time: trusted_sh.header.time,
+            height: trusted_sh.header.height,
+            next_validators: &trusted_set,
+            next_validators_hash: trusted_sh.header.next_validators_hash,
+        };
+        assert_ne!(ProdVerifier::default().verify_update_header(bad, trusted, &opts, now), Verdict::Success);
+    });
+}
+
+#[test]
+fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("solo");
+    let out = Command::new(BIN)
+        .args(["init", "--home", home.to_str().expect("utf8"), "--chain-id", "kawase-solo", "--zone", "fz"])
+        .output()
+        .expect("init");
+    assert!(out.status.success());
+    // Free ports instead of the defaults (other tests run in parallel).
+    let base = free_base(1);
+    let cfg = home.join("config/config.toml");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text
+        .replace("127.0.0.1:26656", &format!("127.0.0.1:{}", base))
+        .replace("127.0.0.1:26657", &format!("127.0.0.1:{}", base + 1))
+        .replace("127.0.0.1:26658", &format!("127.0.0.1:{}", base + 2))
+        .replace("127.0.0.1:26659", &format!("127.0.0.1:{}", base + 3))
+        .replace("127.0.0.1:26660", &format!("127.0.0.1:{}", base + 4));
+    std::fs::write(&cfg, text).expect("config");
+    let mut node = Node::start(&home);
+    let admin = admin_key(&home);
+    let reached = rt().block_on(async {
+        wait_all(&[&node], 2, Duration::from_secs(30)).await;
+        let bank = Key::generate(KeyKind::Ed25519);
+        let r = node
+            .client()
+            .broadcast_tx_commit(register_bank_tx(&admin, "kawase-solo", 0, &bank, "Solo Bank"))
+            .await
+            .expect("commit");
+        assert!(r.tx_result.code.is_ok(), "{}", r.tx_result.log);
+        height(&node).await.expect("h")
+    });
+    node.restart();
+    rt().block_on(async {
+        wait_all(&[&node], reached + 2, Duration::from_secs(30)).await;
+        assert_agree(&[&node], reached).await;
+        let banks = node.client().abci_query(Some("/accounts/banks".into()), vec![], None, false).await.expect("q");
+        assert!(String::from_utf8_lossy(&banks.value).contains("Solo Bank"));
+    });
+}
