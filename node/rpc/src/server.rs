@@ -1,0 +1,414 @@
+//! HTTP side: the accept loop (connection limit, header timeout), routing,
+//! JSON-RPC over POST `/`, URI calls like `GET /block?height=5`, and the
+//! websocket upgrade.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::backend::Backend;
+use crate::config::RpcConfig;
+use crate::error::{RpcError, ServeError};
+use crate::jsonrpc::{failure, parse_query_string, parse_request, success, Incoming, Params};
+use crate::methods::{arg_names, call, Ctx, METHODS, WS_METHODS};
+
+/// A running RPC server. Dropping it leaves the server running; call
+/// [`RpcServer::shutdown`] to stop it.
+#[derive(Debug)]
+pub struct RpcServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RpcServer {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, close open connections (in-flight requests get up to
+    /// the request timeout to finish) and wait for the server task to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "RPC server task failed");
+        }
+    }
+}
+
+/// Bind `config.laddr` and serve the RPC on it in a background task.
+/// Must be called inside a tokio runtime.
+pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcServer, ServeError> {
+    let bind_err = |source| ServeError::Bind {
+        addr: config.laddr,
+        source,
+    };
+    let listener = TcpListener::bind(config.laddr).await.map_err(bind_err)?;
+    let local_addr = listener.local_addr().map_err(bind_err)?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        backend,
+        config,
+        subscription_clients: AtomicUsize::new(0),
+        shutdown: shutdown_rx,
+    });
+    tracing::info!(%local_addr, "RPC server listening");
+    let task = tokio::spawn(accept_loop(listener, ctx));
+    Ok(RpcServer {
+        local_addr,
+        shutdown,
+        task,
+    })
+}
+
+/// Resolves once shutdown is signalled; never if the signal's sender is
+/// dropped without signalling.
+pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
+    let limit = match ctx.config.max_open_connections {
+        0 => None,
+        n => Some(Arc::new(Semaphore::new(n))),
+    };
+    let router = router(Arc::clone(&ctx));
+    let mut shutdown = ctx.shutdown.clone();
+    let mut conns = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "RPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = wait_shutdown(&mut shutdown) => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let permit = match &limit {
+            None => None,
+            Some(sem) => match Arc::clone(sem).try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    tracing::debug!(%peer, "RPC connection refused: max_open_connections reached");
+                    tokio::spawn(refuse(stream));
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        conns.spawn(serve_connection(
+            stream,
+            permit,
+            router.clone(),
+            Arc::clone(&ctx),
+        ));
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(ctx.config.request_timeout, drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+    }
+}
+
+/// Tell a client over the connection limit why, then close.
+async fn refuse(mut stream: TcpStream) {
+    const BODY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 32\r\nConnection: close\r\n\r\ntoo many open connections (max)\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(BODY).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    permit: Option<OwnedSemaphorePermit>,
+    router: Router,
+    ctx: Arc<Ctx>,
+) {
+    // The permit travels with the socket, so an upgraded websocket keeps
+    // counting against the limit for as long as it is open.
+    let io = TokioIo::new(Counted {
+        inner: stream,
+        _permit: permit,
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(ctx.config.request_timeout)
+        .max_header_size(ctx.config.max_header_bytes);
+    let conn = builder
+        .serve_connection(io, TowerToHyperService::new(router))
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut shutdown = ctx.shutdown.clone();
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "RPC connection ended with an error");
+            }
+        }
+        () = wait_shutdown(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// A TCP stream holding its connection-limit permit.
+struct Counted {
+    inner: TcpStream,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/", any(root))
+        .route("/websocket", any(websocket))
+        .fallback(uri_call)
+        .with_state(ctx)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Read the body within the size and time limits.
+async fn read_body(ctx: &Ctx, body: Body) -> Result<Bytes, RpcError> {
+    let limit = ctx.config.max_body_bytes;
+    match tokio::time::timeout(ctx.config.request_timeout, axum::body::to_bytes(body, limit)).await
+    {
+        Err(_) => Err(RpcError::InvalidRequest(
+            "error reading request body: timed out".into(),
+        )),
+        Ok(Err(e)) => Err(RpcError::InvalidRequest(format!(
+            "error reading request body: {e} (max_body_bytes is {limit})"
+        ))),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// `/`: JSON-RPC (single or batch); an empty body lists the endpoints.
+async fn root(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
+    // The Host header is echoed into HTML: keep only characters of a host.
+    let host: String = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        .collect();
+    let body = match read_body(&ctx, req.into_body()).await {
+        Ok(b) => b,
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, &failure(&Value::Null, &e)),
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return endpoint_list(&host);
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let err = RpcError::Parse(format!("error unmarshaling request: {e}"));
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &failure(&Value::Null, &err),
+            );
+        }
+    };
+    match parsed {
+        Value::Array(items) => {
+            if items.is_empty() {
+                let err = RpcError::InvalidRequest("empty batch".into());
+                return json_response(StatusCode::OK, &failure(&Value::Null, &err));
+            }
+            let max = ctx.config.max_batch_size;
+            if max > 0 && items.len() > max {
+                let err = RpcError::InvalidRequest(format!(
+                    "batch request exceeds maximum ({max}) allowed number of requests"
+                ));
+                return json_response(
+                    StatusCode::OK,
+                    &Value::Array(vec![failure(&Value::Null, &err)]),
+                );
+            }
+            let mut responses = Vec::with_capacity(items.len());
+            for item in items {
+                if let Some(r) = answer(&ctx, item).await {
+                    responses.push(r);
+                }
+            }
+            if responses.is_empty() {
+                // Only notifications: nothing to say.
+                return StatusCode::OK.into_response();
+            }
+            json_response(StatusCode::OK, &Value::Array(responses))
+        }
+        single => match answer(&ctx, single).await {
+            Some(r) => json_response(StatusCode::OK, &r),
+            None => StatusCode::OK.into_response(),
+        },
+    }
+}
+
+/// Answer one JSON-RPC request object (`None` for a notification).
+async fn answer(ctx: &Arc<Ctx>, item: Value) -> Option<Value> {
+    match parse_request(item, arg_names) {
+        Incoming::Notification => None,
+        Incoming::Invalid(id, err) => Some(failure(&id, &err)),
+        Incoming::Request(req) => Some(match call(ctx, &req.method, &req.params).await {
+            Ok(result) => success(&req.id, result),
+            Err(e) => failure(&req.id, &e),
+        }),
+    }
+}
+
+/// `/<method>?<args>`: CometBFT's URI calls, answered with id -1.
+async fn uri_call(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
+    let method = req.uri().path().trim_start_matches('/').to_owned();
+    let id = Value::from(-1);
+    if WS_METHODS.iter().any(|(name, _)| *name == method) {
+        let err = RpcError::MethodNotFound(format!(
+            "{method} is only available over the websocket (/websocket)"
+        ));
+        return json_response(StatusCode::NOT_FOUND, &failure(&id, &err));
+    }
+    if !METHODS.iter().any(|(name, _)| *name == method) {
+        return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
+    }
+    let params = Params::Uri(parse_query_string(req.uri().query().unwrap_or("")));
+    match call(&ctx, &method, &params).await {
+        Ok(result) => json_response(StatusCode::OK, &success(&id, result)),
+        Err(e) => json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure(&id, &e)),
+    }
+}
+
+/// `/websocket`: upgrade, then JSON-RPC and subscriptions on the socket.
+async fn websocket(
+    State(ctx): State<Arc<Ctx>>,
+    method: Method,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match upgrade {
+        Ok(ws) => {
+            let max = ctx.config.max_body_bytes;
+            ws.max_message_size(max)
+                .max_frame_size(max)
+                .on_upgrade(move |socket| crate::ws::session(socket, ctx))
+        }
+        Err(rejection) => {
+            tracing::debug!(%method, %rejection, "bad websocket upgrade");
+            (StatusCode::BAD_REQUEST, "Bad Request\n").into_response()
+        }
+    }
+}
+
+/// The HTML list CometBFT shows for `GET /`.
+fn endpoint_list(host: &str) -> Response {
+    let mut no_args: Vec<&str> = Vec::new();
+    let mut with_args: Vec<(&str, &[&str])> = Vec::new();
+    for (name, args) in METHODS {
+        if args.is_empty() {
+            no_args.push(name);
+        } else {
+            with_args.push((name, args));
+        }
+    }
+    no_args.sort_unstable();
+    with_args.sort_unstable();
+    let mut html = String::from("<html><body><br>Available endpoints:<br>");
+    for name in no_args {
+        let link = format!("//{host}/{name}");
+        html.push_str(&format!("<a href=\"{link}\">{link}</a></br>"));
+    }
+    html.push_str("<br>Endpoints that require arguments:<br>");
+    for (name, args) in with_args {
+        let query: Vec<String> = args.iter().map(|a| format!("{a}=_")).collect();
+        let link = format!("//{host}/{name}?{}", query.join("&"));
+        html.push_str(&format!("<a href=\"{link}\">{link}</a></br>"));
+    }
+    html.push_str("</body></html>");
+    let mut resp = html.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp
+}
