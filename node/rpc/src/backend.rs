@@ -57,10 +57,7 @@ pub trait Backend: Send + Sync + 'static {
     /// `/validators`: the height actually used and the *whole* validator set
     /// at that height, in CometBFT's order (by voting power, then address);
     /// the server pages it.
-    fn validators(
-        &self,
-        height: Option<u64>,
-    ) -> Result<Option<(u64, Vec<validator::Info>)>, RpcError>;
+    fn validators(&self, height: Option<u64>) -> Result<Option<(u64, Vec<validator::Info>)>, RpcError>;
 
     /// `/tx`: a committed transaction by its SHA-256 hash, with its inclusion
     /// proof when `prove`.

@@ -41,19 +41,13 @@ pub(crate) fn event_map(event: &NodeEvent) -> EventMap {
     match event {
         NodeEvent::NewBlock(b) => {
             flatten(&b.result_finalize_block.events, &mut map);
-            map.entry("tm.event".into())
-                .or_default()
-                .push("NewBlock".into());
+            map.entry("tm.event".into()).or_default().push("NewBlock".into());
         }
         NodeEvent::Tx(t) => {
             flatten(&t.result.events, &mut map);
             map.entry("tm.event".into()).or_default().push("Tx".into());
-            map.entry("tx.hash".into())
-                .or_default()
-                .push(hex::encode_upper(tx_hash(&t.tx)));
-            map.entry("tx.height".into())
-                .or_default()
-                .push(t.height.to_string());
+            map.entry("tx.hash".into()).or_default().push(hex::encode_upper(tx_hash(&t.tx)));
+            map.entry("tx.height".into()).or_default().push(t.height.to_string());
         }
     }
     map
@@ -176,14 +170,12 @@ impl Query {
 fn strip_keyword<'a>(s: &'a str, keyword: &str) -> Option<&'a str> {
     let head = s.get(..keyword.len())?;
     let tail = &s[keyword.len()..];
-    (head.eq_ignore_ascii_case(keyword) && (tail.is_empty() || tail.starts_with(char::is_whitespace)))
-        .then_some(tail)
+    (head.eq_ignore_ascii_case(keyword) && (tail.is_empty() || tail.starts_with(char::is_whitespace))).then_some(tail)
 }
 
 fn parse_condition(s: &str) -> Result<(Condition, &str), String> {
-    let key_end = s
-        .find(|c: char| c.is_whitespace() || matches!(c, '=' | '<' | '>' | '\'' | '"' | '(' | ')'))
-        .unwrap_or(s.len());
+    let key_end =
+        s.find(|c: char| c.is_whitespace() || matches!(c, '=' | '<' | '>' | '\'' | '"' | '(' | ')')).unwrap_or(s.len());
     let key = &s[..key_end];
     if key.is_empty() {
         return Err(format!("expected a key at {s:?}"));
@@ -219,13 +211,11 @@ fn parse_condition(s: &str) -> Result<(Condition, &str), String> {
         }
         return Ok((Condition { key: key.into(), op: Op::EqStr(text) }, after));
     }
-    let num_end = after
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
-        .unwrap_or(after.len());
+    let num_end =
+        after.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))).unwrap_or(after.len());
     let literal = &after[..num_end];
-    let number = literal
-        .parse::<f64>()
-        .map_err(|_| format!("{key}: expected a 'string' or a number, got {after:?}"))?;
+    let number =
+        literal.parse::<f64>().map_err(|_| format!("{key}: expected a 'string' or a number, got {after:?}"))?;
     Ok((Condition { key: key.into(), op: Op::Num(cmp, number) }, &after[num_end..]))
 }
 

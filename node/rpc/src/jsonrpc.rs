@@ -30,15 +30,9 @@ pub(crate) enum Incoming {
 
 /// Decode one request object. `arg_names` gives a method's parameter names in
 /// order, so positional params can be read by name.
-pub(crate) fn parse_request(
-    value: Value,
-    arg_names: impl Fn(&str) -> Option<&'static [&'static str]>,
-) -> Incoming {
+pub(crate) fn parse_request(value: Value, arg_names: impl Fn(&str) -> Option<&'static [&'static str]>) -> Incoming {
     let Value::Object(mut obj) = value else {
-        return Incoming::Invalid(
-            Value::Null,
-            RpcError::InvalidRequest("request must be a JSON object".into()),
-        );
+        return Incoming::Invalid(Value::Null, RpcError::InvalidRequest("request must be a JSON object".into()));
     };
     let id = match obj.remove("id") {
         None | Some(Value::Null) => return Incoming::Notification,
@@ -46,28 +40,18 @@ pub(crate) fn parse_request(
         Some(other) => {
             return Incoming::Invalid(
                 Value::Null,
-                RpcError::InvalidRequest(format!(
-                    "invalid id {other}: must be a string or a number"
-                )),
+                RpcError::InvalidRequest(format!("invalid id {other}: must be a string or a number")),
             )
         }
     };
     if let Some(v) = obj.get("jsonrpc") {
         if v != "2.0" {
-            return Incoming::Invalid(
-                id,
-                RpcError::InvalidRequest(format!("jsonrpc must be \"2.0\", got {v}")),
-            );
+            return Incoming::Invalid(id, RpcError::InvalidRequest(format!("jsonrpc must be \"2.0\", got {v}")));
         }
     }
     let method = match obj.remove("method") {
         Some(Value::String(m)) => m,
-        _ => {
-            return Incoming::Invalid(
-                id,
-                RpcError::InvalidRequest("method must be a string".into()),
-            )
-        }
+        _ => return Incoming::Invalid(id, RpcError::InvalidRequest("method must be a string".into())),
     };
     let params = match obj.remove("params") {
         None | Some(Value::Null) => Map::new(),
@@ -85,24 +69,13 @@ pub(crate) fn parse_request(
                     )),
                 );
             }
-            names
-                .iter()
-                .zip(items)
-                .map(|(name, v)| ((*name).to_owned(), v))
-                .collect()
+            names.iter().zip(items).map(|(name, v)| ((*name).to_owned(), v)).collect()
         }
         Some(_) => {
-            return Incoming::Invalid(
-                id,
-                RpcError::InvalidParams("params must be an object or an array".into()),
-            )
+            return Incoming::Invalid(id, RpcError::InvalidParams("params must be an object or an array".into()))
         }
     };
-    Incoming::Request(Request {
-        id,
-        method,
-        params: Params::Json(params),
-    })
+    Incoming::Request(Request { id, method, params: Params::Json(params) })
 }
 
 /// A success envelope.
@@ -134,9 +107,7 @@ fn bad(name: &str, why: impl std::fmt::Display) -> RpcError {
 }
 
 fn int_from_str(name: &str, s: &str) -> Result<i64, RpcError> {
-    s.trim()
-        .parse::<i64>()
-        .map_err(|e| bad(name, format!("{s:?} is not an integer ({e})")))
+    s.trim().parse::<i64>().map_err(|e| bad(name, format!("{s:?} is not an integer ({e})")))
 }
 
 /// Is this URI value an integer literal (`-?[0-9]+`)?
@@ -167,10 +138,9 @@ impl Params {
         match self {
             Params::Json(map) => match Self::json(map, name) {
                 None => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| bad(name, format!("{n} is not a 64-bit integer"))),
+                Some(Value::Number(n)) => {
+                    n.as_i64().map(Some).ok_or_else(|| bad(name, format!("{n} is not a 64-bit integer")))
+                }
                 Some(Value::String(s)) => int_from_str(name, s).map(Some),
                 Some(other) => Err(bad(name, format!("expected an integer, got {other}"))),
             },
@@ -219,9 +189,7 @@ impl Params {
                 };
                 if let Some(h) = hex_literal(&s) {
                     let bytes = hex::decode(h).map_err(|e| bad(name, e))?;
-                    return String::from_utf8(bytes)
-                        .map(Some)
-                        .map_err(|e| bad(name, e));
+                    return String::from_utf8(bytes).map(Some).map_err(|e| bad(name, e));
                 }
                 if s.starts_with('"') {
                     return match serde_json::from_str::<Value>(&s) {
@@ -236,11 +204,7 @@ impl Params {
 
     /// Bytes that JSON carries as base64 (`tx`, the `/tx` hash).
     pub fn bytes_base64(&self, name: &str) -> Result<Option<Vec<u8>>, RpcError> {
-        self.bytes(name, |s| {
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| e.to_string())
-        })
+        self.bytes(name, |s| base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| e.to_string()))
     }
 
     /// Bytes that JSON carries as hex (`abci_query` data).
@@ -250,11 +214,7 @@ impl Params {
 
     /// Bytes: JSON strings go through `decode`; in a URI, `0x` hex is
     /// decoded and a quoted string is taken literally (CometBFT's rules).
-    fn bytes(
-        &self,
-        name: &str,
-        decode: impl Fn(&str) -> Result<Vec<u8>, String>,
-    ) -> Result<Option<Vec<u8>>, RpcError> {
+    fn bytes(&self, name: &str, decode: impl Fn(&str) -> Result<Vec<u8>, String>) -> Result<Option<Vec<u8>>, RpcError> {
         match self {
             Params::Json(map) => match Self::json(map, name) {
                 None => Ok(None),
@@ -270,10 +230,7 @@ impl Params {
                 }
                 match serde_json::from_str::<Value>(&s) {
                     Ok(Value::String(inner)) => Ok(Some(inner.into_bytes())),
-                    _ => Err(bad(
-                        name,
-                        format!("{s:?} must be 0x-prefixed hex or a quoted string"),
-                    )),
+                    _ => Err(bad(name, format!("{s:?} must be 0x-prefixed hex or a quoted string"))),
                 }
             }
         }
@@ -286,8 +243,7 @@ pub(crate) fn parse_query_string(query: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k))
-            .or_insert_with(|| percent_decode(v));
+        out.entry(percent_decode(k)).or_insert_with(|| percent_decode(v));
     }
     out
 }
@@ -358,25 +314,17 @@ mod tests {
     fn positional_params_are_keyed_by_name() {
         let names = |_: &str| Some(&["height", "page"][..]);
         let req = json!({"jsonrpc":"2.0","id":1,"method":"validators","params":["3", 2]});
-        let Incoming::Request(r) = parse_request(req, names) else {
-            panic!("not a request")
-        };
+        let Incoming::Request(r) = parse_request(req, names) else { panic!("not a request") };
         assert_eq!(r.params.int("height").unwrap(), Some(3));
         assert_eq!(r.params.int("page").unwrap(), Some(2));
         let too_many = json!({"id":1,"method":"validators","params":[1,2,3]});
-        assert!(matches!(
-            parse_request(too_many, names),
-            Incoming::Invalid(_, RpcError::InvalidParams(_))
-        ));
+        assert!(matches!(parse_request(too_many, names), Incoming::Invalid(_, RpcError::InvalidParams(_))));
     }
 
     #[test]
     fn requests_without_id_are_notifications_and_odd_ids_are_invalid() {
         let none = |_: &str| None;
-        assert!(matches!(
-            parse_request(json!({"method":"status"}), none),
-            Incoming::Notification
-        ));
+        assert!(matches!(parse_request(json!({"method":"status"}), none), Incoming::Notification));
         assert!(matches!(
             parse_request(json!({"id":[1],"method":"status"}), none),
             Incoming::Invalid(_, RpcError::InvalidRequest(_))
@@ -385,9 +333,6 @@ mod tests {
             parse_request(json!({"id":1,"method":5}), none),
             Incoming::Invalid(_, RpcError::InvalidRequest(_))
         ));
-        assert!(matches!(
-            parse_request(json!("status"), none),
-            Incoming::Invalid(_, RpcError::InvalidRequest(_))
-        ));
+        assert!(matches!(parse_request(json!("status"), none), Incoming::Invalid(_, RpcError::InvalidRequest(_))));
     }
 }

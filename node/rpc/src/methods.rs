@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use tendermint::abci::types::ExecTxResult;
 use tendermint::{block, validator, Hash};
 use tendermint_rpc::endpoint::{
-    abci_info, abci_query, block as block_ep, block_results, broadcast, commit, tx as tx_ep,
-    tx_search, validators,
+    abci_info, abci_query, block as block_ep, block_results, broadcast, commit, tx as tx_ep, tx_search, validators,
 };
 use tokio::sync::{broadcast as bcast, watch};
 
@@ -40,19 +39,12 @@ pub(crate) const METHODS: &[(&str, &[&str])] = &[
 ];
 
 /// Methods only the websocket serves.
-pub(crate) const WS_METHODS: &[(&str, &[&str])] = &[
-    ("subscribe", &["query"]),
-    ("unsubscribe", &["query"]),
-    ("unsubscribe_all", &[]),
-];
+pub(crate) const WS_METHODS: &[(&str, &[&str])] =
+    &[("subscribe", &["query"]), ("unsubscribe", &["query"]), ("unsubscribe_all", &[])];
 
 /// Parameter names of a method, if it exists on either transport.
 pub(crate) fn arg_names(method: &str) -> Option<&'static [&'static str]> {
-    METHODS
-        .iter()
-        .chain(WS_METHODS)
-        .find(|(name, _)| *name == method)
-        .map(|(_, args)| *args)
+    METHODS.iter().chain(WS_METHODS).find(|(name, _)| *name == method).map(|(_, args)| *args)
 }
 
 /// CometBFT's page size bounds.
@@ -79,10 +71,9 @@ impl Ctx {
         let backend = Arc::clone(&self.backend);
         let task = tokio::task::spawn_blocking(move || f(backend.as_ref()));
         match tokio::time::timeout(self.config.request_timeout, task).await {
-            Err(_) => Err(RpcError::internal(format!(
-                "the node did not answer within {:?}",
-                self.config.request_timeout
-            ))),
+            Err(_) => {
+                Err(RpcError::internal(format!("the node did not answer within {:?}", self.config.request_timeout)))
+            }
             Ok(Err(join)) => {
                 tracing::error!(error = %join, "RPC backend call failed");
                 Err(RpcError::internal("the node failed while answering"))
@@ -111,16 +102,15 @@ pub(crate) async fn call(ctx: &Arc<Ctx>, method: &str, p: &Params) -> Result<Val
         "validators" => validators(ctx, p).await,
         "tx" => tx(ctx, p).await,
         "tx_search" => tx_search(ctx, p).await,
-        m if WS_METHODS.iter().any(|(name, _)| *name == m) => Err(RpcError::MethodNotFound(
-            format!("{m} is only available over the websocket (/websocket)"),
-        )),
+        m if WS_METHODS.iter().any(|(name, _)| *name == m) => {
+            Err(RpcError::MethodNotFound(format!("{m} is only available over the websocket (/websocket)")))
+        }
         m => Err(RpcError::MethodNotFound(format!("unknown method {m:?}"))),
     }
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Value, RpcError> {
-    serde_json::to_value(value)
-        .map_err(|e| RpcError::internal(format!("error marshaling response: {e}")))
+    serde_json::to_value(value).map_err(|e| RpcError::internal(format!("error marshaling response: {e}")))
 }
 
 /// `height` as CometBFT validates it: absent means latest, else it must be
@@ -132,9 +122,7 @@ fn height_param(p: &Params) -> Result<Option<u64>, RpcError> {
             .ok()
             .filter(|h| *h > 0)
             .map(Some)
-            .ok_or_else(|| {
-                RpcError::internal(format!("height must be greater than 0, but got {h}"))
-            }),
+            .ok_or_else(|| RpcError::internal(format!("height must be greater than 0, but got {h}"))),
     }
 }
 
@@ -168,11 +156,7 @@ fn validate_page(page: Option<i64>, per_page: usize, total: usize) -> Result<usi
     usize::try_from(page)
         .ok()
         .filter(|p| (1..=pages).contains(p))
-        .ok_or_else(|| {
-            RpcError::internal(format!(
-                "page should be within [1, {pages}] range, given {page}"
-            ))
-        })
+        .ok_or_else(|| RpcError::internal(format!("page should be within [1, {pages}] range, given {page}")))
 }
 
 /// A validator as CometBFT writes it: `voting_power` and `proposer_priority`
@@ -184,10 +168,7 @@ fn fix_validator(value: &mut Value, info: &validator::Info, with_priority: bool)
         obj.remove("name");
         obj.insert("voting_power".into(), info.power.value().to_string().into());
         if with_priority {
-            obj.insert(
-                "proposer_priority".into(),
-                info.proposer_priority.value().to_string().into(),
-            );
+            obj.insert("proposer_priority".into(), info.proposer_priority.value().to_string().into());
         }
     }
 }
@@ -206,14 +187,12 @@ async fn abci_query(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let data = p.bytes_hex("data")?.unwrap_or_default();
     let height = match p.int("height")? {
         None | Some(0) => None,
-        Some(h) => Some(u64::try_from(h).map_err(|_| {
-            RpcError::internal(format!("height must be non-negative, but got {h}"))
-        })?),
+        Some(h) => Some(
+            u64::try_from(h).map_err(|_| RpcError::internal(format!("height must be non-negative, but got {h}")))?,
+        ),
     };
     let prove = p.bool("prove")?;
-    let q = ctx
-        .run(move |b| b.abci_query(path, data, height, prove))
-        .await?;
+    let q = ctx.run(move |b| b.abci_query(path, data, height, prove)).await?;
     let response = abci_query::Response {
         response: abci_query::AbciQuery {
             code: q.code,
@@ -228,10 +207,19 @@ async fn abci_query(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
         },
     };
     let mut value = encode(&response)?;
-    // CometBFT names the field `proof_ops`; tendermint-rpc reads `proof`.
-    // Send both so either kind of client finds it.
+    // CometBFT names the field `proof_ops` and each op's kind `type`;
+    // tendermint-rpc reads `proof` (and accepts `type`). Send both fields so
+    // either kind of client finds the proof.
     if let Some(resp) = value.get_mut("response").and_then(Value::as_object_mut) {
-        if let Some(proof) = resp.get("proof").filter(|p| !p.is_null()).cloned() {
+        if let Some(proof) = resp.get_mut("proof").filter(|p| !p.is_null()) {
+            if let Some(ops) = proof.get_mut("ops").and_then(Value::as_array_mut) {
+                for op in ops.iter_mut().filter_map(Value::as_object_mut) {
+                    if let Some(kind) = op.remove("field_type") {
+                        op.insert("type".into(), kind);
+                    }
+                }
+            }
+            let proof = proof.clone();
             resp.insert("proof_ops".into(), proof);
         }
     }
@@ -239,8 +227,7 @@ async fn abci_query(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
 }
 
 fn tx_param(p: &Params) -> Result<Vec<u8>, RpcError> {
-    p.bytes_base64("tx")?
-        .ok_or_else(|| RpcError::invalid_params("missing parameter tx"))
+    p.bytes_base64("tx")?.ok_or_else(|| RpcError::invalid_params("missing parameter tx"))
 }
 
 fn broadcast_tx_async(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
@@ -292,7 +279,8 @@ async fn broadcast_tx_commit(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcErr
             check_tx,
             tx_result: ExecTxResult::default(),
             hash,
-            height: block::Height::default(),
+            // CometBFT answers height 0 (tendermint's Height defaults to 1).
+            height: block::Height::from(0u32),
         });
     }
     let wait = async {
@@ -310,42 +298,29 @@ async fn broadcast_tx_commit(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcErr
                     }
                 }
                 Err(bcast::error::RecvError::Closed) => {
-                    return Err(RpcError::internal(
-                        "the node stopped before the tx was included in a block",
-                    ));
+                    return Err(RpcError::internal("the node stopped before the tx was included in a block"));
                 }
             }
         }
     };
     match tokio::time::timeout(ctx.config.timeout_broadcast_tx_commit, wait).await {
-        Err(_) => Err(RpcError::internal(
-            "timed out waiting for tx to be included in a block",
-        )),
+        Err(_) => Err(RpcError::internal("timed out waiting for tx to be included in a block")),
         Ok(Err(e)) => Err(e),
-        Ok(Ok((height, tx_result))) => encode(&broadcast::tx_commit::Response {
-            check_tx,
-            tx_result,
-            hash,
-            height: to_height(height)?,
-        }),
+        Ok(Ok((height, tx_result))) => {
+            encode(&broadcast::tx_commit::Response { check_tx, tx_result, hash, height: to_height(height)? })
+        }
     }
 }
 
 async fn block(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let height = height_param(p)?;
-    let (block_id, block) = ctx
-        .run(move |b| b.block(height))
-        .await?
-        .ok_or_else(|| not_available("block", height))?;
+    let (block_id, block) = ctx.run(move |b| b.block(height)).await?.ok_or_else(|| not_available("block", height))?;
     encode(&block_ep::Response { block_id, block })
 }
 
 async fn block_results(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let height = height_param(p)?;
-    let r = ctx
-        .run(move |b| b.block_results(height))
-        .await?
-        .ok_or_else(|| not_available("block results", height))?;
+    let r = ctx.run(move |b| b.block_results(height)).await?.ok_or_else(|| not_available("block results", height))?;
     let response = block_results::Response {
         height: to_height(r.height)?,
         txs_results: Some(r.txs_results),
@@ -369,34 +344,23 @@ async fn block_results(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
 
 async fn commit(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let height = height_param(p)?;
-    let (signed_header, canonical) = ctx
-        .run(move |b| b.commit(height))
-        .await?
-        .ok_or_else(|| not_available("commit", height))?;
-    encode(&commit::Response {
-        signed_header,
-        canonical,
-    })
+    let (signed_header, canonical) =
+        ctx.run(move |b| b.commit(height)).await?.ok_or_else(|| not_available("commit", height))?;
+    encode(&commit::Response { signed_header, canonical })
 }
 
 async fn validators(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let height = height_param(p)?;
     let page = p.int("page")?;
     let per_page = per_page_param(p)?;
-    let (at, all) = ctx
-        .run(move |b| b.validators(height))
-        .await?
-        .ok_or_else(|| not_available("validator set", height))?;
+    let (at, all) =
+        ctx.run(move |b| b.validators(height)).await?.ok_or_else(|| not_available("validator set", height))?;
     let total = all.len();
     let page = validate_page(page, per_page, total)?;
-    let shown: Vec<validator::Info> = all
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
+    let shown: Vec<validator::Info> =
+        all.into_iter().skip((page - 1).saturating_mul(per_page)).take(per_page).collect();
     let count = shown.len();
-    let total = i32::try_from(total)
-        .map_err(|_| RpcError::internal("validator set too large to report"))?;
+    let total = i32::try_from(total).map_err(|_| RpcError::internal("validator set too large to report"))?;
     let response = validators::Response::new(to_height(at)?, shown.clone(), total);
     let mut value = encode(&response)?;
     if let Some(list) = value.get_mut("validators").and_then(Value::as_array_mut) {
@@ -422,20 +386,13 @@ fn tx_json(t: TxResponse) -> Result<tx_ep::Response, RpcError> {
 }
 
 async fn tx(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
-    let raw = p
-        .bytes_base64("hash")?
-        .ok_or_else(|| RpcError::invalid_params("missing parameter hash"))?;
+    let raw = p.bytes_base64("hash")?.ok_or_else(|| RpcError::invalid_params("missing parameter hash"))?;
     let hash: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
-        RpcError::invalid_params(format!(
-            "invalid parameter hash: expected 32 bytes, got {}",
-            raw.len()
-        ))
+        RpcError::invalid_params(format!("invalid parameter hash: expected 32 bytes, got {}", raw.len()))
     })?;
     let prove = p.bool("prove")?;
     let found = ctx.run(move |b| b.tx(hash, prove)).await?;
-    let t = found.ok_or_else(|| {
-        RpcError::internal(format!("tx ({}) not found", hex::encode_upper(hash)))
-    })?;
+    let t = found.ok_or_else(|| RpcError::internal(format!("tx ({}) not found", hex::encode_upper(hash))))?;
     encode(&tx_json(t)?)
 }
 
@@ -450,11 +407,7 @@ async fn tx_search(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let order_desc = match p.string("order_by")?.as_deref() {
         None | Some("") | Some("asc") => false,
         Some("desc") => true,
-        Some(_) => {
-            return Err(RpcError::internal(
-                "expected order_by to be either `asc` or `desc` or empty",
-            ))
-        }
+        Some(_) => return Err(RpcError::internal("expected order_by to be either `asc` or `desc` or empty")),
     };
     // Reject pages below 1 before asking; the upper bound needs the total.
     if page.is_some_and(|p| p < 1) {
@@ -463,15 +416,10 @@ async fn tx_search(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let asked = u32::try_from(page.unwrap_or(1))
         .map_err(|_| RpcError::internal(format!("page {} is too large", page.unwrap_or(1))))?;
     let per_page_u8 = u8::try_from(per_page).unwrap_or(u8::MAX);
-    let (txs, total) = ctx
-        .run(move |b| b.tx_search(&query, prove, asked, per_page_u8, order_desc))
-        .await?;
+    let (txs, total) = ctx.run(move |b| b.tx_search(&query, prove, asked, per_page_u8, order_desc)).await?;
     validate_page(page, per_page, usize::try_from(total).unwrap_or(usize::MAX))?;
     let txs = txs.into_iter().map(tx_json).collect::<Result<Vec<_>, _>>()?;
-    encode(&tx_search::Response {
-        txs,
-        total_count: total,
-    })
+    encode(&tx_search::Response { txs, total_count: total })
 }
 
 #[cfg(test)]

@@ -58,26 +58,14 @@ impl RpcServer {
 /// Bind `config.laddr` and serve the RPC on it in a background task.
 /// Must be called inside a tokio runtime.
 pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcServer, ServeError> {
-    let bind_err = |source| ServeError::Bind {
-        addr: config.laddr,
-        source,
-    };
+    let bind_err = |source| ServeError::Bind { addr: config.laddr, source };
     let listener = TcpListener::bind(config.laddr).await.map_err(bind_err)?;
     let local_addr = listener.local_addr().map_err(bind_err)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let ctx = Arc::new(Ctx {
-        backend,
-        config,
-        subscription_clients: AtomicUsize::new(0),
-        shutdown: shutdown_rx,
-    });
+    let ctx = Arc::new(Ctx { backend, config, subscription_clients: AtomicUsize::new(0), shutdown: shutdown_rx });
     tracing::info!(%local_addr, "RPC server listening");
     let task = tokio::spawn(accept_loop(listener, ctx));
-    Ok(RpcServer {
-        local_addr,
-        shutdown,
-        task,
-    })
+    Ok(RpcServer { local_addr, shutdown, task })
 }
 
 /// Resolves once shutdown is signalled; never if the signal's sender is
@@ -127,19 +115,11 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
             },
         };
         let _ = stream.set_nodelay(true);
-        conns.spawn(serve_connection(
-            stream,
-            permit,
-            router.clone(),
-            Arc::clone(&ctx),
-        ));
+        conns.spawn(serve_connection(stream, permit, router.clone(), Arc::clone(&ctx)));
     }
     drop(listener);
     let drain = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(ctx.config.request_timeout, drain)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(ctx.config.request_timeout, drain).await.is_err() {
         conns.abort_all();
     }
 }
@@ -154,26 +134,16 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
-async fn serve_connection(
-    stream: TcpStream,
-    permit: Option<OwnedSemaphorePermit>,
-    router: Router,
-    ctx: Arc<Ctx>,
-) {
+async fn serve_connection(stream: TcpStream, permit: Option<OwnedSemaphorePermit>, router: Router, ctx: Arc<Ctx>) {
     // The permit travels with the socket, so an upgraded websocket keeps
     // counting against the limit for as long as it is open.
-    let io = TokioIo::new(Counted {
-        inner: stream,
-        _permit: permit,
-    });
+    let io = TokioIo::new(Counted { inner: stream, _permit: permit });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(ctx.config.request_timeout)
         .max_header_size(ctx.config.max_header_bytes);
-    let conn = builder
-        .serve_connection(io, TowerToHyperService::new(router))
-        .with_upgrades();
+    let conn = builder.serve_connection(io, TowerToHyperService::new(router)).with_upgrades();
     tokio::pin!(conn);
     let mut shutdown = ctx.shutdown.clone();
     tokio::select! {
@@ -196,21 +166,13 @@ struct Counted {
 }
 
 impl AsyncRead for Counted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -236,33 +198,23 @@ impl AsyncWrite for Counted {
 }
 
 fn router(ctx: Arc<Ctx>) -> Router {
-    Router::new()
-        .route("/", any(root))
-        .route("/websocket", any(websocket))
-        .fallback(uri_call)
-        .with_state(ctx)
+    Router::new().route("/", any(root)).route("/websocket", any(websocket)).fallback(uri_call).with_state(ctx)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
 /// Read the body within the size and time limits.
 async fn read_body(ctx: &Ctx, body: Body) -> Result<Bytes, RpcError> {
     let limit = ctx.config.max_body_bytes;
-    match tokio::time::timeout(ctx.config.request_timeout, axum::body::to_bytes(body, limit)).await
-    {
-        Err(_) => Err(RpcError::InvalidRequest(
-            "error reading request body: timed out".into(),
-        )),
-        Ok(Err(e)) => Err(RpcError::InvalidRequest(format!(
-            "error reading request body: {e} (max_body_bytes is {limit})"
-        ))),
+    match tokio::time::timeout(ctx.config.request_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(RpcError::InvalidRequest("error reading request body: timed out".into())),
+        Ok(Err(e)) => {
+            Err(RpcError::InvalidRequest(format!("error reading request body: {e} (max_body_bytes is {limit})")))
+        }
         Ok(Ok(bytes)) => Ok(bytes),
     }
 }
@@ -289,10 +241,7 @@ async fn root(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         Ok(v) => v,
         Err(e) => {
             let err = RpcError::Parse(format!("error unmarshaling request: {e}"));
-            return json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &failure(&Value::Null, &err),
-            );
+            return json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure(&Value::Null, &err));
         }
     };
     match parsed {
@@ -306,10 +255,7 @@ async fn root(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
                 let err = RpcError::InvalidRequest(format!(
                     "batch request exceeds maximum ({max}) allowed number of requests"
                 ));
-                return json_response(
-                    StatusCode::OK,
-                    &Value::Array(vec![failure(&Value::Null, &err)]),
-                );
+                return json_response(StatusCode::OK, &Value::Array(vec![failure(&Value::Null, &err)]));
             }
             let mut responses = Vec::with_capacity(items.len());
             for item in items {
@@ -347,9 +293,7 @@ async fn uri_call(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
     let method = req.uri().path().trim_start_matches('/').to_owned();
     let id = Value::from(-1);
     if WS_METHODS.iter().any(|(name, _)| *name == method) {
-        let err = RpcError::MethodNotFound(format!(
-            "{method} is only available over the websocket (/websocket)"
-        ));
+        let err = RpcError::MethodNotFound(format!("{method} is only available over the websocket (/websocket)"));
         return json_response(StatusCode::NOT_FOUND, &failure(&id, &err));
     }
     if !METHODS.iter().any(|(name, _)| *name == method) {
@@ -371,9 +315,7 @@ async fn websocket(
     match upgrade {
         Ok(ws) => {
             let max = ctx.config.max_body_bytes;
-            ws.max_message_size(max)
-                .max_frame_size(max)
-                .on_upgrade(move |socket| crate::ws::session(socket, ctx))
+            ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| crate::ws::session(socket, ctx))
         }
         Err(rejection) => {
             tracing::debug!(%method, %rejection, "bad websocket upgrade");
@@ -408,7 +350,6 @@ fn endpoint_list(host: &str) -> Response {
     }
     html.push_str("</body></html>");
     let mut resp = html.into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     resp
 }

@@ -184,14 +184,11 @@ async fn subscribe(
     id: &Value,
     params: &Params,
 ) -> Result<Value, RpcError> {
-    let query_str = params
-        .string("query")?
-        .ok_or_else(|| RpcError::invalid_params("missing parameter query"))?;
+    let query_str = params.string("query")?.ok_or_else(|| RpcError::invalid_params("missing parameter query"))?;
     if query_str.len() > MAX_QUERY_LEN {
         return Err(RpcError::internal("maximum query length exceeded"));
     }
-    let query = Query::parse(&query_str)
-        .map_err(|e| RpcError::internal(format!("failed to parse query: {e}")))?;
+    let query = Query::parse(&query_str).map_err(|e| RpcError::internal(format!("failed to parse query: {e}")))?;
     {
         let subs = lock(subs);
         if subs.contains_key(&query_str) {
@@ -199,51 +196,27 @@ async fn subscribe(
         }
         let max = ctx.config.max_subscriptions_per_client;
         if subs.len() >= max {
-            return Err(RpcError::internal(format!(
-                "max_subscriptions_per_client {max} reached"
-            )));
+            return Err(RpcError::internal(format!("max_subscriptions_per_client {max} reached")));
         }
     }
     if pump.is_none() {
         let max = ctx.config.max_subscription_clients;
-        let claimed = ctx.subscription_clients.fetch_update(
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-            |n| (n < max).then_some(n + 1),
-        );
+        let claimed =
+            ctx.subscription_clients.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
         if claimed.is_err() {
-            return Err(RpcError::internal(format!(
-                "max_subscription_clients {max} reached"
-            )));
+            return Err(RpcError::internal(format!("max_subscription_clients {max} reached")));
         }
         let events = ctx.backend.subscribe();
-        *pump = Some(tokio::spawn(pump_events(
-            events,
-            Arc::clone(subs),
-            out.clone(),
-        )));
+        *pump = Some(tokio::spawn(pump_events(events, Arc::clone(subs), out.clone())));
     }
-    out.send(text(&success(id, json!({}))))
-        .await
-        .map_err(|_| RpcError::internal("connection closed"))?;
-    lock(subs).insert(
-        query_str,
-        Subscription {
-            id: id.clone(),
-            query,
-        },
-    );
+    out.send(text(&success(id, json!({})))).await.map_err(|_| RpcError::internal("connection closed"))?;
+    lock(subs).insert(query_str, Subscription { id: id.clone(), query });
     Ok(Value::Null)
 }
 
 fn unsubscribe(subs: &Subscriptions, params: &Params) -> Result<(), RpcError> {
-    let query = params
-        .string("query")?
-        .ok_or_else(|| RpcError::invalid_params("missing parameter query"))?;
-    lock(subs)
-        .remove(&query)
-        .map(|_| ())
-        .ok_or_else(|| RpcError::internal("subscription not found"))
+    let query = params.string("query")?.ok_or_else(|| RpcError::invalid_params("missing parameter query"))?;
+    lock(subs).remove(&query).map(|_| ()).ok_or_else(|| RpcError::internal("subscription not found"))
 }
 
 fn unsubscribe_all(subs: &Subscriptions) -> Result<(), RpcError> {
@@ -256,11 +229,7 @@ fn unsubscribe_all(subs: &Subscriptions) -> Result<(), RpcError> {
 }
 
 /// Forward node events to this connection's matching subscriptions.
-async fn pump_events(
-    mut events: broadcast::Receiver<NodeEvent>,
-    subs: Subscriptions,
-    out: mpsc::Sender<Message>,
-) {
+async fn pump_events(mut events: broadcast::Receiver<NodeEvent>, subs: Subscriptions, out: mpsc::Sender<Message>) {
     loop {
         let (messages, stop) = match events.recv().await {
             Ok(event) => {
@@ -282,20 +251,15 @@ async fn pump_events(
                 };
                 let messages = targets
                     .into_iter()
-                    .map(|(id, query)| {
-                        success(&id, json!({ "query": query, "data": data, "events": map }))
-                    })
+                    .map(|(id, query)| success(&id, json!({ "query": query, "data": data, "events": map })))
                     .collect::<Vec<_>>();
                 (messages, false)
             }
             // Too slow to keep up: cancel, as CometBFT does for slow clients.
-            Err(broadcast::error::RecvError::Lagged(n)) => (
-                cancel_all(&subs, &format!("slow client, {n} events dropped")),
-                false,
-            ),
-            Err(broadcast::error::RecvError::Closed) => {
-                (cancel_all(&subs, "the node stopped"), true)
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                (cancel_all(&subs, &format!("slow client, {n} events dropped")), false)
             }
+            Err(broadcast::error::RecvError::Closed) => (cancel_all(&subs, "the node stopped"), true),
         };
         for msg in messages {
             if out.send(text(&msg)).await.is_err() {
@@ -311,8 +275,5 @@ async fn pump_events(
 /// Drop every subscription, returning the error each one's client gets.
 fn cancel_all(subs: &Subscriptions, reason: &str) -> Vec<Value> {
     let err = RpcError::Server(format!("subscription was canceled (reason: {reason})"));
-    lock(subs)
-        .drain()
-        .map(|(_, s)| failure(&s.id, &err))
-        .collect()
+    lock(subs).drain().map(|(_, s)| failure(&s.id, &err)).collect()
 }
