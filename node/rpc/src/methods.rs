@@ -12,7 +12,7 @@ use tendermint::{block, validator, Hash};
 use tendermint_rpc::endpoint::{
     abci_info, abci_query, block as block_ep, block_results, broadcast, commit, tx as tx_ep, tx_search, validators,
 };
-use tokio::sync::{broadcast as bcast, watch};
+use tokio::sync::{broadcast as bcast, watch, Semaphore};
 
 use crate::backend::{Backend, NodeEvent, TxResponse};
 use crate::config::RpcConfig;
@@ -59,7 +59,12 @@ pub(crate) struct Ctx {
     pub subscription_clients: AtomicUsize,
     /// Becomes true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Bounds the `broadcast_tx_async` CheckTx calls running after the answer.
+    pub async_broadcasts: Arc<Semaphore>,
 }
+
+/// Most `broadcast_tx_async` CheckTx calls left running in the background.
+pub(crate) const MAX_BACKGROUND_BROADCASTS: usize = 256;
 
 impl Ctx {
     /// Run a backend call on the blocking pool, bounded by the request
@@ -93,7 +98,7 @@ pub(crate) async fn call(ctx: &Arc<Ctx>, method: &str, p: &Params) -> Result<Val
             encode(&abci_info::Response { response })
         }
         "abci_query" => abci_query(ctx, p).await,
-        "broadcast_tx_async" => broadcast_tx_async(ctx, p),
+        "broadcast_tx_async" => broadcast_tx_async(ctx, p).await,
         "broadcast_tx_sync" => broadcast_tx_sync(ctx, p).await,
         "broadcast_tx_commit" => broadcast_tx_commit(ctx, p).await,
         "block" => block(ctx, p).await,
@@ -230,21 +235,33 @@ fn tx_param(p: &Params) -> Result<Vec<u8>, RpcError> {
     p.bytes_base64("tx")?.ok_or_else(|| RpcError::invalid_params("missing parameter tx"))
 }
 
-fn broadcast_tx_async(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
+async fn broadcast_tx_async(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let tx = tx_param(p)?;
     let hash = Hash::Sha256(tx_hash(&tx));
     // Like CometBFT: hand the tx to the mempool and answer without waiting
-    // for CheckTx.
-    let ctx2 = Arc::clone(ctx);
-    tokio::spawn(async move {
-        match ctx2.run(move |b| b.broadcast_tx(tx)).await {
-            Ok(check) if check.code.is_err() => {
-                tracing::debug!(%hash, code = check.code.value(), log = %check.log, "async tx rejected by CheckTx");
+    // for CheckTx. The CheckTx calls left running are bounded; beyond that
+    // the client waits, so a flood cannot pile up blocking tasks.
+    let check = {
+        let ctx = Arc::clone(ctx);
+        async move {
+            match ctx.run(move |b| b.broadcast_tx(tx)).await {
+                Ok(check) if check.code.is_err() => {
+                    tracing::debug!(%hash, code = check.code.value(), log = %check.log, "async tx rejected by CheckTx");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(%hash, error = %e, "async tx not accepted"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::debug!(%hash, error = %e, "async tx not accepted"),
         }
-    });
+    };
+    match Arc::clone(&ctx.async_broadcasts).try_acquire_owned() {
+        Ok(permit) => {
+            tokio::spawn(async move {
+                check.await;
+                drop(permit);
+            });
+        }
+        Err(_) => check.await,
+    }
     encode(&broadcast::tx_async::Response {
         codespace: String::new(),
         code: Default::default(),

@@ -28,7 +28,7 @@ use crate::backend::Backend;
 use crate::config::RpcConfig;
 use crate::error::{RpcError, ServeError};
 use crate::jsonrpc::{failure, parse_query_string, parse_request, success, Incoming, Params};
-use crate::methods::{arg_names, call, Ctx, METHODS, WS_METHODS};
+use crate::methods::{arg_names, call, Ctx, MAX_BACKGROUND_BROADCASTS, METHODS, WS_METHODS};
 
 /// A running RPC server. Dropping it leaves the server running; call
 /// [`RpcServer::shutdown`] to stop it.
@@ -62,7 +62,13 @@ pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcSe
     let listener = TcpListener::bind(config.laddr).await.map_err(bind_err)?;
     let local_addr = listener.local_addr().map_err(bind_err)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let ctx = Arc::new(Ctx { backend, config, subscription_clients: AtomicUsize::new(0), shutdown: shutdown_rx });
+    let ctx = Arc::new(Ctx {
+        backend,
+        config,
+        subscription_clients: AtomicUsize::new(0),
+        shutdown: shutdown_rx,
+        async_broadcasts: Arc::new(Semaphore::new(MAX_BACKGROUND_BROADCASTS)),
+    });
     tracing::info!(%local_addr, "RPC server listening");
     let task = tokio::spawn(accept_loop(listener, ctx));
     Ok(RpcServer { local_addr, shutdown, task })

@@ -199,13 +199,21 @@ async fn subscribe(
             return Err(RpcError::internal(format!("max_subscriptions_per_client {max} reached")));
         }
     }
-    if pump.is_none() {
-        let max = ctx.config.max_subscription_clients;
-        let claimed =
-            ctx.subscription_clients.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
-        if claimed.is_err() {
-            return Err(RpcError::internal(format!("max_subscription_clients {max} reached")));
+    let need_pump = match pump {
+        None => {
+            let max = ctx.config.max_subscription_clients;
+            let claimed = ctx
+                .subscription_clients
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
+            if claimed.is_err() {
+                return Err(RpcError::internal(format!("max_subscription_clients {max} reached")));
+            }
+            true
         }
+        // The node's event channel closed earlier: start over on a new one.
+        Some(p) => p.is_finished(),
+    };
+    if need_pump {
         let events = ctx.backend.subscribe();
         *pump = Some(tokio::spawn(pump_events(events, Arc::clone(subs), out.clone())));
     }

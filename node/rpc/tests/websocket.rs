@@ -250,3 +250,30 @@ async fn subscription_mistakes_and_limits_get_cometbft_errors() {
     assert_eq!(recv(&mut ws).await["result"], serde_json::json!({}));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_cancelled_with_a_server_error() {
+    let (server, backend) = start(test_config()).await;
+    let mut ws = raw_ws(server.local_addr()).await;
+    send(&mut ws, r#"{"jsonrpc":"2.0","id":"s","method":"subscribe","params":{"query":"tm.event='Tx'"}}"#).await;
+    assert_eq!(recv(&mut ws).await["result"], serde_json::json!({}));
+
+    // More events than the channel holds, published without yielding (the
+    // test runtime is single-threaded), so this subscriber lags for sure.
+    for i in 0..200u32 {
+        publish(&backend.events, tx_event(9, i, format!("tx{i}").as_bytes()));
+    }
+    let v = recv(&mut ws).await;
+    assert_eq!(v["id"], "s");
+    assert_eq!(v["error"]["code"], -32000);
+    let data = v["error"]["data"].as_str().unwrap();
+    assert!(data.starts_with("subscription was canceled (reason: slow client"), "{data}");
+
+    // The connection stays usable and can subscribe again.
+    send(&mut ws, r#"{"jsonrpc":"2.0","id":"s2","method":"subscribe","params":{"query":"tm.event='Tx'"}}"#).await;
+    assert_eq!(recv(&mut ws).await["id"], "s2");
+    publish(&backend.events, tx_event(10, 0, b"after"));
+    let v = recv(&mut ws).await;
+    assert_eq!(v["result"]["data"]["value"]["TxResult"]["height"], "10");
+    server.shutdown().await;
+}
