@@ -13,9 +13,17 @@ use tendermint_light_client_verifier::options::Options;
 use tendermint_light_client_verifier::types::{TrustThreshold, TrustedBlockState, UntrustedBlockState};
 use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
 use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client, HttpClient, Url};
+use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+
+/// The tests run one at a time: each starts up to four validators, and
+/// several zones at once would starve a 2-core machine into timeouts.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A `kawased start` process, killed (SIGKILL) when dropped.
 struct Node {
@@ -62,7 +70,7 @@ impl Node {
     }
 
     fn client(&self) -> HttpClient {
-        HttpClient::builder(Url::try_from(self.rpc.as_str()).expect("url"))
+        HttpClient::builder(self.rpc.parse::<HttpClientUrl>().expect("url"))
             .compat_mode(CompatMode::V0_38)
             .build()
             .expect("client")
@@ -77,7 +85,8 @@ impl Drop for Node {
 
 /// A base port whose testnet range (`base .. base + 10 n`) is free now.
 fn free_base(n: u16) -> u16 {
-    let seed = std::process::id() as u16;
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(7, std::sync::atomic::Ordering::Relaxed));
     for attempt in 0..200u16 {
         let base = 20_000 + ((seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 400) * 100;
         let all_free = (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok());
@@ -106,7 +115,8 @@ fn testnet(dir: &Path, n: u16, chain_id: &str) -> Vec<PathBuf> {
             let text = text
                 .replace("timeout_propose = \"3s\"", "timeout_propose = \"1s\"")
                 .replace("timeout_prevote = \"1s\"", "timeout_prevote = \"500ms\"")
-                .replace("timeout_precommit = \"1s\"", "timeout_precommit = \"500ms\"");
+                .replace("timeout_precommit = \"1s\"", "timeout_precommit = \"500ms\"")
+                .replace("timeout_commit = \"500ms\"", "timeout_commit = \"200ms\"");
             std::fs::write(&cfg, text).expect("config");
             home
         })
@@ -167,13 +177,21 @@ fn register_bank_tx(admin: &Key, chain_id: &str, sequence: u64, bank: &Key, name
 
 #[test]
 fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let homes = testnet(dir.path(), 4, "kawase-zone-4");
-    let mut nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    // Three of four are a quorum; the fourth starts late and syncs from height 1.
+    let mut nodes: Vec<Node> = homes[..3].iter().map(|h| Node::start(h)).collect();
+    rt().block_on(async {
+        let first: Vec<&Node> = nodes.iter().collect();
+        wait_all(&first, 4, Duration::from_secs(60)).await;
+    });
+    nodes.push(Node::start(&homes[3]));
     rt().block_on(async {
         let all: Vec<&Node> = nodes.iter().collect();
-        wait_all(&all, 3, Duration::from_secs(60)).await;
-        assert_agree(&all, 3).await;
+        let h = height(&nodes[0]).await.expect("h") + 1;
+        wait_all(&all, h, Duration::from_secs(60)).await;
+        assert_agree(&all, h).await;
     });
 
     // One validator crashes: three of four keep committing.
@@ -216,6 +234,7 @@ fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
 
 #[test]
 fn transactions_sent_to_any_node_are_committed_once_and_found_everywhere() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let chain_id = "kawase-zone-tx";
     let homes = testnet(dir.path(), 4, chain_id);
@@ -268,6 +287,7 @@ fn transactions_sent_to_any_node_are_committed_once_and_found_everywhere() {
 
 #[test]
 fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let homes = testnet(dir.path(), 4, "kawase-zone-lc");
     let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
@@ -323,6 +343,7 @@ fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
 
 #[test]
 fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("solo");
     let out = Command::new(BIN)
@@ -361,4 +382,20 @@ fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
         let banks = node.client().abci_query(Some("/accounts/banks".into()), vec![], None, false).await.expect("q");
         assert!(String::from_utf8_lossy(&banks.value).contains("Solo Bank"));
     });
+    // Metrics are served in Prometheus text format.
+    let metrics = http_get(&format!("127.0.0.1:{}", base + 4), "/metrics");
+    let height_line = metrics.lines().find(|l| l.starts_with("kawase_height ")).expect("kawase_height metric");
+    let h: f64 = height_line["kawase_height ".len()..].trim().parse().expect("number");
+    assert!(h >= (reached + 2) as f64, "{height_line}");
+    assert!(metrics.contains("kawase_mempool_txs"));
+}
+
+/// A plain HTTP/1.0 GET; returns the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
 }

@@ -237,3 +237,140 @@ pub fn commit_from_certificate(cert: &CommitCertificate<ZoneContext>, validators
         signatures,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use malachitebft_core_types::{CommitSignature, NilOrVal, Round, VoteType};
+    use tendermint_light_client_verifier::operations::voting_power::{ProdVotingPowerCalculator, VotingPowerCalculator};
+    use tendermint_light_client_verifier::types::TrustThreshold;
+
+    use super::*;
+    use crate::types::{Height, PrivateKey, Validator, Vote};
+
+    fn keys(n: u8) -> Vec<PrivateKey> {
+        (1..=n).map(|i| PrivateKey(ed25519_consensus::SigningKey::from([i; 32]))).collect()
+    }
+
+    fn setup() -> (chain::Id, Vec<PrivateKey>, ValidatorSet, Hash) {
+        let keys = keys(4);
+        let set = ValidatorSet::new(keys.iter().map(|k| Validator::new(k.public_key(), 10)).collect());
+        let params = tendermint::consensus::Params {
+            block: block::Size { max_bytes: 1 << 20, max_gas: -1, time_iota_ms: 1 },
+            evidence: tendermint::evidence::Params {
+                max_age_num_blocks: 1000,
+                max_age_duration: tendermint::evidence::Duration(std::time::Duration::from_secs(3600)),
+                max_bytes: 1 << 20,
+            },
+            validator: tendermint::consensus::params::ValidatorParams {
+                pub_key_types: vec![tendermint::public_key::Algorithm::Ed25519],
+            },
+            version: None,
+            abci: Default::default(),
+        };
+        ("kawase-test".parse().unwrap(), keys, set, consensus_hash(&params))
+    }
+
+    /// Signs precommits for `id` by the first `signers` keys and builds the certificate.
+    fn certify(chain_id: &chain::Id, keys: &[PrivateKey], signers: usize, id: ValueId, h: u64) -> CommitCertificate<ZoneContext> {
+        let sigs = keys[..signers]
+            .iter()
+            .map(|k| {
+                let address = crate::types::Address::from_public_key(&k.public_key());
+                let vote = Vote {
+                    typ: VoteType::Precommit,
+                    height: Height(h),
+                    round: Round::new(0),
+                    value: NilOrVal::Val(id),
+                    validator_address: address,
+                    extension: None,
+                };
+                CommitSignature::new(address, k.sign(&vote.sign_bytes(chain_id)))
+            })
+            .collect();
+        CommitCertificate { height: Height(h), round: Round::new(0), value_id: id, commit_signatures: sigs }
+    }
+
+    #[test]
+    fn a_decided_certificate_becomes_a_commit_the_tendermint_light_client_accepts() {
+        let (chain_id, keys, set, ch) = setup();
+        let ctx = BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch };
+        let genesis = Tip {
+            height: 0,
+            block_id: None,
+            time: None,
+            app_hash: vec![7; 32],
+            results_hash: results_hash(&[]),
+            last_commit: None,
+        };
+        let proposer = set.validators[0].address;
+        let time = Time::from_unix_timestamp(1_800_000_000, 5).unwrap();
+        let b1 = build_block(&ctx, &genesis, proposer, time, vec![b"tx1".to_vec(), b"tx2".to_vec()]);
+        validate_block(&ctx, &genesis, &b1, Some(proposer), None).unwrap();
+        let enc = encode_block(&b1);
+        assert_eq!(decode_block(&enc).unwrap(), b1);
+        let id = value_id(&b1, &enc);
+        assert_eq!(id.block_id().hash, b1.header.hash());
+
+        let cert = certify(&chain_id, &keys, 3, id, 1);
+        let commit = commit_from_certificate(&cert, &set);
+        verify_commit(&chain_id, &set, &commit).unwrap();
+        let sh = tendermint::block::signed_header::SignedHeader::new(b1.header.clone(), commit.clone()).unwrap();
+        let tm_set = set.to_tendermint();
+        assert_eq!(tm_set.hash(), b1.header.validators_hash);
+        let power = ProdVotingPowerCalculator::default()
+            .voting_power_in(&sh, &tm_set, TrustThreshold::TWO_THIRDS)
+            .unwrap();
+        assert_eq!(power.tallied, 30);
+
+        // The next block carries that commit and checks against it.
+        let tip1 = Tip {
+            height: 1,
+            block_id: Some(id.block_id()),
+            time: Some(time),
+            app_hash: vec![8; 32],
+            results_hash: results_hash(&[]),
+            last_commit: Some(commit),
+        };
+        let p2 = set.validators[1].address;
+        let b2 = build_block(&ctx, &tip1, p2, (time + std::time::Duration::from_secs(1)).unwrap(), vec![]);
+        validate_block(&ctx, &tip1, &b2, Some(p2), None).unwrap();
+        assert!(validate_block(&ctx, &tip1, &b2, Some(proposer), None).unwrap_err().contains("proposer"));
+    }
+
+    #[test]
+    fn blocks_with_forged_or_weak_commits_or_wrong_headers_are_rejected() {
+        let (chain_id, keys, set, ch) = setup();
+        let ctx = BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch };
+        let genesis = Tip {
+            height: 0,
+            block_id: None,
+            time: None,
+            app_hash: vec![7; 32],
+            results_hash: results_hash(&[]),
+            last_commit: None,
+        };
+        let proposer = set.validators[0].address;
+        let time = Time::from_unix_timestamp(1_800_000_000, 0).unwrap();
+        let b1 = build_block(&ctx, &genesis, proposer, time, vec![]);
+        let id = value_id(&b1, &encode_block(&b1));
+
+        // Two of four signatures are not a quorum.
+        let weak = commit_from_certificate(&certify(&chain_id, &keys, 2, id, 1), &set);
+        assert!(verify_commit(&chain_id, &set, &weak).unwrap_err().contains("two thirds"));
+        // A signature over another chain id does not count.
+        let other: chain::Id = "other-chain".parse().unwrap();
+        let forged = commit_from_certificate(&certify(&other, &keys, 4, id, 1), &set);
+        assert!(verify_commit(&chain_id, &set, &forged).unwrap_err().contains("bad commit signature"));
+
+        let mut bad = b1.clone();
+        bad.header.app_hash = AppHash::try_from(vec![9u8; 32]).unwrap();
+        assert!(validate_block(&ctx, &genesis, &bad, None, None).unwrap_err().contains("app hash"));
+        let mut bad = b1.clone();
+        bad.data.push(b"smuggled".to_vec());
+        assert!(validate_block(&ctx, &genesis, &bad, None, None).unwrap_err().contains("data hash"));
+        let max = Time::from_unix_timestamp(1_700_000_000, 0).unwrap();
+        assert!(validate_block(&ctx, &genesis, &b1, None, Some(max)).unwrap_err().contains("future"));
+        assert!(decode_block(b"\x01\x02garbage").is_err());
+    }
+}

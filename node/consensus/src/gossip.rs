@@ -5,6 +5,7 @@
 //! forwards what it newly admitted; duplicates stop at the receiver's
 //! mempool, so any connected topology floods without loops.
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub async fn start(
     peers: Vec<SocketAddr>,
     mempool: Arc<Mempool>,
     mut outbox: mpsc::UnboundedReceiver<Vec<u8>>,
+    connected: Arc<AtomicU64>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(laddr).await?;
     let bound = listener.local_addr()?;
@@ -44,7 +46,7 @@ pub async fn start(
     let (fanout, _) = broadcast::channel::<Arc<Vec<u8>>>(1024);
     for peer in peers {
         let rx = fanout.subscribe();
-        tokio::spawn(send_loop(peer, rx));
+        tokio::spawn(send_loop(peer, rx, connected.clone()));
     }
     tokio::spawn(async move {
         let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -97,13 +99,14 @@ async fn receive(mut stream: TcpStream, mempool: Arc<Mempool>) -> std::io::Resul
     }
 }
 
-async fn send_loop(peer: SocketAddr, mut rx: broadcast::Receiver<Arc<Vec<u8>>>) {
+async fn send_loop(peer: SocketAddr, mut rx: broadcast::Receiver<Arc<Vec<u8>>>, connected: Arc<AtomicU64>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match TcpStream::connect(peer).await {
             Ok(mut stream) => {
                 let _ = stream.set_nodelay(true);
                 backoff = Duration::from_millis(100);
+                connected.fetch_add(1, Ordering::Relaxed);
                 loop {
                     let frame = match rx.recv().await {
                         Ok(f) => f,
@@ -118,6 +121,7 @@ async fn send_loop(peer: SocketAddr, mut rx: broadcast::Receiver<Arc<Vec<u8>>>) 
                         break;
                     }
                 }
+                connected.fetch_sub(1, Ordering::Relaxed);
             }
             Err(_) => {
                 tokio::time::sleep(backoff).await;

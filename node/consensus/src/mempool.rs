@@ -158,3 +158,76 @@ impl Mempool {
         self.lock().by_hash.contains_key(hash)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use kawase_accounts::Role;
+    use kawase_app::testkit::{Demo, TestChain};
+    use kawase_app::{AppConfig, Zone};
+    use kawase_client::msgs;
+
+    use super::*;
+
+    const CHAIN: &str = "kawase-mempool-test";
+
+    fn chain(dir: &std::path::Path) -> (TestChain, Demo) {
+        let mut d = Demo::new();
+        let mut chain = TestChain::open(AppConfig::new(dir.join("s")), CHAIN).unwrap();
+        chain.init(&d.genesis(Zone::Fz)).unwrap();
+        chain.block(vec![]).unwrap();
+        d.set_genesis_numbers();
+        (chain, d)
+    }
+
+    #[test]
+    fn the_mempool_is_bounded_refuses_duplicates_and_bad_txs_and_forgets_committed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut chain, mut d) = chain(dir.path());
+        let pool = Mempool::new(chain.app.clone(), MempoolConfig { max_txs: 2, max_bytes: 1 << 20, max_tx_bytes: 4096 }, None);
+        let (a, b) = (d.alice.address(), d.bob.address());
+        let bank_a = d.bank_a.address();
+        let t1 = d.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, a, Role::Customer, "A-1")]);
+        let t2 = d.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, b, Role::Customer, "A-2")]);
+        let t3 = d.bank_a.sign(CHAIN, vec![msgs::issue(bank_a, b, 9, "r3")]);
+        pool.add(t1.clone()).unwrap();
+        assert!(matches!(pool.add(t1.clone()), Err(MempoolError::Duplicate)));
+        pool.add(t2.clone()).unwrap();
+        let full = pool.add(t3.clone()).unwrap_err();
+        assert!(matches!(full, MempoolError::Full { .. }));
+        assert_eq!((full.codespace(), full.code()), ("mempool", 1));
+        assert!(full.to_string().contains("mempool is full"));
+        assert!(matches!(pool.add(vec![0u8; 5000]), Err(MempoolError::TooLarge { .. })));
+        assert_eq!(pool.reap(10, 1 << 20), vec![t1.clone(), t2.clone()]);
+        assert_eq!(pool.reap(1, 1 << 20), vec![t1.clone()]);
+
+        // Block 2 commits t1 only; t2 stays (it still passes), room for t3.
+        chain.block(vec![t1.clone()]).unwrap();
+        pool.update(&[tx_hash(&t1)]);
+        assert_eq!(pool.size().0, 1);
+        // Garbage is refused by CheckTx with the app's code.
+        let bad = pool.add(vec![1, 2, 3]).unwrap_err();
+        assert!(matches!(bad, MempoolError::Rejected(_)));
+        assert_eq!(bad.codespace(), "tx");
+        pool.add(t3.clone()).unwrap();
+    }
+
+    #[test]
+    fn recheck_drops_transactions_a_block_made_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut chain, mut d) = chain(dir.path());
+        let pool = Mempool::new(chain.app.clone(), MempoolConfig::default(), None);
+        let bank_a = d.bank_a.address();
+        let a = d.alice.address();
+        let in_pool = d.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, a, Role::Customer, "A-1")]);
+        pool.add(in_pool.clone()).unwrap();
+        // Another node's block uses the same sequence number first.
+        let mut other = Demo::new();
+        other.set_genesis_numbers();
+        let b = other.bob.address();
+        let competing = other.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, b, Role::Customer, "A-2")]);
+        chain.block(vec![competing.clone()]).unwrap();
+        pool.update(&[tx_hash(&competing)]);
+        assert_eq!(pool.size(), (0, 0));
+    }
+}

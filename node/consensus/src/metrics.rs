@@ -3,6 +3,7 @@
 //! registry (consensus steps, network peers, sync).
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tendermint::Time;
 
@@ -15,7 +16,8 @@ pub struct Metrics {
     /// Milliseconds between the last two block times.
     pub block_interval_ms: AtomicU64,
     pub mempool_txs: AtomicU64,
-    pub gossip_peers: AtomicU64,
+    /// Shared with the gossip task, which counts its live connections.
+    pub gossip_peers: Arc<AtomicU64>,
 }
 
 impl Metrics {

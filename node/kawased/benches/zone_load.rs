@@ -16,7 +16,7 @@ use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
 use sha2::{Digest, Sha256};
 use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client, HttpClient, Url};
+use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kawased");
 const CHAIN: &str = "kawase-bench";
@@ -34,7 +34,7 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn client(url: &str) -> HttpClient {
-    HttpClient::builder(Url::try_from(url).expect("url")).compat_mode(CompatMode::V0_38).build().expect("client")
+    HttpClient::builder(url.parse::<HttpClientUrl>().expect("url")).compat_mode(CompatMode::V0_38).build().expect("client")
 }
 
 fn start(home: &Path) -> (Proc, String) {
@@ -111,7 +111,7 @@ fn main() {
     for h in &homes {
         let cfg = h.join("config/config.toml");
         let text = std::fs::read_to_string(&cfg).expect("cfg");
-        std::fs::write(&cfg, text.replace("timeout_commit = \"100ms\"", &format!("timeout_commit = \"{timeout_commit}\"")))
+        std::fs::write(&cfg, text.replace("timeout_commit = \"500ms\"", &format!("timeout_commit = \"{timeout_commit}\"")))
             .expect("cfg");
     }
     let nodes: Vec<(Proc, String)> = homes.iter().map(|h| start(h)).collect();

@@ -113,7 +113,7 @@ impl Default for ConsensusSection {
             timeout_propose: "3s".into(),
             timeout_prevote: "1s".into(),
             timeout_precommit: "1s".into(),
-            timeout_commit: "100ms".into(),
+            timeout_commit: "500ms".into(),
             max_clock_drift: "10s".into(),
         }
     }

@@ -84,12 +84,29 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+/// Logs go to stderr; `RUST_LOG` overrides the default filter, which keeps
+/// Malachite's per-step chatter at warn.
+fn init_tracing(extra: &str) {
+    use std::io::IsTerminal;
+    let default = format!("info,informalsystems_malachitebft=warn,libp2p=warn{extra}");
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn main() -> Result<()> {
     let cli = Cli::parse();
+    // A validator without peers has no one to gossip to; Malachite reports
+    // every such publish as an error.
+    let solo = match &cli.command {
+        Command::Start { home } => {
+            home::Home::new(home).load_config().map(|c| c.p2p.persistent_peers.trim().is_empty()).unwrap_or(false)
+        }
+        _ => false,
+    };
+    init_tracing(if solo { ",informalsystems_malachitebft_network=off" } else { "" });
     match cli.command {
         Command::Init { home, chain_id, zone, moniker } => {
             let zone: Zone = zone.into();

@@ -80,6 +80,7 @@ pub fn run(home: &Path) -> Result<()> {
             parse_peers(&config.mempool.gossip_peers)?,
             mempool,
             gossip_rx,
+            shared.metrics.gossip_peers.clone(),
         )
         .await
         .context("binding the mempool gossip port")?;
