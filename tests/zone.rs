@@ -49,7 +49,7 @@ impl Node {
             if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
                 rpc = Some(format!("http://{a}"));
             }
-            if line.starts_with("metrics listening") || line.starts_with("gossip listening") && rpc.is_some() {
+            if line == "ready" {
                 break;
             }
         }
@@ -128,7 +128,13 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn height(node: &Node) -> Option<u64> {
-    node.client().status().await.ok().map(|s| s.sync_info.latest_block_height.value())
+    match node.client().status().await {
+        Ok(s) => Some(s.sync_info.latest_block_height.value()),
+        Err(e) => {
+            eprintln!("status from {}: {e}", node.rpc);
+            None
+        }
+    }
 }
 
 /// Waits until every node reports at least height `h`.

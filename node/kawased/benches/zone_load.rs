@@ -53,7 +53,7 @@ fn start(home: &Path) -> (Proc, String) {
         if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
             rpc = Some(format!("http://{a}"));
         }
-        if line.starts_with("metrics listening") {
+        if line == "ready" {
             break;
         }
     }

@@ -91,12 +91,24 @@ pub fn run(home: &Path) -> Result<()> {
         } else {
             None
         };
-        // Tests and scripts read these lines.
-        println!("kawased started: chain {} moniker {}", genesis.chain_id, config.moniker);
-        println!("rpc listening on tcp://{rpc_addr}");
-        println!("gossip listening on tcp://{gossip_addr}");
+        // Tests and scripts read these lines; whoever reads them may close
+        // the pipe afterwards, which must not stop the node.
+        let mut lines = vec![
+            format!("kawased started: chain {} moniker {}", genesis.chain_id, config.moniker),
+            format!("rpc listening on tcp://{rpc_addr}"),
+            format!("gossip listening on tcp://{gossip_addr}"),
+        ];
         if let Some(m) = metrics_addr {
-            println!("metrics listening on http://{m}/metrics");
+            lines.push(format!("metrics listening on http://{m}/metrics"));
+        }
+        lines.push("ready".into());
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
         }
 
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
