@@ -320,8 +320,7 @@ fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
         let (trusted_sh, trusted_set) = fetch(2).await;
         for target in [3u64, 7] {
             let (sh, set) = fetch(target).await;
-            let untrusted =
-                UntrustedBlockState { signed_header: &sh, validators: &set, next_validators: Some(&set) };
+            let untrusted = UntrustedBlockState { signed_header: &sh, validators: &set, next_validators: Some(&set) };
             let trusted = TrustedBlockState {
                 chain_id: &trusted_sh.header.chain_id,
                 header_time: trusted_sh.header.time,

@@ -107,7 +107,17 @@ impl App {
             params,
         });
         let check = Delta::new(latest);
-        Ok(App { inner: Arc::new(Mutex::new(Inner { storage, config, chain, genesis: None, pending: None, check, sig_cache: Default::default() })) })
+        Ok(App {
+            inner: Arc::new(Mutex::new(Inner {
+                storage,
+                config,
+                chain,
+                genesis: None,
+                pending: None,
+                check,
+                sig_cache: Default::default(),
+            })),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -390,15 +400,13 @@ fn abci_events(events: &[Event]) -> Vec<pb::Event> {
 fn exec_result(o: &TxOutcome) -> pb::ExecTxResult {
     match &o.result {
         Ok(()) => pb::ExecTxResult { events: abci_events(&o.events), ..Default::default() },
-        Err(f) => {
-            pb::ExecTxResult {
-                code: f.code,
-                codespace: f.codespace.into(),
-                log: f.log.clone(),
-                events: abci_events(&o.events),
-                ..Default::default()
-            }
-        }
+        Err(f) => pb::ExecTxResult {
+            code: f.code,
+            codespace: f.codespace.into(),
+            log: f.log.clone(),
+            events: abci_events(&o.events),
+            ..Default::default()
+        },
     }
 }
 

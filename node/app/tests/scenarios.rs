@@ -57,7 +57,10 @@ fn bank_registers_customer_issues_and_customer_pays_across_banks_then_redeems() 
         .block(vec![d.alice.sign(CHAIN, vec![msgs::transfer(d.alice.address(), d.bob.address(), 300)])])
         .expect("block");
     ok(&r);
-    let ev = &r[0].events[0];
+    // First who sent it (for indexers), then what it did.
+    assert_eq!(r[0].events[0].r#type, "message");
+    assert_eq!(r[0].events[0].attributes[0].value, d.alice.address().to_string());
+    let ev = &r[0].events[1];
     assert_eq!(ev.r#type, "transfer");
     assert_eq!(chain.balance(&d.alice.address()), 700);
     assert_eq!(chain.balance(&d.bob.address()), 300);
@@ -109,8 +112,9 @@ fn bank_registers_customer_issues_and_customer_pays_across_banks_then_redeems() 
     assert_eq!(rec["code"], 0);
     assert_eq!(rec["height"], chain.height);
     assert_eq!(rec["hash"], hash.to_uppercase());
-    assert_eq!(rec["events"][0]["type"], "transfer");
-    assert_eq!(rec["events"][0]["attributes"][2], serde_json::json!(["amount", "1"]));
+    assert_eq!(rec["events"][0]["type"], "message");
+    assert_eq!(rec["events"][1]["type"], "transfer");
+    assert_eq!(rec["events"][1]["attributes"][2], serde_json::json!(["amount", "1"]));
 }
 
 /// Everything in verifiable state, for before/after comparisons.

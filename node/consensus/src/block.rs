@@ -67,9 +67,7 @@ pub fn data_hash(txs: &[Vec<u8>]) -> Hash {
 /// `Commit.Hash()`: Merkle root of the protobuf `CommitSig`s.
 pub fn commit_hash(commit: Option<&Commit>) -> Hash {
     let leaves: Vec<Vec<u8>> = commit
-        .map(|c| {
-            c.signatures.iter().map(|s| pb::types::CommitSig::from(s.clone()).encode_to_vec()).collect::<Vec<_>>()
-        })
+        .map(|c| c.signatures.iter().map(|s| pb::types::CommitSig::from(s.clone()).encode_to_vec()).collect::<Vec<_>>())
         .unwrap_or_default();
     Hash::Sha256(simple_hash_from_byte_vectors::<TmSha256>(&leaves))
 }
@@ -219,15 +217,13 @@ pub fn commit_from_certificate(cert: &CommitCertificate<ZoneContext>, validators
     let signatures = validators
         .validators
         .iter()
-        .map(|v| {
-            match cert.commit_signatures.iter().find(|s| s.address == v.address) {
-                Some(s) => CommitSig::BlockIdFlagCommit {
-                    validator_address: v.address.to_tendermint(),
-                    timestamp: time,
-                    signature: tendermint::Signature::try_from(s.signature.0.as_slice()).ok(),
-                },
-                None => CommitSig::BlockIdFlagAbsent,
-            }
+        .map(|v| match cert.commit_signatures.iter().find(|s| s.address == v.address) {
+            Some(s) => CommitSig::BlockIdFlagCommit {
+                validator_address: v.address.to_tendermint(),
+                timestamp: time,
+                signature: tendermint::Signature::try_from(s.signature.0.as_slice()).ok(),
+            },
+            None => CommitSig::BlockIdFlagAbsent,
         })
         .collect();
     Commit {
@@ -242,7 +238,9 @@ pub fn commit_from_certificate(cert: &CommitCertificate<ZoneContext>, validators
 mod tests {
     #![allow(clippy::unwrap_used)]
     use malachitebft_core_types::{CommitSignature, NilOrVal, Round, VoteType};
-    use tendermint_light_client_verifier::operations::voting_power::{ProdVotingPowerCalculator, VotingPowerCalculator};
+    use tendermint_light_client_verifier::operations::voting_power::{
+        ProdVotingPowerCalculator, VotingPowerCalculator,
+    };
     use tendermint_light_client_verifier::types::TrustThreshold;
 
     use super::*;
@@ -272,7 +270,13 @@ mod tests {
     }
 
     /// Signs precommits for `id` by the first `signers` keys and builds the certificate.
-    fn certify(chain_id: &chain::Id, keys: &[PrivateKey], signers: usize, id: ValueId, h: u64) -> CommitCertificate<ZoneContext> {
+    fn certify(
+        chain_id: &chain::Id,
+        keys: &[PrivateKey],
+        signers: usize,
+        id: ValueId,
+        h: u64,
+    ) -> CommitCertificate<ZoneContext> {
         let sigs = keys[..signers]
             .iter()
             .map(|k| {
@@ -318,9 +322,8 @@ mod tests {
         let sh = tendermint::block::signed_header::SignedHeader::new(b1.header.clone(), commit.clone()).unwrap();
         let tm_set = set.to_tendermint();
         assert_eq!(tm_set.hash(), b1.header.validators_hash);
-        let power = ProdVotingPowerCalculator::default()
-            .voting_power_in(&sh, &tm_set, TrustThreshold::TWO_THIRDS)
-            .unwrap();
+        let power =
+            ProdVotingPowerCalculator::default().voting_power_in(&sh, &tm_set, TrustThreshold::TWO_THIRDS).unwrap();
         assert_eq!(power.tallied, 30);
 
         // The next block carries that commit and checks against it.

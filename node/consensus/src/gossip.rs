@@ -116,7 +116,8 @@ async fn send_loop(peer: SocketAddr, mut rx: broadcast::Receiver<Arc<Vec<u8>>>, 
                         }
                         Err(broadcast::error::RecvError::Closed) => return,
                     };
-                    let ok = stream.write_u32(frame.len() as u32).await.is_ok() && stream.write_all(&frame).await.is_ok();
+                    let ok =
+                        stream.write_u32(frame.len() as u32).await.is_ok() && stream.write_all(&frame).await.is_ok();
                     if !ok {
                         break;
                     }

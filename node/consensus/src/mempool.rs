@@ -184,7 +184,8 @@ mod tests {
     fn the_mempool_is_bounded_refuses_duplicates_and_bad_txs_and_forgets_committed_ones() {
         let dir = tempfile::tempdir().unwrap();
         let (mut chain, mut d) = chain(dir.path());
-        let pool = Mempool::new(chain.app.clone(), MempoolConfig { max_txs: 2, max_bytes: 1 << 20, max_tx_bytes: 4096 }, None);
+        let pool =
+            Mempool::new(chain.app.clone(), MempoolConfig { max_txs: 2, max_bytes: 1 << 20, max_tx_bytes: 4096 }, None);
         let (a, b) = (d.alice.address(), d.bob.address());
         let bank_a = d.bank_a.address();
         let t1 = d.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, a, Role::Customer, "A-1")]);

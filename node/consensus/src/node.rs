@@ -31,8 +31,8 @@ use crate::mempool::{tx_hash, Mempool};
 use crate::privval::PrivValidator;
 use crate::store::BlockStore;
 use crate::types::{
-    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, PublicKey, Signature, Signer,
-    ValidatorSet, Value, ValueId, ZoneContext,
+    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, PublicKey, Signature, Signer, ValidatorSet,
+    Value, ValueId, ZoneContext,
 };
 
 /// Proposal data is streamed in chunks of this size.
@@ -323,7 +323,9 @@ fn p2p_config(settings: &NodeSettings) -> Result<P2pConfig, NodeError> {
     let bad = |e: String| NodeError::Engine(format!("p2p address: {e}"));
     let max_block = settings.consensus_params.block.max_bytes;
     Ok(P2pConfig {
-        listen_addr: to_multiaddr(&settings.p2p_laddr).parse::<multiaddr::Multiaddr>().map_err(|e| bad(e.to_string()))?,
+        listen_addr: to_multiaddr(&settings.p2p_laddr)
+            .parse::<multiaddr::Multiaddr>()
+            .map_err(|e| bad(e.to_string()))?,
         persistent_peers: settings
             .persistent_peers
             .iter()
@@ -382,8 +384,10 @@ fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip
     }
     let blk = store.block(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "block", height: stored })?;
     let id = store.value_id(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: stored })?;
-    let cert = store.certificate(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "certificate", height: stored })?;
-    let results = store.results(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "results", height: stored })?;
+    let cert =
+        store.certificate(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "certificate", height: stored })?;
+    let results =
+        store.results(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "results", height: stored })?;
     Ok(Tip {
         height: stored,
         block_id: Some(id.block_id()),
@@ -535,7 +539,8 @@ impl Driver {
                             if !self.timeout_commit.is_zero() {
                                 tokio::time::sleep(self.timeout_commit).await;
                             }
-                            let _ = reply.send(Next::Start(Height(self.tip.height + 1), self.shared.validators.clone()));
+                            let _ =
+                                reply.send(Next::Start(Height(self.tip.height + 1), self.shared.validators.clone()));
                         }
                         Err(e @ (NodeError::Store(_) | NodeError::App(_) | NodeError::Inconsistent(_))) => {
                             // The app or disk failed mid-commit: continuing could fork.
@@ -549,7 +554,8 @@ impl Driver {
                     }
                 }
                 AppMsg::GetDecidedValue { height, reply } => {
-                    let raw = match (self.shared.store.certificate(height.0)?, self.shared.store.block_bytes(height.0)?) {
+                    let raw = match (self.shared.store.certificate(height.0)?, self.shared.store.block_bytes(height.0)?)
+                    {
                         (Some(certificate), Some(bytes)) => {
                             Some(RawDecidedValue { certificate, value_bytes: Bytes::from(bytes) })
                         }
@@ -618,7 +624,14 @@ impl Driver {
         Ok((Value(id), encoded))
     }
 
-    async fn stream(&mut self, channels: &Channels<ZoneContext>, height: Height, round: Round, pol_round: Round, encoded: Vec<u8>) {
+    async fn stream(
+        &mut self,
+        channels: &Channels<ZoneContext>,
+        height: Height,
+        round: Round,
+        pol_round: Round,
+        encoded: Vec<u8>,
+    ) {
         let init = ProposalInit { height, round, pol_round, proposer: self.address };
         let signature = self.key.sign(&fin_digest(&init, &encoded));
         self.stream_nonce += 1;
@@ -637,7 +650,10 @@ impl Driver {
                 return;
             }
         }
-        let _ = channels.network.send(NetworkMsg::PublishProposalPart(StreamMessage::new(stream_id, n, StreamContent::Fin))).await;
+        let _ = channels
+            .network
+            .send(NetworkMsg::PublishProposalPart(StreamMessage::new(stream_id, n, StreamContent::Fin)))
+            .await;
     }
 
     /// Collects parts per (peer, stream); a complete, correctly signed
@@ -714,15 +730,14 @@ impl Driver {
         // A re-proposal (pol_round set) carries the block of an earlier round,
         // built by that round's proposer.
         let proposer = if init.pol_round == Round::Nil { Some(expected) } else { None };
-        let checked = block::validate_block(&self.block_ctx(), &self.tip, &blk, proposer, max_time)
-            .and_then(|()| {
-                let txs: Vec<Bytes> = blk.data.iter().map(|t| Bytes::from(t.clone())).collect();
-                if self.shared.app.proposal_is_valid(&txs) {
-                    Ok(())
-                } else {
-                    Err("transactions exceed block limits or do not decode".into())
-                }
-            });
+        let checked = block::validate_block(&self.block_ctx(), &self.tip, &blk, proposer, max_time).and_then(|()| {
+            let txs: Vec<Bytes> = blk.data.iter().map(|t| Bytes::from(t.clone())).collect();
+            if self.shared.app.proposal_is_valid(&txs) {
+                Ok(())
+            } else {
+                Err("transactions exceed block limits or do not decode".into())
+            }
+        });
         if let Err(e) = &checked {
             tracing::warn!(height = %init.height, round = %init.round, proposer = %init.proposer, error = %e, "rejecting proposal");
         }
@@ -788,9 +803,16 @@ impl Driver {
             s.working_height = height + 1;
             s.catching_up = false;
         });
-        self.shared.metrics.record_block(height, blk.data.len(), prev_time, blk.header.time, self.shared.mempool.size().0);
+        self.shared.metrics.record_block(
+            height,
+            blk.data.len(),
+            prev_time,
+            blk.header.time,
+            self.shared.mempool.size().0,
+        );
         tracing::info!(height, txs = blk.data.len(), round = %cert.round, app_hash = %hex::encode_upper(&results.app_hash), "committed");
-        let _ = self.shared.events.send(CommittedBlock { block: blk, block_id: id.block_id(), results: Arc::new(results) });
+        let _ =
+            self.shared.events.send(CommittedBlock { block: blk, block_id: id.block_id(), results: Arc::new(results) });
         Ok(())
     }
 }

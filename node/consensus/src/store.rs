@@ -177,7 +177,9 @@ impl BlockStore {
     pub fn block(&self, height: u64) -> Result<Option<tendermint::Block>, StoreError> {
         match self.block_bytes(height)? {
             None => Ok(None),
-            Some(b) => crate::block::decode_block(&b).map(Some).map_err(|_| StoreError::Corrupt { what: "block", height }),
+            Some(b) => {
+                crate::block::decode_block(&b).map(Some).map_err(|_| StoreError::Corrupt { what: "block", height })
+            }
         }
     }
 

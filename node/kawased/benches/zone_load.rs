@@ -34,7 +34,10 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn client(url: &str) -> HttpClient {
-    HttpClient::builder(url.parse::<HttpClientUrl>().expect("url")).compat_mode(CompatMode::V0_38).build().expect("client")
+    HttpClient::builder(url.parse::<HttpClientUrl>().expect("url"))
+        .compat_mode(CompatMode::V0_38)
+        .build()
+        .expect("client")
 }
 
 fn start(home: &Path) -> (Proc, String) {
@@ -68,17 +71,26 @@ fn admin_key(home: &Path) -> Key {
 }
 
 fn tx(key: &Key, number: u64, sequence: u64, m: Vec<cosmrs::Any>) -> Vec<u8> {
-    let p = TxParams { chain_id: CHAIN.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    let p =
+        TxParams { chain_id: CHAIN.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
     build_tx(key, &p, m).expect("tx")
 }
 
 async fn commit(c: &HttpClient, t: Vec<u8>) {
     let r = c.broadcast_tx_commit(t).await.expect("broadcast_tx_commit");
-    assert!(r.check_tx.code.is_ok() && r.tx_result.code.is_ok(), "setup tx failed: {} {}", r.check_tx.log, r.tx_result.log);
+    assert!(
+        r.check_tx.code.is_ok() && r.tx_result.code.is_ok(),
+        "setup tx failed: {} {}",
+        r.check_tx.log,
+        r.tx_result.log
+    );
 }
 
 async fn account_number(c: &HttpClient, k: &Key) -> u64 {
-    let q = c.abci_query(Some("/accounts/account".into()), k.address().to_string().into_bytes(), None, false).await.expect("q");
+    let q = c
+        .abci_query(Some("/accounts/account".into()), k.address().to_string().into_bytes(), None, false)
+        .await
+        .expect("q");
     let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
     v["number"].as_u64().expect("number")
 }
@@ -111,8 +123,11 @@ fn main() {
     for h in &homes {
         let cfg = h.join("config/config.toml");
         let text = std::fs::read_to_string(&cfg).expect("cfg");
-        std::fs::write(&cfg, text.replace("timeout_commit = \"500ms\"", &format!("timeout_commit = \"{timeout_commit}\"")))
-            .expect("cfg");
+        std::fs::write(
+            &cfg,
+            text.replace("timeout_commit = \"500ms\"", &format!("timeout_commit = \"{timeout_commit}\"")),
+        )
+        .expect("cfg");
     }
     let nodes: Vec<(Proc, String)> = homes.iter().map(|h| start(h)).collect();
     let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();

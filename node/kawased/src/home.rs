@@ -316,10 +316,7 @@ impl Home {
     /// public key.
     pub fn create_node(&self, config: NodeConfig) -> Result<tendermint::PublicKey> {
         if self.genesis_file().exists() || self.config_dir().join("priv_validator_key.json").exists() {
-            bail!(
-                "{} already has a node; refusing to overwrite (remove the home to start over)",
-                self.root.display()
-            );
+            bail!("{} already has a node; refusing to overwrite (remove the home to start over)", self.root.display());
         }
         fs::create_dir_all(self.config_dir())?;
         fs::create_dir_all(self.root.join("data"))?;
@@ -362,20 +359,18 @@ impl Home {
     /// The validator's ed25519 key from `priv_validator_key.json`.
     pub fn load_validator_key(&self) -> Result<ed25519_consensus::SigningKey> {
         let path = self.config_dir().join("priv_validator_key.json");
-        let pv: PrivValidatorKey = serde_json::from_str(
-            &fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", path.display()))?;
+        let pv: PrivValidatorKey =
+            serde_json::from_str(&fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("parsing {}", path.display()))?;
         ed25519_of(&pv.priv_key).with_context(|| format!("{}: not an ed25519 key", path.display()))
     }
 
     /// The p2p identity seed from `node_key.json`.
     pub fn load_node_key(&self) -> Result<[u8; 32]> {
         let path = self.config_dir().join("node_key.json");
-        let nk: NodeKey = serde_json::from_str(
-            &fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", path.display()))?;
+        let nk: NodeKey =
+            serde_json::from_str(&fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("parsing {}", path.display()))?;
         Ok(ed25519_of(&nk.priv_key).with_context(|| format!("{}: not an ed25519 key", path.display()))?.to_bytes())
     }
 
@@ -442,8 +437,10 @@ pub fn testnet(dir: &Path, n: u16, chain_id: &str, zone: Zone, base_port: u16) -
             .map(|j| format!("{}@127.0.0.1:{}", ids[j], Ports::testnet(base_port, j as u16).p2p))
             .collect::<Vec<_>>()
             .join(",");
-        config.mempool.gossip_peers =
-            others.map(|j| format!("127.0.0.1:{}", Ports::testnet(base_port, j as u16).gossip)).collect::<Vec<_>>().join(",");
+        config.mempool.gossip_peers = others
+            .map(|j| format!("127.0.0.1:{}", Ports::testnet(base_port, j as u16).gossip))
+            .collect::<Vec<_>>()
+            .join(",");
         fs::write(h.config_file(), toml::to_string_pretty(&config)?)?;
         h.write_admin_key(&admin)?;
         h.write_genesis(&genesis)?;

@@ -209,7 +209,8 @@ impl Backend for NodeBackend {
                 0,
             ),
         };
-        let time = |t: Option<tendermint::Time>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+        let time =
+            |t: Option<tendermint::Time>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
         let j = serde_json::json!({
             "node_info": {
                 "protocol_version": {"p2p": "8", "block": "11", "app": "1"},
@@ -289,8 +290,18 @@ impl Backend for NodeBackend {
         let Some(r) = self.exec_results(h)? else { return Ok(None) };
         Ok(Some(BlockResults {
             height: h,
-            txs_results: r.tx_results.into_iter().map(ExecTxResult::try_from).collect::<Result<_, _>>().map_err(internal)?,
-            finalize_block_events: r.events.into_iter().map(abci::Event::try_from).collect::<Result<_, _>>().map_err(internal)?,
+            txs_results: r
+                .tx_results
+                .into_iter()
+                .map(ExecTxResult::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(internal)?,
+            finalize_block_events: r
+                .events
+                .into_iter()
+                .map(abci::Event::try_from)
+                .collect::<Result<_, _>>()
+                .map_err(internal)?,
             validator_updates: Vec::new(),
             consensus_param_updates: None,
             app_hash: r.app_hash.to_vec().try_into().map_err(internal)?,
@@ -391,7 +402,8 @@ fn forward_events(shared: &Arc<Shared>, out: broadcast::Sender<NodeEvent>) {
                 result_finalize_block: result.clone(),
             })));
             for (i, (tx, r)) in b.block.data.iter().zip(result.tx_results.into_iter()).enumerate() {
-                let _ = out.send(NodeEvent::Tx(Arc::new(TxEvent { height, index: i as u32, tx: tx.clone(), result: r })));
+                let _ =
+                    out.send(NodeEvent::Tx(Arc::new(TxEvent { height, index: i as u32, tx: tx.clone(), result: r })));
             }
         }
     });
@@ -479,7 +491,8 @@ mod tests {
                         Some(Sha256::new().chain_update([1u8]).chain_update(last).chain_update(r).finalize().into())
                     }
                 }
-                let root = walk(i, n, p.proof.leaf_hash.as_bytes().try_into().expect("32"), &p.proof.aunts).expect("path");
+                let root =
+                    walk(i, n, p.proof.leaf_hash.as_bytes().try_into().expect("32"), &p.proof.aunts).expect("path");
                 assert_eq!(tendermint::Hash::Sha256(root), data_hash, "n={n} i={i}");
             }
         }

@@ -87,7 +87,10 @@ pub fn run(home: &Path) -> Result<()> {
 
         let rpc_addr = crate::rpc::serve(&config, shared.clone(), h.node_id()?).await?;
         let metrics_addr = if config.instrumentation.prometheus {
-            Some(crate::rpc::serve_metrics(parse_laddr(&config.instrumentation.prometheus_listen_addr)?, shared.clone()).await?)
+            Some(
+                crate::rpc::serve_metrics(parse_laddr(&config.instrumentation.prometheus_listen_addr)?, shared.clone())
+                    .await?,
+            )
         } else {
             None
         };
