@@ -14,7 +14,8 @@ use tendermint_proto::v0_38::abci::{
     RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+mod common;
+use common::{admin_key, BIN};
 
 /// Kills the node when the test ends, however it ends.
 struct Node(Child);
@@ -50,14 +51,6 @@ fn start_abci(home: &Path) -> (Node, String) {
         .unwrap_or_else(|| panic!("unexpected: {line}"))
         .to_string();
     (node, addr)
-}
-
-fn admin_key(home: &Path) -> Key {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
-    let secret: [u8; 32] =
-        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
-    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
 }
 
 fn sign(key: &Key, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {

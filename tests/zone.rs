@@ -1,10 +1,9 @@
 //! System tests of the zone node: real `kawased start` processes running
 //! Malachite consensus among themselves over loopback, queried through
 //! their JSON-RPC with tendermint-rpc's own client.
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
@@ -15,7 +14,8 @@ use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+mod common;
+use common::{admin_key, BIN};
 
 /// The tests run one at a time: each starts up to four validators, and
 /// several zones at once would starve a 2-core machine into timeouts.
@@ -34,26 +34,7 @@ struct Node {
 
 impl Node {
     fn start(home: &Path) -> Node {
-        let log = std::fs::File::create(home.join("node.log")).expect("log file");
-        let mut child = Command::new(BIN)
-            .args(["start", "--home", home.to_str().expect("utf8")])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn kawased start");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut rpc = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("stdout line");
-            if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
-                rpc = Some(format!("http://{a}"));
-            }
-            if line == "ready" {
-                break;
-            }
-        }
-        let rpc = rpc.unwrap_or_else(|| panic!("{} did not start; see node.log", home.display()));
+        let (child, rpc) = common::start_node(home, "info");
         Node { child: Some(child), home: home.to_path_buf(), rpc }
     }
 
@@ -166,14 +147,6 @@ async fn assert_agree(nodes: &[&Node], h: u64) {
             }
         }
     }
-}
-
-fn admin_key(home: &Path) -> Key {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
-    let secret: [u8; 32] =
-        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
-    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
 }
 
 fn register_bank_tx(admin: &Key, chain_id: &str, sequence: u64, bank: &Key, name: &str) -> Vec<u8> {
@@ -318,9 +291,8 @@ fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
         };
         let now = tendermint::Time::now();
         let (trusted_sh, trusted_set) = fetch(2).await;
-        for target in [3u64, 7] {
-            let (sh, set) = fetch(target).await;
-            let untrusted = UntrustedBlockState { signed_header: &sh, validators: &set, next_validators: Some(&set) };
+        let verify = |sh: &tendermint::block::signed_header::SignedHeader, set: &tendermint::validator::Set| {
+            let untrusted = UntrustedBlockState { signed_header: sh, validators: set, next_validators: Some(set) };
             let trusted = TrustedBlockState {
                 chain_id: &trusted_sh.header.chain_id,
                 header_time: trusted_sh.header.time,
@@ -328,21 +300,17 @@ fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
                 next_validators: &trusted_set,
                 next_validators_hash: trusted_sh.header.next_validators_hash,
             };
-            let verdict = ProdVerifier::default().verify_update_header(untrusted, trusted, &opts, now);
-            assert_eq!(verdict, Verdict::Success, "height {target} from 2");
+            ProdVerifier::default().verify_update_header(untrusted, trusted, &opts, now)
+        };
+        // Adjacent (2 -> 3) and skipping (2 -> 7) verification.
+        for target in [3u64, 7] {
+            let (sh, set) = fetch(target).await;
+            assert_eq!(verify(&sh, &set), Verdict::Success, "height {target} from 2");
         }
         // A tampered header does not verify.
         let (mut sh, set) = fetch(5).await;
         sh.header.app_hash = tendermint::AppHash::try_from(vec![1u8; 32]).expect("hash");
-        let bad = UntrustedBlockState { signed_header: &sh, validators: &set, next_validators: Some(&set) };
-        let trusted = TrustedBlockState {
-            chain_id: &trusted_sh.header.chain_id,
-            header_time: trusted_sh.header.time,
-            height: trusted_sh.header.height,
-            next_validators: &trusted_set,
-            next_validators_hash: trusted_sh.header.next_validators_hash,
-        };
-        assert_ne!(ProdVerifier::default().verify_update_header(bad, trusted, &opts, now), Verdict::Success);
+        assert_ne!(verify(&sh, &set), Verdict::Success);
     });
 }
 

@@ -269,6 +269,17 @@ mod tests {
         ("kawase-test".parse().unwrap(), keys, set, consensus_hash(&params))
     }
 
+    fn genesis_tip() -> Tip {
+        Tip {
+            height: 0,
+            block_id: None,
+            time: None,
+            app_hash: vec![7; 32],
+            results_hash: results_hash(&[]),
+            last_commit: None,
+        }
+    }
+
     /// Signs precommits for `id` by the first `signers` keys and builds the certificate.
     fn certify(
         chain_id: &chain::Id,
@@ -299,14 +310,7 @@ mod tests {
     fn a_decided_certificate_becomes_a_commit_the_tendermint_light_client_accepts() {
         let (chain_id, keys, set, ch) = setup();
         let ctx = BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch };
-        let genesis = Tip {
-            height: 0,
-            block_id: None,
-            time: None,
-            app_hash: vec![7; 32],
-            results_hash: results_hash(&[]),
-            last_commit: None,
-        };
+        let genesis = genesis_tip();
         let proposer = set.validators[0].address;
         let time = Time::from_unix_timestamp(1_800_000_000, 5).unwrap();
         let b1 = build_block(&ctx, &genesis, proposer, time, vec![b"tx1".to_vec(), b"tx2".to_vec()]);
@@ -345,14 +349,7 @@ mod tests {
     fn blocks_with_forged_or_weak_commits_or_wrong_headers_are_rejected() {
         let (chain_id, keys, set, ch) = setup();
         let ctx = BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch };
-        let genesis = Tip {
-            height: 0,
-            block_id: None,
-            time: None,
-            app_hash: vec![7; 32],
-            results_hash: results_hash(&[]),
-            last_commit: None,
-        };
+        let genesis = genesis_tip();
         let proposer = set.validators[0].address;
         let time = Time::from_unix_timestamp(1_800_000_000, 0).unwrap();
         let b1 = build_block(&ctx, &genesis, proposer, time, vec![]);

@@ -44,9 +44,9 @@ impl MempoolError {
     }
     pub fn code(&self) -> u32 {
         match self {
-            MempoolError::Full { .. } => 1,
-            MempoolError::Duplicate => 2,
-            MempoolError::TooLarge { .. } => 3,
+            MempoolError::Full { .. } => 2,
+            MempoolError::Duplicate => 3,
+            MempoolError::TooLarge { .. } => 4,
             MempoolError::Rejected(f) => f.code,
         }
     }
@@ -196,7 +196,7 @@ mod tests {
         pool.add(t2.clone()).unwrap();
         let full = pool.add(t3.clone()).unwrap_err();
         assert!(matches!(full, MempoolError::Full { .. }));
-        assert_eq!((full.codespace(), full.code()), ("mempool", 1));
+        assert_eq!((full.codespace(), full.code()), ("mempool", 2));
         assert!(full.to_string().contains("mempool is full"));
         assert!(matches!(pool.add(vec![0u8; 5000]), Err(MempoolError::TooLarge { .. })));
         assert_eq!(pool.reap(10, 1 << 20), vec![t1.clone(), t2.clone()]);

@@ -6,9 +6,8 @@
 //! Environment: `VALIDATORS` (4), `SENDERS` (400), `TXS_PER_SENDER` (50),
 //! `IN_FLIGHT` (concurrent RPC submissions, 64), `TIMEOUT_COMMIT` ("100ms").
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,9 @@ use sha2::{Digest, Sha256};
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+use common::{admin_key, BIN};
 const CHAIN: &str = "kawase-bench";
 
 struct Proc(Child);
@@ -28,6 +29,9 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// A signed transaction and its hash.
+type SignedTx = (Vec<u8>, [u8; 32]);
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -41,33 +45,8 @@ fn client(url: &str) -> HttpClient {
 }
 
 fn start(home: &Path) -> (Proc, String) {
-    let log = std::fs::File::create(home.join("node.log")).expect("log");
-    let mut child = Command::new(BIN)
-        .args(["start", "--home", home.to_str().expect("utf8")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut rpc = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
-            rpc = Some(format!("http://{a}"));
-        }
-        if line == "ready" {
-            break;
-        }
-    }
-    (Proc(child), rpc.expect("rpc address"))
-}
-
-fn admin_key(home: &Path) -> Key {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin")).expect("json");
-    let secret: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32");
-    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
+    let (child, rpc) = common::start_node(home, "warn");
+    (Proc(child), rpc)
 }
 
 fn tx(key: &Key, number: u64, sequence: u64, m: Vec<cosmrs::Any>) -> Vec<u8> {
@@ -174,7 +153,7 @@ fn main() {
 
         // Pre-sign every transfer; sender i always submits to node i % n so
         // its sequence numbers arrive in order.
-        let mut streams: Vec<(usize, Vec<(Vec<u8>, [u8; 32])>)> = Vec::new();
+        let mut streams: Vec<(usize, Vec<SignedTx>)> = Vec::new();
         for (i, k) in customers.iter().enumerate() {
             let to = customers[(i + 1) % senders].address();
             let txs = (0..per_sender as u64)

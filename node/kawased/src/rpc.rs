@@ -401,7 +401,7 @@ fn forward_events(shared: &Arc<Shared>, out: broadcast::Sender<NodeEvent>) {
                 block_id: b.block_id,
                 result_finalize_block: result.clone(),
             })));
-            for (i, (tx, r)) in b.block.data.iter().zip(result.tx_results.into_iter()).enumerate() {
+            for (i, (tx, r)) in b.block.data.iter().zip(result.tx_results).enumerate() {
                 let _ =
                     out.send(NodeEvent::Tx(Arc::new(TxEvent { height, index: i as u32, tx: tx.clone(), result: r })));
             }
