@@ -66,6 +66,34 @@ pub struct Mempool {
     gossip: Option<mpsc::UnboundedSender<Vec<u8>>>,
 }
 
+/// Holds the mempool across Commit and the recheck that follows it.
+pub struct CommitGuard<'a> {
+    pool: &'a Mempool,
+    inner: std::sync::MutexGuard<'a, Inner>,
+}
+
+impl CommitGuard<'_> {
+    pub fn recheck(mut self, committed: &[[u8; 32]]) {
+        let inner = &mut *self.inner;
+        let committed: HashSet<&[u8; 32]> = committed.iter().collect();
+        let mut keep = BTreeMap::new();
+        let mut dropped = 0usize;
+        for (seq, (hash, tx)) in std::mem::take(&mut inner.by_seq) {
+            if committed.contains(&hash) || self.pool.app.recheck_tx_bytes(&tx).is_err() {
+                inner.by_hash.remove(&hash);
+                inner.bytes -= tx.len();
+                dropped += usize::from(!committed.contains(&hash));
+                continue;
+            }
+            keep.insert(seq, (hash, tx));
+        }
+        inner.by_seq = keep;
+        if dropped > 0 {
+            tracing::debug!(dropped, "recheck removed transactions");
+        }
+    }
+}
+
 pub fn tx_hash(tx: &[u8]) -> [u8; 32] {
     Sha256::digest(tx).into()
 }
@@ -129,24 +157,13 @@ impl Mempool {
     /// After a commit: drop the block's transactions, then recheck the rest
     /// against the new state (the app reset its mempool view on Commit).
     pub fn update(&self, committed: &[[u8; 32]]) {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let committed: HashSet<&[u8; 32]> = committed.iter().collect();
-        let mut keep = BTreeMap::new();
-        let mut dropped = 0usize;
-        for (seq, (hash, tx)) in std::mem::take(&mut inner.by_seq) {
-            if committed.contains(&hash) || self.app.recheck_tx_bytes(&tx).is_err() {
-                inner.by_hash.remove(&hash);
-                inner.bytes -= tx.len();
-                dropped += usize::from(!committed.contains(&hash));
-                continue;
-            }
-            keep.insert(seq, (hash, tx));
-        }
-        inner.by_seq = keep;
-        if dropped > 0 {
-            tracing::debug!(dropped, "recheck removed transactions");
-        }
+        self.begin_commit().recheck(committed);
+    }
+
+    /// Locks the pool for a Commit: no CheckTx runs until `recheck` has
+    /// rebuilt the app's mempool view from the transactions still pending.
+    pub fn begin_commit(&self) -> CommitGuard<'_> {
+        CommitGuard { pool: self, inner: self.lock() }
     }
 
     pub fn size(&self) -> (usize, usize) {

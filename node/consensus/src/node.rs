@@ -367,7 +367,7 @@ fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip
         let blk = block::decode_block(&bytes).map_err(NodeError::Inconsistent)?;
         let id = store.value_id(h)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: h })?;
         tracing::info!(height = h, "replaying stored block into the app");
-        let results = execute(app, &blk, &id)?;
+        let results = execute(app, &blk, &id, None)?;
         let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
         store.put_results(h, &hashes, &results)?;
         applied = h;
@@ -398,8 +398,16 @@ fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip
     })
 }
 
-/// FinalizeBlock + Commit of one decided block.
-fn execute(app: &App, blk: &Block, id: &ValueId) -> Result<ResponseFinalizeBlock, NodeError> {
+/// FinalizeBlock + Commit of one decided block. `mempool`, when given, is
+/// held from Commit until its recheck ends: Commit resets the app's mempool
+/// view, and a CheckTx in between would judge a sender's next transaction
+/// against a state without its earlier pending ones.
+fn execute(
+    app: &App,
+    blk: &Block,
+    id: &ValueId,
+    mempool: Option<&Mempool>,
+) -> Result<ResponseFinalizeBlock, NodeError> {
     let h = &blk.header;
     let req = RequestFinalizeBlock {
         txs: blk.data.iter().map(|t| Bytes::from(t.clone())).collect(),
@@ -412,7 +420,17 @@ fn execute(app: &App, blk: &Block, id: &ValueId) -> Result<ResponseFinalizeBlock
         proposer_address: Bytes::copy_from_slice(h.proposer_address.as_bytes()),
     };
     let resp = app.try_finalize_block(req)?;
-    app.try_commit()?;
+    let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
+    match mempool {
+        Some(pool) => {
+            let guard = pool.begin_commit();
+            app.try_commit()?;
+            guard.recheck(&hashes);
+        }
+        None => {
+            app.try_commit()?;
+        }
+    }
     Ok(resp)
 }
 
@@ -776,10 +794,9 @@ impl Driver {
         let blk = Arc::new(blk);
         let blk2 = blk.clone();
         let results = tokio::task::spawn_blocking(move || -> Result<ResponseFinalizeBlock, NodeError> {
-            let results = execute(&shared.app, &blk2, &id)?;
+            let results = execute(&shared.app, &blk2, &id, Some(&shared.mempool))?;
             let hashes: Vec<[u8; 32]> = blk2.data.iter().map(|t| tx_hash(t)).collect();
             shared.store.put_results(height, &hashes, &results)?;
-            shared.mempool.update(&hashes);
             Ok(results)
         })
         .await
