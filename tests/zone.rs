@@ -69,7 +69,9 @@ fn free_base(n: u16) -> u16 {
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(7, std::sync::atomic::Ordering::Relaxed));
     for attempt in 0..200u16 {
-        let base = 20_000 + ((seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 400) * 100;
+        // Below Linux's ephemeral range (32768..), where outgoing connections
+        // would otherwise take our listen ports.
+        let base = 20_000 + ((seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 120) * 100;
         let all_free = (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok());
         if all_free {
             return base;

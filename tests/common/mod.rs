@@ -31,7 +31,11 @@ pub fn start_node(home: &Path, rust_log: &str) -> (Child, String) {
             break;
         }
     }
-    let rpc = rpc.unwrap_or_else(|| panic!("{} did not start; see its node.log", home.display()));
+    let rpc = rpc.unwrap_or_else(|| {
+        let log = std::fs::read_to_string(home.join("node.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+        panic!("{} did not start:\n{}", home.display(), tail.join("\n"))
+    });
     (child, rpc)
 }
 

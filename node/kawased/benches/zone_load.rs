@@ -90,7 +90,8 @@ fn main() {
     let timeout_commit = std::env::var("TIMEOUT_COMMIT").unwrap_or_else(|_| "100ms".into());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = 30_000 + (std::process::id() % 200) as u16 * 100;
+    // Below the ephemeral port range, so outgoing connections cannot take them.
+    let base = 20_000 + (std::process::id() % 120) as u16 * 100;
     let out = Command::new(BIN)
         .args(["testnet", "--validators", &n.to_string(), "--output"])
         .arg(dir.path())
