@@ -29,6 +29,7 @@ pub struct NodeBackend {
     node_id: String,
     p2p_laddr: String,
     rpc_laddr: String,
+    earliest: std::sync::OnceLock<tendermint::block::Header>,
 }
 
 fn internal(e: impl std::fmt::Display) -> RpcError {
@@ -56,9 +57,28 @@ impl NodeBackend {
     }
 
     fn tx_at(&self, height: u64, index: u32, prove: bool) -> Result<Option<TxResponse>, RpcError> {
-        let Some(blk) = self.shared.store.block(height).map_err(internal)? else { return Ok(None) };
+        self.tx_in(&mut BlockMemo::default(), height, index, prove)
+    }
+
+    /// One transaction of a stored block; `memo` keeps decoded blocks so a
+    /// search with many hits in one block decodes it once.
+    fn tx_in(
+        &self,
+        memo: &mut BlockMemo,
+        height: u64,
+        index: u32,
+        prove: bool,
+    ) -> Result<Option<TxResponse>, RpcError> {
+        let entry = match memo.0.entry(height) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let blk = self.shared.store.block(height).map_err(internal)?;
+                let results = self.exec_results(height)?;
+                v.insert(blk.zip(results))
+            }
+        };
+        let Some((blk, results)) = entry.as_ref() else { return Ok(None) };
         let Some(tx) = blk.data.get(index as usize).cloned() else { return Ok(None) };
-        let Some(results) = self.exec_results(height)? else { return Ok(None) };
         let Some(r) = results.tx_results.get(index as usize).cloned() else { return Ok(None) };
         let proof = if prove { Some(tx_proof(&blk.data, index as usize)) } else { None };
         Ok(Some(TxResponse {
@@ -71,6 +91,10 @@ impl NodeBackend {
         }))
     }
 }
+
+/// Decoded blocks and results by height, for one RPC call.
+#[derive(Default)]
+struct BlockMemo(std::collections::HashMap<u64, Option<(Block, pb::ResponseFinalizeBlock)>>);
 
 /// Merkle inclusion proof of `txs[index]` under the block's data hash
 /// (leaves are the transactions' SHA-256, as CometBFT's `Txs.Proof`).
@@ -190,7 +214,17 @@ impl Backend for NodeBackend {
     fn status(&self) -> Result<status::Response, RpcError> {
         let s = self.shared.status();
         let store = &self.shared.store;
-        let earliest = store.block(1).map_err(internal)?;
+        // Block 1 never changes (blocks are not pruned): decode it once.
+        let earliest = match self.earliest.get() {
+            Some(h) => Some(h.clone()),
+            None => {
+                let h = store.block(1).map_err(internal)?.map(|b| b.header);
+                if let Some(h) = &h {
+                    let _ = self.earliest.set(h.clone());
+                }
+                h
+            }
+        };
         let zero = "0000000000000000000000000000000000000000000000000000000000000000".to_string();
         let hash_hex = |h: Option<tendermint::Hash>| h.map(|h| h.to_string()).unwrap_or_default();
         let val = self
@@ -223,10 +257,10 @@ impl Backend for NodeBackend {
                 "other": {"tx_index": "on", "rpc_address": self.rpc_laddr},
             },
             "sync_info": {
-                "earliest_block_hash": earliest.as_ref().map(|b| b.header.hash().to_string()).unwrap_or_else(|| zero.clone()),
-                "earliest_app_hash": earliest.as_ref().map(|b| hex::encode_upper(b.header.app_hash.as_bytes())).unwrap_or_default(),
+                "earliest_block_hash": earliest.as_ref().map(|h| h.hash().to_string()).unwrap_or_else(|| zero.clone()),
+                "earliest_app_hash": earliest.as_ref().map(|h| hex::encode_upper(h.app_hash.as_bytes())).unwrap_or_default(),
                 "earliest_block_height": if earliest.is_some() { "1" } else { "0" },
-                "earliest_block_time": time(earliest.as_ref().map(|b| b.header.time)),
+                "earliest_block_time": time(earliest.as_ref().map(|h| h.time)),
                 "latest_block_hash": if s.block_hash.is_some() { hash_hex(s.block_hash) } else { zero },
                 "latest_app_hash": hex::encode_upper(&s.app_hash),
                 "latest_block_height": s.height.to_string(),
@@ -356,19 +390,27 @@ impl Backend for NodeBackend {
         if order_desc {
             locs.reverse();
         }
-        let mut matched = Vec::new();
-        for loc in locs {
-            let Some(t) = self.tx_at(loc.height, loc.index, false)? else { continue };
-            if conds[1..].iter().all(|c| event_matches(&t.tx_result, t.height, &t.hash, c)) {
-                matched.push(loc);
+        let mut memo = BlockMemo::default();
+        // The index answered the first condition; only further ones need
+        // the transactions' results.
+        let matched = if conds.len() == 1 {
+            locs
+        } else {
+            let mut matched = Vec::new();
+            for loc in locs {
+                let Some(t) = self.tx_in(&mut memo, loc.height, loc.index, false)? else { continue };
+                if conds[1..].iter().all(|c| event_matches(&t.tx_result, t.height, &t.hash, c)) {
+                    matched.push(loc);
+                }
             }
-        }
+            matched
+        };
         let total = matched.len() as u32;
         let per_page = usize::from(per_page.max(1));
         let start = (page.max(1) as usize - 1) * per_page;
         let mut out = Vec::new();
         for loc in matched.into_iter().skip(start).take(per_page) {
-            if let Some(t) = self.tx_at(loc.height, loc.index, prove)? {
+            if let Some(t) = self.tx_in(&mut memo, loc.height, loc.index, prove)? {
                 out.push(t);
             }
         }
@@ -419,6 +461,7 @@ pub async fn serve(config: &NodeConfig, shared: Arc<Shared>, node_id: String) ->
         node_id,
         p2p_laddr: config.p2p.laddr.clone(),
         rpc_laddr: config.rpc.laddr.clone(),
+        earliest: std::sync::OnceLock::new(),
     };
     let rpc = RpcConfig {
         laddr: parse_laddr(&config.rpc.laddr)?,
