@@ -42,16 +42,16 @@ pub fn decode_block(bytes: &[u8]) -> Result<Block, String> {
 /// The id consensus votes on: the header hash, and one "part" that is the
 /// whole protobuf encoding (we stream our own chunks, not CometBFT parts).
 pub fn value_id(block: &Block, encoded: &[u8]) -> ValueId {
+    value_id_with_parts(block, Sha256::digest(encoded).into())
+}
+
+/// [`value_id`] when the SHA-256 of the encoding is already known.
+pub fn value_id_with_parts(block: &Block, parts_hash: [u8; 32]) -> ValueId {
     let hash = match block.header.hash() {
         Hash::Sha256(h) => h,
         Hash::None => [0; 32],
     };
-    ValueId {
-        block_hash: hash,
-        parts_hash: Sha256::digest(encoded).into(),
-        parts_total: 1,
-        time_nanos: time_to_nanos(block.header.time),
-    }
+    ValueId { block_hash: hash, parts_hash, parts_total: 1, time_nanos: time_to_nanos(block.header.time) }
 }
 
 pub fn empty_hash() -> Hash {
@@ -104,10 +104,12 @@ pub struct BlockContext<'a> {
     pub chain_id: &'a chain::Id,
     pub validators: &'a ValidatorSet,
     pub consensus_hash: Hash,
+    /// `validators.hash()`, computed once by the caller.
+    pub validators_hash: Hash,
 }
 
 pub fn build_block(ctx: &BlockContext<'_>, tip: &Tip, proposer: Address, time: Time, txs: Vec<Vec<u8>>) -> Block {
-    let vhash = ctx.validators.hash();
+    let vhash = ctx.validators_hash;
     let header = Header {
         version: block::header::Version { block: BLOCK_PROTOCOL, app: 0 },
         chain_id: ctx.chain_id.clone(),
@@ -149,7 +151,7 @@ pub fn validate_block(
     if let Some(max) = max_time {
         want(h.time <= max, "time too far in the future")?;
     }
-    let vhash = ctx.validators.hash();
+    let vhash = ctx.validators_hash;
     want(h.validators_hash == vhash && h.next_validators_hash == vhash, "validators hash")?;
     want(h.consensus_hash == ctx.consensus_hash, "consensus hash")?;
     want(h.app_hash.as_bytes() == tip.app_hash.as_slice(), "app hash")?;
@@ -309,7 +311,8 @@ mod tests {
     #[test]
     fn a_decided_certificate_becomes_a_commit_the_tendermint_light_client_accepts() {
         let (chain_id, keys, set, ch) = setup();
-        let ctx = BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch };
+        let ctx =
+            BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch, validators_hash: set.hash() };
         let genesis = genesis_tip();
         let proposer = set.validators[0].address;
         let time = Time::from_unix_timestamp(1_800_000_000, 5).unwrap();
@@ -348,7 +351,8 @@ mod tests {
     #[test]
     fn blocks_with_forged_or_weak_commits_or_wrong_headers_are_rejected() {
         let (chain_id, keys, set, ch) = setup();
-        let ctx = BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch };
+        let ctx =
+            BlockContext { chain_id: &chain_id, validators: &set, consensus_hash: ch, validators_hash: set.hash() };
         let genesis = genesis_tip();
         let proposer = set.validators[0].address;
         let time = Time::from_unix_timestamp(1_800_000_000, 0).unwrap();

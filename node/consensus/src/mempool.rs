@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use kawase_app::{App, Failure};
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 #[derive(Clone, Debug)]
@@ -94,9 +93,8 @@ impl CommitGuard<'_> {
     }
 }
 
-pub fn tx_hash(tx: &[u8]) -> [u8; 32] {
-    Sha256::digest(tx).into()
-}
+/// CometBFT's transaction hash (SHA-256), as the app computes it.
+pub use kawase_app::tx::tx_hash;
 
 impl Mempool {
     pub fn new(app: App, config: MempoolConfig, gossip: Option<mpsc::UnboundedSender<Vec<u8>>>) -> Mempool {

@@ -15,17 +15,15 @@ pub struct Metrics {
     pub txs_total: AtomicU64,
     /// Milliseconds between the last two block times.
     pub block_interval_ms: AtomicU64,
-    pub mempool_txs: AtomicU64,
     /// Shared with the gossip task, which counts its live connections.
     pub gossip_peers: Arc<AtomicU64>,
 }
 
 impl Metrics {
-    pub fn record_block(&self, height: u64, txs: usize, prev: Option<Time>, time: Time, mempool: usize) {
+    pub fn record_block(&self, height: u64, txs: usize, prev: Option<Time>, time: Time) {
         self.height.store(height, Ordering::Relaxed);
         self.block_txs.store(txs as u64, Ordering::Relaxed);
         self.txs_total.fetch_add(txs as u64, Ordering::Relaxed);
-        self.mempool_txs.store(mempool as u64, Ordering::Relaxed);
         if let Some(prev) = prev {
             if let Ok(d) = time.duration_since(prev) {
                 self.block_interval_ms.store(d.as_millis() as u64, Ordering::Relaxed);

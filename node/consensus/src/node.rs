@@ -298,6 +298,11 @@ pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> R
         shared: shared.clone(),
         chain_id: settings.chain_id.clone(),
         consensus_hash: block::consensus_hash(&settings.consensus_params),
+        validators_hash: settings.validators.hash(),
+        // A block's stream may carry the largest block plus framing.
+        max_stream_bytes: usize::try_from(settings.consensus_params.block.max_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1 << 20),
         key: settings.validator_key.clone(),
         address: validator_address,
         tip,
@@ -367,9 +372,7 @@ fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip
         let blk = block::decode_block(&bytes).map_err(NodeError::Inconsistent)?;
         let id = store.value_id(h)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: h })?;
         tracing::info!(height = h, "replaying stored block into the app");
-        let results = execute(app, &blk, &id, None)?;
-        let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
-        store.put_results(h, &hashes, &results)?;
+        execute(app, store, &blk, &id, None)?;
         applied = h;
     }
     if stored == 0 {
@@ -398,12 +401,14 @@ fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip
     })
 }
 
-/// FinalizeBlock + Commit of one decided block. `mempool`, when given, is
-/// held from Commit until its recheck ends: Commit resets the app's mempool
-/// view, and a CheckTx in between would judge a sender's next transaction
-/// against a state without its earlier pending ones.
+/// FinalizeBlock + Commit of one decided block, then its results and
+/// indexes into the block store. `mempool`, when given, is held from Commit
+/// until its recheck ends: Commit resets the app's mempool view, and a
+/// CheckTx in between would judge a sender's next transaction against a
+/// state without its earlier pending ones.
 fn execute(
     app: &App,
+    store: &BlockStore,
     blk: &Block,
     id: &ValueId,
     mempool: Option<&Mempool>,
@@ -421,6 +426,7 @@ fn execute(
     };
     let resp = app.try_finalize_block(req)?;
     let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
+    let height = h.height.value();
     match mempool {
         Some(pool) => {
             let guard = pool.begin_commit();
@@ -431,6 +437,7 @@ fn execute(
             app.try_commit()?;
         }
     }
+    store.put_results(height, &hashes, &resp)?;
     Ok(resp)
 }
 
@@ -438,6 +445,7 @@ fn execute(
 struct Assembled {
     init: ProposalInit,
     encoded: Vec<u8>,
+    parts_hash: [u8; 32],
 }
 
 #[derive(Default)]
@@ -452,6 +460,9 @@ struct Driver {
     shared: Arc<Shared>,
     chain_id: chain::Id,
     consensus_hash: tendermint::Hash,
+    /// Hash of the (fixed) validator set, computed once.
+    validators_hash: tendermint::Hash,
+    max_stream_bytes: usize,
     key: PrivateKey,
     address: Address,
     tip: Tip,
@@ -464,14 +475,16 @@ struct Driver {
     stream_nonce: u64,
 }
 
-fn fin_digest(init: &ProposalInit, encoded: &[u8]) -> Vec<u8> {
+/// What the proposer's Fin signs: the stream's Init and the SHA-256 of the
+/// whole encoded block (which is also the value id's part-set hash).
+fn fin_digest(init: &ProposalInit, parts_hash: &[u8; 32]) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(b"kawase/proposal/");
     h.update(init.height.0.to_be_bytes());
     h.update(init.round.as_i64().to_be_bytes());
     h.update(init.pol_round.as_i64().to_be_bytes());
     h.update(init.proposer.0);
-    h.update(encoded);
+    h.update(parts_hash);
     h.finalize().to_vec()
 }
 
@@ -481,6 +494,7 @@ impl Driver {
             chain_id: &self.chain_id,
             validators: &self.shared.validators,
             consensus_hash: self.consensus_hash,
+            validators_hash: self.validators_hash,
         }
     }
 
@@ -527,7 +541,7 @@ impl Driver {
                         None => self.build_proposal(height, round)?,
                     };
                     let _ = reply.send(LocallyProposedValue::new(height, round, value));
-                    self.stream(&channels, height, round, Round::Nil, encoded).await;
+                    self.stream(&channels, height, round, Round::Nil, encoded, value.0.parts_hash).await;
                 }
                 AppMsg::ExtendVote { reply, .. } => {
                     let _ = reply.send(None);
@@ -537,7 +551,7 @@ impl Driver {
                 }
                 AppMsg::RestreamProposal { height, round, valid_round, address: _, value_id } => {
                     if let Some(bytes) = self.shared.store.pending(height.0, &value_id)? {
-                        self.stream(&channels, height, round, valid_round, bytes).await;
+                        self.stream(&channels, height, round, valid_round, bytes, value_id.parts_hash).await;
                     }
                 }
                 AppMsg::GetHistoryMinHeight { reply } => {
@@ -649,9 +663,10 @@ impl Driver {
         round: Round,
         pol_round: Round,
         encoded: Vec<u8>,
+        parts_hash: [u8; 32],
     ) {
         let init = ProposalInit { height, round, pol_round, proposer: self.address };
-        let signature = self.key.sign(&fin_digest(&init, &encoded));
+        let signature = self.key.sign(&fin_digest(&init, &parts_hash));
         self.stream_nonce += 1;
         let mut id = Vec::with_capacity(24);
         id.extend_from_slice(&height.0.to_be_bytes());
@@ -685,7 +700,7 @@ impl Driver {
                 self.streams.remove(&k);
             }
         }
-        let max_bytes = self.shared.app.params().map(|p| p.max_block_bytes as usize).unwrap_or(16 << 20) + (1 << 20);
+        let max_bytes = self.max_stream_bytes;
         let stream = self.streams.entry(key.clone()).or_default();
         match msg.content {
             StreamContent::Data(ProposalPart::Init(init)) => stream.init = Some(init),
@@ -715,11 +730,12 @@ impl Driver {
             tracing::warn!(proposer = %init.proposer, "proposal from a non-validator");
             return None;
         };
-        if !proposer.public_key.verify(&fin_digest(&init, &encoded), &sig) {
+        let parts_hash: [u8; 32] = Sha256::digest(&encoded).into();
+        if !proposer.public_key.verify(&fin_digest(&init, &parts_hash), &sig) {
             tracing::warn!(proposer = %init.proposer, "proposal with a bad signature");
             return None;
         }
-        let a = Assembled { init, encoded };
+        let a = Assembled { init, encoded, parts_hash };
         if a.init.height.0 > self.tip.height + 1 {
             if self.future.len() < MAX_FUTURE_PROPOSALS {
                 self.future.push(a);
@@ -734,7 +750,7 @@ impl Driver {
 
     /// ProcessProposal for a block at the next height.
     fn accept_assembled(&mut self, a: Assembled) -> Option<ProposedValue<ZoneContext>> {
-        let Assembled { init, encoded } = a;
+        let Assembled { init, encoded, parts_hash } = a;
         let blk = match block::decode_block(&encoded) {
             Ok(b) => b,
             Err(e) => {
@@ -742,7 +758,7 @@ impl Driver {
                 return None;
             }
         };
-        let id = block::value_id(&blk, &encoded);
+        let id = block::value_id_with_parts(&blk, parts_hash);
         let max_time = (Time::now() + self.max_clock_drift).ok();
         let expected = self.expected_proposer(init.height, init.round);
         // A re-proposal (pol_round set) carries the block of an earlier round,
@@ -794,10 +810,7 @@ impl Driver {
         let blk = Arc::new(blk);
         let blk2 = blk.clone();
         let results = tokio::task::spawn_blocking(move || -> Result<ResponseFinalizeBlock, NodeError> {
-            let results = execute(&shared.app, &blk2, &id, Some(&shared.mempool))?;
-            let hashes: Vec<[u8; 32]> = blk2.data.iter().map(|t| tx_hash(t)).collect();
-            shared.store.put_results(height, &hashes, &results)?;
-            Ok(results)
+            execute(&shared.app, &shared.store, &blk2, &id, Some(&shared.mempool))
         })
         .await
         .map_err(|e| NodeError::Engine(e.to_string()))??;
@@ -820,13 +833,7 @@ impl Driver {
             s.working_height = height + 1;
             s.catching_up = false;
         });
-        self.shared.metrics.record_block(
-            height,
-            blk.data.len(),
-            prev_time,
-            blk.header.time,
-            self.shared.mempool.size().0,
-        );
+        self.shared.metrics.record_block(height, blk.data.len(), prev_time, blk.header.time);
         tracing::info!(height, txs = blk.data.len(), round = %cert.round, app_hash = %hex::encode_upper(&results.app_hash), "committed");
         let _ =
             self.shared.events.send(CommittedBlock { block: blk, block_id: id.block_id(), results: Arc::new(results) });

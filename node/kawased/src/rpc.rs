@@ -102,9 +102,6 @@ fn tx_proof(txs: &[Vec<u8>], index: usize) -> tendermint::tx::Proof {
     fn leaf(x: &[u8]) -> [u8; 32] {
         Sha256::new().chain_update([0u8]).chain_update(x).finalize().into()
     }
-    fn inner(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
-        Sha256::new().chain_update([1u8]).chain_update(l).chain_update(r).finalize().into()
-    }
     fn split(n: usize) -> usize {
         let mut k = 1;
         while k * 2 < n {
@@ -112,15 +109,9 @@ fn tx_proof(txs: &[Vec<u8>], index: usize) -> tendermint::tx::Proof {
         }
         k
     }
+    /// The RFC 6962 root tendermint-rs computes (leaves are the tx hashes).
     fn root(items: &[[u8; 32]]) -> [u8; 32] {
-        match items.len() {
-            0 => Sha256::digest([]).into(),
-            1 => leaf(&items[0]),
-            n => {
-                let k = split(n);
-                inner(&root(&items[..k]), &root(&items[k..]))
-            }
-        }
+        tendermint::merkle::simple_hash_from_byte_vectors::<tendermint::crypto::default::Sha256>(items)
     }
     /// Aunts from the leaf up.
     fn aunts(items: &[[u8; 32]], index: usize, out: &mut Vec<[u8; 32]>) {
