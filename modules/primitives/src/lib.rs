@@ -16,7 +16,8 @@ pub use amount::{parse_amount, AmountError};
 pub use context::Context;
 pub use event::Event;
 pub use state::{
-    Changes, Delta, Entries, MemState, StateError, StateRead, StateReadTyped, StateWrite, StateWriteTyped,
+    write_changes, Changes, Delta, Entries, MemState, StateError, StateRead, StateReadTyped, StateWrite,
+    StateWriteTyped,
 };
 
 /// Every module error maps to a stable `(codespace, code)` pair that clients

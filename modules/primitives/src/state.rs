@@ -93,6 +93,23 @@ impl Changes {
     }
 }
 
+/// Writes a child overlay's changes through any writer (for overlays whose
+/// parent is only known as `StateWrite`).
+pub fn write_changes<S: StateWrite + ?Sized>(state: &mut S, changes: Changes) {
+    for (k, v) in changes.writes {
+        match v {
+            Some(v) => state.put_raw(k, v),
+            None => state.delete(k),
+        }
+    }
+    for (k, v) in changes.nonverifiable {
+        state.put_nonverifiable(k, v);
+    }
+    for e in changes.events {
+        state.emit(e);
+    }
+}
+
 /// A transactional overlay over a base state. Fork one per transaction (or
 /// per message), run the handler on it, then either [`Delta::into_changes`]
 /// and apply to the parent, or drop it: nothing leaks on error.

@@ -29,6 +29,8 @@ pub enum Error {
     SettlementIdUsed(String),
     #[error("invalid genesis: {0}")]
     InvalidGenesis(String),
+    #[error("insufficient reserved deposit: {address} has {available} reserved on {channel}, needs {needed}")]
+    InsufficientReserved { address: Address, channel: String, available: u128, needed: u128 },
     /// An account-level failure (unknown, frozen, closed, wrong role); keeps
     /// the accounts module's codespace and code.
     #[error(transparent)]
@@ -58,6 +60,7 @@ impl ErrorCode for Error {
             Error::PositionExceeded { .. } => 11,
             Error::SettlementIdUsed(_) => 12,
             Error::InvalidGenesis(_) => 13,
+            Error::InsufficientReserved { .. } => 14,
             Error::Accounts(e) => e.code(),
         }
     }

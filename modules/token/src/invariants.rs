@@ -9,7 +9,8 @@ use crate::state::StateReadExt as _;
 /// the end of every block in debug builds and by the property tests.
 ///
 /// 1. Every non-zero balance belongs to a token-holding account.
-/// 2. For each bank, the sum of its holders' balances equals its supply.
+/// 2. For each bank, the sum of its holders' balances, free and reserved
+///    for Business Zones, equals its supply.
 /// 3. The sum of bank supplies equals the total supply, which equals
 ///    everything minted less everything burned (modulo 2^128).
 /// 4. At most one direction of each bank pair has a position.
@@ -20,7 +21,8 @@ pub fn check_invariants<S: StateRead>(state: &S) -> Result<(), String> {
     let e = |x: crate::Error| x.to_string();
     let banks: Vec<Address> = state.banks().map_err(|x| x.to_string())?.into_iter().map(|a| a.address).collect();
     let mut held: BTreeMap<Address, u128> = banks.iter().map(|b| (*b, 0u128)).collect();
-    for (addr, bal) in state.balances().map_err(e)? {
+    let reserved = state.all_reserved().map_err(e)?.into_iter().map(|(_, a, r)| (a, r));
+    for (addr, bal) in state.balances().map_err(e)?.into_iter().chain(reserved) {
         let acct = state.existing_account(&addr).map_err(|x| x.to_string())?;
         let bank = match (acct.role.holds_tokens(), acct.bank) {
             (true, Some(b)) => b,

@@ -18,7 +18,7 @@ pub use error::Error;
 pub use genesis::{BalanceGenesis, Genesis};
 pub use invariants::check_invariants;
 pub use msg::Msg;
-pub use state::{BankStats, Position, StateReadExt, StateWriteExt, TokenHoldings};
+pub use state::{amount_string, BankStats, Position, StateReadExt, StateWriteExt, TokenHoldings};
 
 pub const CODESPACE: &str = "token";
 

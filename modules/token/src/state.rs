@@ -75,6 +75,24 @@ pub trait StateReadExt: StateRead {
         Ok(out)
     }
 
+    /// Deposit `a` has reserved for the BZ behind `channel`.
+    fn reserved(&self, channel: &str, a: &Address) -> Result<u128, Error> {
+        Ok(self.get_u128(&state_key::reserved(channel, a))?)
+    }
+
+    /// All non-zero reserved amounts, ordered by (channel, address).
+    fn all_reserved(&self) -> Result<Vec<(String, Address, u128)>, Error> {
+        let mut out = Vec::new();
+        for (k, v) in self.prefix_raw(state_key::reserved_prefix())? {
+            let (c, a) = state_key::parse_reserved(&k)
+                .ok_or_else(|| kawase_primitives::StateError("corrupt reserved key".into()))?;
+            let arr: [u8; 16] =
+                v.as_slice().try_into().map_err(|_| kawase_primitives::StateError("corrupt reserved".into()))?;
+            out.push((c, a, u128::from_be_bytes(arr)));
+        }
+        Ok(out)
+    }
+
     /// All non-zero balances, ordered by address.
     fn balances(&self) -> Result<Vec<(Address, u128)>, Error> {
         let mut out = Vec::new();
@@ -114,6 +132,52 @@ pub trait StateWriteExt: StateWrite {
         let b =
             available.checked_sub(amount).ok_or(Error::InsufficientFunds { address: *a, available, needed: amount })?;
         self.put_u128(state_key::balance(a), b);
+        Ok(())
+    }
+
+    /// Free balance -> reserved for `channel` (a charge to a BZ).
+    fn reserve(&mut self, channel: &str, a: &Address, amount: u128) -> Result<(), Error> {
+        self.debit(a, amount)?;
+        let r = add("reserved", self.reserved(channel, a)?, amount)?;
+        self.put_u128(state_key::reserved(channel, a), r);
+        Ok(())
+    }
+
+    /// Reserved for `channel` -> free balance (a discharge, or a refused or
+    /// timed-out charge).
+    fn unreserve(&mut self, channel: &str, a: &Address, amount: u128) -> Result<(), Error> {
+        self.take_reserved(channel, a, amount)?;
+        self.credit(a, amount)
+    }
+
+    /// Moves reserved deposit between two holders on the same channel (a
+    /// settled BZ payment); across banks the liability moves too.
+    fn move_reserved(
+        &mut self,
+        channel: &str,
+        from: (&Address, &Address),
+        to: (&Address, &Address),
+        amount: u128,
+    ) -> Result<(), Error> {
+        let ((from, from_bank), (to, to_bank)) = (from, to);
+        self.take_reserved(channel, from, amount)?;
+        let r = add("reserved", self.reserved(channel, to)?, amount)?;
+        self.put_u128(state_key::reserved(channel, to), r);
+        if from_bank != to_bank {
+            self.move_liability(from_bank, to_bank, amount)?;
+        }
+        Ok(())
+    }
+
+    fn take_reserved(&mut self, channel: &str, a: &Address, amount: u128) -> Result<(), Error> {
+        let available = self.reserved(channel, a)?;
+        let r = available.checked_sub(amount).ok_or(Error::InsufficientReserved {
+            address: *a,
+            channel: channel.to_owned(),
+            available,
+            needed: amount,
+        })?;
+        self.put_u128(state_key::reserved(channel, a), r);
         Ok(())
     }
 
@@ -190,6 +254,7 @@ pub struct TokenHoldings;
 
 impl<S: StateRead + ?Sized> HoldingsCheck<S> for TokenHoldings {
     fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
-        Ok(state.get_u128(&state_key::balance(address))? != 0)
+        Ok(state.get_u128(&state_key::balance(address))? != 0
+            || state.all_reserved().map_err(|e| kawase_primitives::StateError(e.to_string()))?.iter().any(|(_, a, _)| a == address))
     }
 }

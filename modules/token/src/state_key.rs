@@ -61,6 +61,23 @@ pub fn settlement_id(id: &str) -> Vec<u8> {
     format!("token/ref/settlement/{id}").into_bytes()
 }
 
+/// Deposit `a` has committed to the Business Zone behind IBC channel
+/// `channel` (part of its bank's liabilities, not spendable on the FZ).
+pub fn reserved(channel: &str, a: &Address) -> Vec<u8> {
+    format!("token/reserved/{channel}/{}", a.to_hex()).into_bytes()
+}
+
+pub fn reserved_prefix() -> &'static [u8] {
+    b"token/reserved/"
+}
+
+/// Parses channel and address out of a `reserved` key.
+pub fn parse_reserved(key: &[u8]) -> Option<(String, Address)> {
+    let rest = std::str::from_utf8(key.strip_prefix(reserved_prefix())?).ok()?;
+    let (c, a) = rest.rsplit_once('/')?;
+    Some((c.to_owned(), Address::from_hex(a).ok()?))
+}
+
 /// Parses the two addresses out of an `owes` key.
 pub fn parse_owes(key: &[u8]) -> Option<(Address, Address)> {
     let rest = std::str::from_utf8(key.strip_prefix(owes_prefix())?).ok()?;
@@ -85,6 +102,9 @@ mod tests {
         assert!(owes(&a, &b) < owes(&b, &a));
         assert_eq!(parse_owes(&owes(&a, &b)), Some((a, b)));
         assert_eq!(parse_balance(&balance(&b)), Some(b));
+        assert_eq!(parse_reserved(&reserved("channel-0", &a)), Some(("channel-0".to_owned(), a)));
+        assert!(reserved("channel-0", &b) < reserved("channel-1", &a));
+        assert!(!reserved("channel-0", &a).starts_with(balance_prefix()));
         for k in [balance(&a), supply(&a), minted(&a), owes(&a, &b), issue_reference(&a, "r"), settlement_id("s")] {
             assert!(k.starts_with(PREFIX.as_bytes()));
         }

@@ -246,7 +246,13 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
     let storage = chain.app.storage();
     let latest = storage.latest();
     let params = Params::standard();
-    let block = BlockInfo { chain_id: CHAIN.into(), height: chain.height + 1, block_time_secs: chain.time_secs };
+    let block = BlockInfo {
+        chain_id: CHAIN.into(),
+        zone: kawase_app::Zone::Fz,
+        height: chain.height + 1,
+        block_time_secs: chain.time_secs,
+        block_time_nanos: chain.time_secs as u64 * 1_000_000_000,
+    };
     let t0 = Instant::now();
     let prepared = prepare_block(&latest, CHAIN, &params, txs, &Default::default());
     let t1 = Instant::now();

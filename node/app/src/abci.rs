@@ -147,7 +147,7 @@ impl App {
         let inner = self.lock();
         match inner.storage.latest_version() {
             None => Ok(CommittedState { height: 0, app_hash: Storage::empty_root() }),
-            Some(h) => Ok(CommittedState { height: h, app_hash: inner.storage.root_hash(h)? }),
+            Some(h) => Ok(CommittedState { height: h, app_hash: inner.storage.app_hash(h)? }),
         }
     }
 
@@ -166,7 +166,7 @@ impl App {
         let mut delta = Delta::new(inner.storage.latest());
         app_state.apply(&req.chain_id, &mut delta).map_err(AppError::Genesis)?;
         let changes = delta.into_changes();
-        let root = inner.storage.prepare(1, &changes)?.root_hash();
+        let root = kawase_state::app_hash(inner.storage.prepare(1, &changes)?.root_hash());
         inner.chain =
             Some(Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() });
         // Transactions may reach CheckTx before block 1 commits the genesis.
@@ -195,13 +195,31 @@ impl App {
         }
         let block = BlockInfo {
             chain_id: chain.chain_id.clone(),
+            zone: chain.zone,
             height,
             block_time_secs: req.time.as_ref().map(|t| t.seconds).unwrap_or(0),
+            block_time_nanos: req.time.as_ref().map(block_time_nanos).unwrap_or(0),
+        };
+        // The header's app hash: the state after the previous block.
+        let header_app_hash = match inner.storage.latest_version() {
+            Some(h) => inner.storage.app_hash(h)?,
+            None => match &inner.genesis {
+                Some(g) => kawase_state::app_hash(inner.storage.prepare(1, g)?.root_hash()),
+                None => return Err(AppError::NotInitialised),
+            },
         };
         let mut state = Delta::new(inner.storage.latest());
         if let Some(genesis) = inner.genesis.clone() {
             state.apply(genesis);
         }
+        // Our own header, for counterparties' connection handshakes.
+        kawase_ibc::record_host_block(
+            &mut state,
+            height,
+            block.block_time_nanos,
+            header_app_hash,
+            &req.next_validators_hash,
+        );
         let prepared = exec::prepare_block(&state, &chain.chain_id, &chain.params, &req.txs, &inner.sig_cache);
         let mut tx_results = Vec::with_capacity(req.txs.len());
         for (index, p) in prepared.into_iter().enumerate() {
@@ -217,10 +235,11 @@ impl App {
         }
         if inner.config.check_invariants {
             kawase_token::check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
+            kawase_settlement::check_bz_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
         }
         let changes = state.into_changes();
         let commit = inner.storage.prepare(height, &changes)?;
-        let app_hash = commit.root_hash();
+        let app_hash = kawase_state::app_hash(commit.root_hash());
         inner.pending = Some(Pending { height, prepared: commit });
         Ok(ResponseFinalizeBlock {
             events: Vec::new(),
@@ -261,7 +280,19 @@ impl App {
         let inner = &mut *inner;
         let chain = inner.chain.clone().ok_or(TxError::NotInitialised)?;
         let height = inner.storage.latest_version().unwrap_or(0) + 1;
-        let block = BlockInfo { chain_id: chain.chain_id.clone(), height, block_time_secs: 0 };
+        // Mempool checks run as of the last block's time (IBC timeouts).
+        let time_nanos = kawase_ibc::host_consensus_state(&inner.check, height - 1)
+            .map(|cs| cs.timestamp().unix_timestamp_nanos())
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        let block = BlockInfo {
+            chain_id: chain.chain_id.clone(),
+            zone: chain.zone,
+            height,
+            block_time_secs: (time_nanos / 1_000_000_000) as i64,
+            block_time_nanos: time_nanos,
+        };
         let decoded = DecodedTx::decode(tx, &chain.params)?;
         let mut child = Delta::new(&inner.check);
         let out = exec::run_tx(&mut child, &decoded, &block, sig_verified);
@@ -460,4 +491,13 @@ impl tendermint_abci::Application for App {
     fn finalize_block(&self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock {
         self.try_finalize_block(req).unwrap_or_else(|e| fatal("FinalizeBlock", e))
     }
+}
+
+/// A protobuf timestamp as nanoseconds since the epoch (0 before it).
+fn block_time_nanos(t: &tendermint_proto::google::protobuf::Timestamp) -> u64 {
+    u64::try_from(t.seconds)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .and_then(|s| s.checked_add(u64::try_from(t.nanos).ok()?))
+        .unwrap_or(0)
 }

@@ -83,6 +83,18 @@ impl From<kawase_accounts::Error> for Failure {
     }
 }
 
+impl From<kawase_settlement::Error> for Failure {
+    fn from(e: kawase_settlement::Error) -> Self {
+        Failure::from_err(&e)
+    }
+}
+
+impl From<kawase_ibc::IbcError> for Failure {
+    fn from(e: kawase_ibc::IbcError) -> Self {
+        Failure::from_err(&e)
+    }
+}
+
 impl From<kawase_token::Error> for Failure {
     fn from(e: kawase_token::Error) -> Self {
         Failure::from_err(&e)

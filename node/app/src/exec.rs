@@ -1,6 +1,8 @@
 //! Executing transactions against state: the ante phase and message
 //! dispatch in module order. Shared by CheckTx, FinalizeBlock and tests.
 use kawase_accounts::{StateReadExt as _, StateWriteExt as _};
+use std::cell::RefCell;
+
 use kawase_primitives::{Context, Delta, Event, StateRead, StateWrite};
 use kawase_token::TokenHoldings;
 
@@ -24,16 +26,72 @@ impl TxOutcome {
 #[derive(Clone, Debug)]
 pub struct BlockInfo {
     pub chain_id: String,
+    pub zone: crate::Zone,
     pub height: u64,
     pub block_time_secs: i64,
+    /// Header time in nanoseconds since the epoch (IBC timeouts).
+    pub block_time_nanos: u64,
+}
+
+impl BlockInfo {
+    fn side(&self) -> kawase_settlement::Side {
+        match self.zone {
+            crate::Zone::Fz => kawase_settlement::Side::Fz,
+            crate::Zone::Bz => kawase_settlement::Side::Bz,
+        }
+    }
+
+    fn host(&self) -> kawase_ibc::HostBlock {
+        kawase_ibc::HostBlock { chain_id: self.chain_id.clone(), height: self.height, time_nanos: self.block_time_nanos }
+    }
 }
 
 /// The module list: every message goes to its module here, in one place.
-fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context) -> Result<(), Failure> {
+fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context, block: &BlockInfo) -> Result<(), Failure> {
     match msg {
         AppMsg::Accounts(m) => m.execute(state, ctx, &TokenHoldings).map_err(Failure::from),
         AppMsg::Token(m) => m.execute(state, ctx).map_err(Failure::from),
+        AppMsg::Settlement(m) => {
+            let cell = RefCell::new(Delta::new(&*state));
+            m.execute(&cell, block.side(), &block.host())?;
+            let changes = cell.into_inner().into_changes();
+            kawase_primitives::write_changes(state, changes);
+            Ok(())
+        }
+        AppMsg::Ibc(any) => {
+            ensure_relayer(&*state, &ctx.signer)?;
+            let cell = RefCell::new(Delta::new(&*state));
+            {
+                let mut host = kawase_ibc::IbcHost::new(&cell, &block.host(), ctx.signer)?;
+                let app = kawase_settlement::SettlementApp::new(&cell, block.side());
+                let port = kawase_ibc::ibc::core::host::types::identifiers::PortId::new(
+                    kawase_ibc::SETTLEMENT_PORT.to_owned(),
+                )
+                .expect("`settlement` is a valid port id");
+                let mut routes = kawase_ibc::Routes::default().add(port, Box::new(app));
+                let msg = kawase_ibc::ibc_proto::google::protobuf::Any {
+                    type_url: any.type_url.clone(),
+                    value: any.value.clone(),
+                };
+                kawase_ibc::dispatch(&mut host, &mut routes, msg)?;
+            }
+            let changes = cell.into_inner().into_changes();
+            kawase_primitives::write_changes(state, changes);
+            Ok(())
+        }
     }
+}
+
+/// IBC messages come from registered relayers (or the admin): the zones are
+/// permissioned, and a stranger must not be able to create clients or open
+/// channels. Proofs, not the relayer, make packets trustworthy.
+fn ensure_relayer<S: StateRead>(state: &S, signer: &kawase_primitives::Address) -> Result<(), Failure> {
+    use kawase_accounts::Role;
+    let a = state.existing_account(signer)?;
+    if a.role == Role::Relayer || state.is_admin(signer)? {
+        return Ok(());
+    }
+    Err(kawase_accounts::Error::Unauthorized(format!("{signer} is not a relayer")).into())
 }
 
 /// Ante checks in an order that reveals account status only to the key
@@ -95,7 +153,7 @@ pub fn run_tx<B: StateRead>(
     let sender = Event::new("message").attr("sender", tx.signer.to_string());
     let mut overlay = Delta::new(&*state);
     for msg in &tx.msgs {
-        if let Err(f) = dispatch(&mut overlay, msg, &ctx) {
+        if let Err(f) = dispatch(&mut overlay, msg, &ctx, block) {
             return TxOutcome { result: Err(f), events: vec![sender] };
         }
     }

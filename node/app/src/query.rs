@@ -11,6 +11,14 @@
 //! | `/token/total_supply` | - | `{amount}` |
 //! | `/token/positions` | - | netted interbank positions (latest only) |
 //! | `/tx` | tx hash, hex | result of a committed transaction (node-local index) |
+//! | `/settlement/reserved` | bech32 address | FZ deposit reserved per BZ channel |
+//! | `/settlement/bz_account` | bech32 address | BZ balance, holds and FZ identity |
+//! | `/settlement/holds` | - | BZ payments and discharges in flight (latest only) |
+//! | `/settlement/links` | - | FZ links per channel (latest only) |
+//! | `/settlement/bz_total` | - | everything charged into the BZ and not discharged |
+//! | `/ibc/packet_commitments` | channel id | sequences sent on `settlement`/channel and not yet acknowledged or timed out (latest only) |
+//! | `/ibc/packet_acks` | channel id | sequences received on `settlement`/channel whose acks are stored (latest only) |
+//! | `/ibc/unreceived` | `{"channel":…,"sequences":[…]}` | those of the sequences this zone has not received |
 //!
 //! `height` 0 means the latest committed height; point queries work at any
 //! retained height, list queries only at the latest.
@@ -18,6 +26,7 @@ use bytes::Bytes;
 use kawase_accounts::StateReadExt as _;
 use kawase_primitives::{Address, ErrorCode, StateRead};
 use kawase_state::Storage;
+use kawase_settlement::StateReadExt as _;
 use kawase_token::StateReadExt as _;
 use tendermint_proto::v0_38::abci::{RequestQuery, ResponseQuery};
 use tendermint_proto::v0_38::crypto::{ProofOp, ProofOps};
@@ -27,8 +36,10 @@ use crate::state_key;
 
 pub const CODESPACE: &str = "query";
 
-/// ICS-23 proof op type used in `proof_ops`.
+/// ICS-23 proof op types in `proof_ops`: the key in the JMT, then the JMT
+/// root under the app hash (as Cosmos SDK's `ics23:iavl` + `ics23:simple`).
 pub const PROOF_OP_TYPE: &str = "ics23:jmt";
+pub const OUTER_PROOF_OP_TYPE: &str = "ics23:simple";
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -119,8 +130,14 @@ fn store_query(storage: &Storage, key: &[u8], height: u64, prove: bool) -> Resul
     }
     let (value, proof) =
         storage.get_with_proof(key, height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
+    let root = storage.root_hash(height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
     let op = ProofOp { r#type: PROOF_OP_TYPE.into(), key: key.to_vec(), data: prost::Message::encode_to_vec(&proof) };
-    Ok((height, value.unwrap_or_default(), Some(ProofOps { ops: vec![op] })))
+    let outer = ProofOp {
+        r#type: OUTER_PROOF_OP_TYPE.into(),
+        key: kawase_state::COMMITMENT_PREFIX.to_vec(),
+        data: prost::Message::encode_to_vec(&kawase_state::outer_proof(root)),
+    };
+    Ok((height, value.unwrap_or_default(), Some(ProofOps { ops: vec![op, outer] })))
 }
 
 fn address(data: &[u8]) -> Result<Address, QueryError> {
@@ -172,6 +189,73 @@ fn typed<S: StateRead>(state: &S, path: &str, data: &[u8]) -> Result<Vec<u8>, Qu
             let record: crate::abci::TxRecord = prost::Message::decode(raw.as_slice()).map_err(internal)?;
             json(&record.to_json())
         }
+        "/settlement/reserved" => {
+            let a = address(data)?;
+            let list = kawase_settlement::reserved_of(state, &a).map_err(internal)?;
+            let list: Vec<_> =
+                list.into_iter().map(|(c, r)| serde_json::json!({"channel": c, "amount": r.to_string()})).collect();
+            json(&serde_json::json!({ "address": a, "reserved": list }))
+        }
+        "/settlement/bz_account" => {
+            let a = address(data)?;
+            let acct = state
+                .bz_account(&a)
+                .map_err(internal)?
+                .ok_or_else(|| QueryError::NotFound(format!("BZ account {a}")))?;
+            json(&acct)
+        }
+        "/settlement/holds" => json(&state.holds().map_err(internal)?),
+        "/settlement/links" => {
+            let links: Vec<_> = state
+                .fz_links()
+                .map_err(internal)?
+                .into_iter()
+                .map(|(c, fz, bz, st)| serde_json::json!({"channel": c, "fz_address": fz, "bz_address": bz, "status": st}))
+                .collect();
+            json(&links)
+        }
+        "/settlement/bz_total" => json(&serde_json::json!({ "amount": state.bz_total().map_err(internal)?.to_string() })),
+        "/ibc/packet_commitments" => json(&sequences_under(state, "commitments", data)?),
+        "/ibc/packet_acks" => json(&sequences_under(state, "acks", data)?),
+        "/ibc/unreceived" => {
+            #[derive(serde::Deserialize)]
+            struct Req {
+                channel: String,
+                sequences: Vec<u64>,
+            }
+            let r: Req = serde_json::from_slice(data).map_err(|e| QueryError::BadRequest(e.to_string()))?;
+            check_channel(&r.channel)?;
+            let mut out = Vec::new();
+            for seq in r.sequences {
+                let key = format!("receipts/ports/{}/channels/{}/sequences/{seq}", kawase_ibc::SETTLEMENT_PORT, r.channel);
+                if state.get_raw(key.as_bytes()).map_err(internal)?.is_none() {
+                    out.push(seq);
+                }
+            }
+            json(&out)
+        }
         other => Err(QueryError::UnknownPath(other.chars().take(64).collect())),
     }
+}
+
+fn check_channel(c: &str) -> Result<(), QueryError> {
+    c.parse::<kawase_ibc::ibc::core::host::types::identifiers::ChannelId>()
+        .map(|_| ())
+        .map_err(|e| QueryError::BadRequest(format!("channel: {e}")))
+}
+
+/// Sequences stored under an ICS-24 packet path root (`commitments`, `acks`)
+/// of the settlement port and `data`'s channel, ascending.
+fn sequences_under<S: StateRead>(state: &S, root: &str, data: &[u8]) -> Result<Vec<u64>, QueryError> {
+    let channel = std::str::from_utf8(data).map_err(|_| QueryError::BadRequest("channel id must be UTF-8".into()))?;
+    let channel = channel.trim();
+    check_channel(channel)?;
+    let prefix = format!("{root}/ports/{}/channels/{channel}/sequences/", kawase_ibc::SETTLEMENT_PORT);
+    let mut out = Vec::new();
+    for (k, _) in state.prefix_raw(prefix.as_bytes()).map_err(internal)? {
+        let s = std::str::from_utf8(&k[prefix.len()..]).map_err(internal)?;
+        out.push(s.parse::<u64>().map_err(internal)?);
+    }
+    out.sort_unstable();
+    Ok(out)
 }

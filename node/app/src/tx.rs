@@ -17,6 +17,18 @@ const SIGN_MODE_DIRECT: i32 = 1;
 pub enum AppMsg {
     Accounts(kawase_accounts::Msg),
     Token(kawase_token::Msg),
+    Settlement(kawase_settlement::Msg),
+    /// An IBC core message (client, connection, channel, packet), checked
+    /// to decode here and handled by ibc-rs; its signer field is checked
+    /// against the transaction signer by the host.
+    Ibc(IbcAny),
+}
+
+/// An IBC message as it came (`google.protobuf.Any`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IbcAny {
+    pub type_url: String,
+    pub value: Vec<u8>,
 }
 
 impl AppMsg {
@@ -28,13 +40,26 @@ impl AppMsg {
         if let Some(r) = kawase_token::Msg::decode_any(type_url, value) {
             return r.map(AppMsg::Token).map_err(Failure::from);
         }
+        if let Some(r) = kawase_settlement::Msg::decode_any(type_url, value) {
+            return r.map(AppMsg::Settlement).map_err(Failure::from);
+        }
+        if kawase_ibc::is_ibc_type_url(type_url) {
+            let any = kawase_ibc::ibc_proto::google::protobuf::Any { type_url: type_url.to_owned(), value: value.to_vec() };
+            kawase_ibc::ibc::core::handler::types::msgs::MsgEnvelope::try_from(any)
+                .map_err(|e| Failure::from(kawase_ibc::IbcError::Malformed(e.to_string())))?;
+            return Ok(AppMsg::Ibc(IbcAny { type_url: type_url.to_owned(), value: value.to_vec() }));
+        }
         Err(TxError::UnknownMessage(type_url.chars().take(128).collect()).into())
     }
 
-    pub fn signer(&self) -> Address {
+    /// The account that must sign; `None` for IBC messages, whose signer
+    /// field ibc-rs hands to the host to check.
+    pub fn signer(&self) -> Option<Address> {
         match self {
-            AppMsg::Accounts(m) => m.signer(),
-            AppMsg::Token(m) => m.signer(),
+            AppMsg::Accounts(m) => Some(m.signer()),
+            AppMsg::Token(m) => Some(m.signer()),
+            AppMsg::Settlement(m) => Some(m.signer()),
+            AppMsg::Ibc(_) => None,
         }
     }
 }
@@ -132,10 +157,8 @@ impl DecodedTx {
         let mut msgs = Vec::with_capacity(body.messages.len());
         for any in &body.messages {
             let m = AppMsg::decode(&any.type_url, &any.value)?;
-            if m.signer() != signer {
-                return Err(
-                    TxError::SignerMismatch { expected: m.signer().to_string(), signer: signer.to_string() }.into()
-                );
+            if let Some(expected) = m.signer().filter(|s| *s != signer) {
+                return Err(TxError::SignerMismatch { expected: expected.to_string(), signer: signer.to_string() }.into());
             }
             msgs.push(m);
         }

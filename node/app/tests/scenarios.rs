@@ -392,6 +392,19 @@ fn query_proof_at_a_past_height_verifies_against_that_heights_app_hash() {
     assert_eq!(op.r#type, "ics23:jmt");
     let proof: ics23::CommitmentProof = prost::Message::decode(op.data.as_slice()).expect("proof decodes");
     let spec = kawase_state::proof_spec();
+    // Two layers: the key under the JMT root, the JMT root under the app hash.
+    let jmt_root = chain.app.storage().root_hash(h).expect("root");
+    let outer = &r.proof_ops.as_ref().expect("proof").ops[1];
+    assert_eq!(outer.r#type, "ics23:simple");
+    let outer: ics23::CommitmentProof = prost::Message::decode(outer.data.as_slice()).expect("outer decodes");
+    assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(
+        &outer,
+        &ics23::tendermint_spec(),
+        &app_hash_h.to_vec(),
+        kawase_state::COMMITMENT_PREFIX,
+        &jmt_root
+    ));
+    let app_hash_h = jmt_root;
     assert!(ics23::verify_membership::<ics23::HostFunctionsManager>(
         &proof,
         &spec,
@@ -407,7 +420,7 @@ fn query_proof_at_a_past_height_verifies_against_that_heights_app_hash() {
         &key,
         &999u128.to_be_bytes()
     ));
-    let latest = chain.app.committed().expect("c").app_hash;
+    let latest = chain.app.storage().root_hash(chain.height).expect("root");
     assert!(!ics23::verify_membership::<ics23::HostFunctionsManager>(&proof, &spec, &latest.to_vec(), &key, &r.value));
 
     // Absence is provable too.

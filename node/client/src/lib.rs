@@ -10,4 +10,5 @@ pub mod msgs;
 mod tx;
 
 pub use key::{address_of, Key, KeyError, KeyKind};
+pub use cosmrs::Any as CosmosAny;
 pub use tx::{build_tx, chain_id_extension, sign_doc_bytes, ExtensionChainId, TxError, TxParams};

@@ -76,3 +76,39 @@ pub fn settle_position(signer: Address, debtor: Address, creditor: Address, amou
         settlement_id: settlement_id.into(),
     })
 }
+
+/// FZ: link `signer`'s FZ account to `bz_address` over `channel_id`.
+pub fn link(signer: Address, channel_id: &str, bz_address: Address, timeout_seconds: u64) -> Any {
+    any(kawase_settlement::MsgLink {
+        signer: signer.to_string(),
+        channel_id: channel_id.into(),
+        bz_address: bz_address.to_string(),
+        timeout_seconds,
+    })
+}
+
+/// FZ: reserve `amount` for the BZ behind `channel_id` and credit it there.
+pub fn charge(signer: Address, channel_id: &str, amount: u128, timeout_seconds: u64) -> Any {
+    any(kawase_settlement::MsgCharge {
+        signer: signer.to_string(),
+        channel_id: channel_id.into(),
+        amount: amount.to_string(),
+        timeout_seconds,
+    })
+}
+
+/// BZ: pay `to`; settles on the FZ before `to` is credited.
+pub fn pay(signer: Address, to: Address, amount: u128, memo: &str, timeout_seconds: u64) -> Any {
+    any(kawase_settlement::MsgPay {
+        signer: signer.to_string(),
+        to: to.to_string(),
+        amount: amount.to_string(),
+        memo: memo.into(),
+        timeout_seconds,
+    })
+}
+
+/// BZ: move `amount` back to the linked FZ account's free balance.
+pub fn discharge(signer: Address, amount: u128, timeout_seconds: u64) -> Any {
+    any(kawase_settlement::MsgDischarge { signer: signer.to_string(), amount: amount.to_string(), timeout_seconds })
+}

@@ -2,7 +2,9 @@
 //! store.
 //!
 //! Verifiable keys live in a Jellyfish Merkle Tree (the `jmt` crate, SHA-256)
-//! persisted in RocksDB; the JMT root at a version is that block's app hash.
+//! persisted in RocksDB; the app hash commits to the JMT root through one
+//! more Merkle layer (see [`app_hash`]) so IBC proofs have the two-level
+//! shape (store, then root) that ICS-23 paths with a prefix require.
 //! Versions are block heights and start at 1. Alongside the tree the store
 //! keeps a plain "latest values" column family so that reads of the current
 //! state are a single RocksDB point lookup, and a non-verifiable column family
@@ -26,7 +28,11 @@ pub use store::{PreparedCommit, Storage, StorageConfig};
 
 use kawase_primitives::StateError;
 
-/// The ICS-23 proof spec of the store's commitments (the JMT's SHA-256 spec).
+mod commitment;
+pub use commitment::{app_hash, outer_proof, proof_specs, COMMITMENT_PREFIX};
+
+/// The ICS-23 proof spec of the JMT (the inner layer of the commitment; see
+/// [`proof_specs`] for the whole chain up to the app hash).
 pub fn proof_spec() -> ics23::ProofSpec {
     jmt::ics23_spec()
 }

@@ -317,6 +317,11 @@ impl Storage {
         Jmt::new(&self.inner).get_with_ics23_proof(key.to_vec(), version).map_err(|e| self.inner.read_error(version, e))
     }
 
+    /// The app hash at `version` (commits to `root_hash(version)`).
+    pub fn app_hash(&self, version: u64) -> Result<[u8; 32], StorageError> {
+        Ok(crate::app_hash(self.root_hash(version)?))
+    }
+
     /// Number of stored JMT nodes (a full scan; for tests and diagnostics).
     pub fn node_count(&self) -> Result<u64, StorageError> {
         self.inner.count_entries(CF_NODES)

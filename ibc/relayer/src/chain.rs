@@ -1,0 +1,186 @@
+//! One zone as the relayer sees it: its RPC, its chain id and the relayer's
+//! account there. Everything is read from the chain; nothing is cached
+//! across restarts.
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use kawase_client::{build_tx, Key, TxParams};
+use kawase_ibc::ibc_proto::google::protobuf::Any;
+use kawase_ibc::ibc_proto::ibc::core::commitment::v1::MerkleProof;
+use prost::Message;
+use tendermint::block::signed_header::SignedHeader;
+use tendermint::validator::Set as ValidatorSet;
+use tendermint_rpc::{Client, HttpClient, Paging};
+
+/// A transaction's outcome as the relayer needs it.
+#[derive(Debug)]
+pub struct Delivered {
+    pub height: u64,
+    pub events: Vec<tendermint::abci::Event>,
+}
+
+pub struct Chain {
+    pub name: &'static str,
+    pub chain_id: String,
+    pub rpc: HttpClient,
+    pub key: Key,
+    account: Option<(u64, u64)>,
+}
+
+#[derive(serde::Deserialize)]
+struct AccountJson {
+    number: u64,
+    sequence: u64,
+}
+
+impl Chain {
+    pub fn new(name: &'static str, chain_id: String, url: &str, key: Key) -> Result<Chain> {
+        let rpc = HttpClient::builder(url.parse().with_context(|| format!("{name} rpc url `{url}`"))?)
+            .timeout(Some(Duration::from_secs(30)))
+            .build()
+            .with_context(|| format!("{name} rpc client"))?;
+        Ok(Chain { name, chain_id, rpc, key, account: None })
+    }
+
+    /// The latest committed height.
+    pub async fn height(&self) -> Result<u64> {
+        let st = self.rpc.status().await.with_context(|| format!("{} status", self.name))?;
+        if st.node_info.network.as_str() != self.chain_id {
+            bail!("{}: node is on chain `{}`, config says `{}`", self.name, st.node_info.network, self.chain_id);
+        }
+        Ok(st.sync_info.latest_block_height.value())
+    }
+
+    /// Waits until the chain has committed `h`.
+    pub async fn wait_for_height(&self, h: u64) -> Result<()> {
+        for _ in 0..600 {
+            if self.height().await? >= h {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{}: height {h} not reached in 60 s", self.name)
+    }
+
+    /// Header and commit at `h`, and the validator set that signed it.
+    pub async fn light_block(&self, h: u64) -> Result<(SignedHeader, ValidatorSet)> {
+        let height = tendermint::block::Height::try_from(h)?;
+        let commit = self.rpc.commit(height).await.with_context(|| format!("{} commit {h}", self.name))?;
+        let vals = self.validators(h).await?;
+        Ok((commit.signed_header, vals))
+    }
+
+    pub async fn validators(&self, h: u64) -> Result<ValidatorSet> {
+        let height = tendermint::block::Height::try_from(h)?;
+        let v = self.rpc.validators(height, Paging::All).await.with_context(|| format!("{} validators {h}", self.name))?;
+        Ok(ValidatorSet::without_proposer(v.validators))
+    }
+
+    /// The header time of block `h`.
+    pub async fn time_at(&self, h: u64) -> Result<tendermint::Time> {
+        let height = tendermint::block::Height::try_from(h)?;
+        Ok(self.rpc.commit(height).await?.signed_header.header.time)
+    }
+
+    /// An ABCI query at `height` (0 = latest); returns `(value, height)`.
+    pub async fn query(&self, path: &str, data: Vec<u8>, height: u64) -> Result<(Vec<u8>, u64)> {
+        let h = if height == 0 { None } else { Some(tendermint::block::Height::try_from(height)?) };
+        let r = self.rpc.abci_query(Some(path.to_owned()), data, h, false).await?;
+        if r.code.is_err() {
+            bail!("{} query {path}: {} ({}/{})", self.name, r.log, r.codespace, r.code.value());
+        }
+        Ok((r.value, r.height.value()))
+    }
+
+    /// A store value at state version `height` with its IBC proof; the
+    /// proof is against the app hash in header `height + 1`.
+    pub async fn query_proof(&self, key: &str, height: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+        let h = tendermint::block::Height::try_from(height)?;
+        let r = self.rpc.abci_query(Some("/store".to_owned()), key.as_bytes().to_vec(), Some(h), true).await?;
+        if r.code.is_err() {
+            bail!("{} proof of {key} at {height}: {}", self.name, r.log);
+        }
+        let ops = r.proof.ok_or_else(|| anyhow!("{}: no proof for {key}", self.name))?;
+        let mut proofs = Vec::with_capacity(ops.ops.len());
+        for op in ops.ops {
+            proofs.push(kawase_ibc::ibc_proto::ics23::CommitmentProof::decode(op.data.as_slice())?);
+        }
+        Ok((r.value, MerkleProof { proofs }.encode_to_vec()))
+    }
+
+    async fn fetch_account(&self) -> Result<(u64, u64)> {
+        let (v, _) = self.query("/accounts/account", self.key.address().to_string().into_bytes(), 0).await?;
+        let a: AccountJson = serde_json::from_slice(&v)?;
+        Ok((a.number, a.sequence))
+    }
+
+    /// Signs and submits `msgs` in one transaction and waits for its block.
+    /// A sequence mismatch (another process used the key, or a restart)
+    /// re-reads the account from the chain and retries once.
+    pub async fn submit(&mut self, msgs: Vec<Any>) -> Result<Delivered> {
+        for attempt in 0..2 {
+            let (number, sequence) = match self.account {
+                Some(a) => a,
+                None => self.fetch_account().await?,
+            };
+            let params = TxParams {
+                chain_id: self.chain_id.clone(),
+                account_number: number,
+                sequence,
+                memo: String::new(),
+                timeout_height: 0,
+            };
+            let cosmos_msgs: Vec<cosmrs_any::Any> =
+                msgs.iter().map(|m| cosmrs_any::Any { type_url: m.type_url.clone(), value: m.value.clone() }).collect();
+            let tx = build_tx(&self.key, &params, cosmos_msgs)?;
+            let r = self.rpc.broadcast_tx_commit(tx).await.with_context(|| format!("{} broadcast", self.name))?;
+            if r.check_tx.code.is_err() {
+                self.account = None;
+                if r.check_tx.codespace == "tx" && r.check_tx.code.value() == 6 && attempt == 0 {
+                    continue;
+                }
+                bail!(
+                    "{} refused the transaction: {} ({}/{})",
+                    self.name,
+                    r.check_tx.log,
+                    r.check_tx.codespace,
+                    r.check_tx.code.value()
+                );
+            }
+            self.account = Some((number, sequence + 1));
+            if r.tx_result.code.is_err() {
+                bail!(
+                    "{} transaction failed: {} ({}/{})",
+                    self.name,
+                    r.tx_result.log,
+                    r.tx_result.codespace,
+                    r.tx_result.code.value()
+                );
+            }
+            return Ok(Delivered { height: r.height.value(), events: r.tx_result.events });
+        }
+        bail!("{}: sequence mismatch persisted", self.name)
+    }
+
+    /// Transactions matching an event query, oldest first.
+    pub async fn search(&self, query: &str) -> Result<Vec<tendermint_rpc::endpoint::tx::Response>> {
+        let q: tendermint_rpc::query::Query = query.parse().map_err(|e| anyhow!("query `{query}`: {e}"))?;
+        let r = self.rpc.tx_search(q, false, 1, 100, tendermint_rpc::Order::Ascending).await?;
+        Ok(r.txs)
+    }
+}
+
+/// cosmrs's `Any` is prost's too; this alias keeps the conversion explicit.
+mod cosmrs_any {
+    pub use kawase_client::CosmosAny as Any;
+}
+
+/// The value of attribute `key` of the first event of kind `kind`.
+pub fn event_attr(events: &[tendermint::abci::Event], kind: &str, key: &str) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e.kind == kind)
+        .flat_map(|e| e.attributes.iter())
+        .find(|a| a.key_str().ok() == Some(key))
+        .and_then(|a| a.value_str().ok().map(str::to_owned))
+}

@@ -1,0 +1,342 @@
+//! Messages of `kawase.settlement.v1`: each changes state and sends one
+//! packet on the settlement channel, or fails having done neither.
+use std::cell::RefCell;
+
+use kawase_accounts::StateReadExt as _;
+use kawase_ibc::ibc::core::channel::handler::send_packet;
+use kawase_ibc::ibc::core::channel::types::packet::Packet;
+use kawase_ibc::ibc::core::channel::types::timeout::{TimeoutHeight, TimeoutTimestamp};
+use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, PortId};
+use kawase_ibc::ibc::core::host::types::path::{ChannelEndPath, SeqSendPath};
+use kawase_ibc::ibc::core::host::ValidationContext;
+use kawase_ibc::ibc::primitives::Timestamp;
+use kawase_ibc::{HostBlock, IbcHost};
+use kawase_primitives::{proto_name, Address, Delta, Event, StateRead, StateWrite};
+use kawase_token::StateWriteExt as _;
+use prost::Name;
+
+use crate::packet::Instruction;
+use crate::state::{HoldKind, LinkStatus, StateReadExt as _, StateWriteExt as _};
+use crate::{Error, Side, DEFAULT_TIMEOUT_SECS, MAX_TIMEOUT_SECS};
+
+/// FZ: a KYC'd holder links its FZ account to a BZ address on `channel_id`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MsgLink {
+    #[prost(string, tag = "1")]
+    pub signer: String,
+    #[prost(string, tag = "2")]
+    pub channel_id: String,
+    #[prost(string, tag = "3")]
+    pub bz_address: String,
+    /// Packet timeout in seconds; 0 means the default (600).
+    #[prost(uint64, tag = "4")]
+    pub timeout_seconds: u64,
+}
+proto_name!(MsgLink, "kawase.settlement.v1", "MsgLink");
+
+/// FZ: free balance -> reserved for the BZ, credited there on receipt.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MsgCharge {
+    #[prost(string, tag = "1")]
+    pub signer: String,
+    #[prost(string, tag = "2")]
+    pub channel_id: String,
+    #[prost(string, tag = "3")]
+    pub amount: String,
+    #[prost(uint64, tag = "4")]
+    pub timeout_seconds: u64,
+}
+proto_name!(MsgCharge, "kawase.settlement.v1", "MsgCharge");
+
+/// BZ: pay another BZ account; settles on the FZ before the payee is paid.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MsgPay {
+    #[prost(string, tag = "1")]
+    pub signer: String,
+    #[prost(string, tag = "2")]
+    pub to: String,
+    #[prost(string, tag = "3")]
+    pub amount: String,
+    #[prost(string, tag = "4")]
+    pub memo: String,
+    #[prost(uint64, tag = "5")]
+    pub timeout_seconds: u64,
+}
+proto_name!(MsgPay, "kawase.settlement.v1", "MsgPay");
+
+/// BZ: BZ balance -> the linked FZ account's free balance.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MsgDischarge {
+    #[prost(string, tag = "1")]
+    pub signer: String,
+    #[prost(string, tag = "2")]
+    pub amount: String,
+    #[prost(uint64, tag = "3")]
+    pub timeout_seconds: u64,
+}
+proto_name!(MsgDischarge, "kawase.settlement.v1", "MsgDischarge");
+
+/// A statelessly valid settlement action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    Link { signer: Address, channel: ChannelId, bz: Address, timeout_secs: u64 },
+    Charge { signer: Address, channel: ChannelId, amount: u128, timeout_secs: u64 },
+    Pay { signer: Address, to: Address, amount: u128, memo: String, timeout_secs: u64 },
+    Discharge { signer: Address, amount: u128, timeout_secs: u64 },
+}
+
+/// Longest payment memo.
+pub const MAX_MEMO_LEN: usize = 256;
+
+fn addr(field: &'static str, s: &str) -> Result<Address, Error> {
+    kawase_primitives::parse_address_field(field, s).map_err(|(field, reason)| Error::InvalidField { field, reason })
+}
+
+fn amount(s: &str) -> Result<u128, Error> {
+    kawase_token::msg::amount(s).map_err(Error::from)
+}
+
+fn channel(s: &str) -> Result<ChannelId, Error> {
+    s.parse::<ChannelId>()
+        .map_err(|e| Error::InvalidField { field: "channel_id", reason: e.to_string() })
+}
+
+fn timeout(secs: u64) -> Result<u64, Error> {
+    match secs {
+        0 => Ok(DEFAULT_TIMEOUT_SECS),
+        s if s <= MAX_TIMEOUT_SECS => Ok(s),
+        _ => Err(Error::InvalidField { field: "timeout_seconds", reason: format!("at most {MAX_TIMEOUT_SECS}") }),
+    }
+}
+
+fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, Error> {
+    M::decode(bytes).map_err(|e| Error::InvalidField { field: "msg", reason: format!("malformed protobuf: {e}") })
+}
+
+impl Msg {
+    pub fn type_urls() -> [String; 4] {
+        [MsgLink::type_url(), MsgCharge::type_url(), MsgPay::type_url(), MsgDischarge::type_url()]
+    }
+
+    /// Stateless phase: decode and validate. `None` if the type URL is not ours.
+    pub fn decode_any(type_url: &str, value: &[u8]) -> Option<Result<Msg, Error>> {
+        let name = type_url.strip_prefix("/kawase.settlement.v1.")?;
+        Some(match name {
+            "MsgLink" => decode::<MsgLink>(value).and_then(|m| {
+                Ok(Msg::Link {
+                    signer: addr("signer", &m.signer)?,
+                    channel: channel(&m.channel_id)?,
+                    bz: addr("bz_address", &m.bz_address)?,
+                    timeout_secs: timeout(m.timeout_seconds)?,
+                })
+            }),
+            "MsgCharge" => decode::<MsgCharge>(value).and_then(|m| {
+                Ok(Msg::Charge {
+                    signer: addr("signer", &m.signer)?,
+                    channel: channel(&m.channel_id)?,
+                    amount: amount(&m.amount)?,
+                    timeout_secs: timeout(m.timeout_seconds)?,
+                })
+            }),
+            "MsgPay" => decode::<MsgPay>(value).and_then(|m| {
+                let (signer, to) = (addr("signer", &m.signer)?, addr("to", &m.to)?);
+                if signer == to {
+                    return Err(Error::SelfPayment);
+                }
+                if m.memo.len() > MAX_MEMO_LEN {
+                    return Err(Error::InvalidField { field: "memo", reason: format!("longer than {MAX_MEMO_LEN} bytes") });
+                }
+                Ok(Msg::Pay {
+                    signer,
+                    to,
+                    amount: amount(&m.amount)?,
+                    memo: m.memo,
+                    timeout_secs: timeout(m.timeout_seconds)?,
+                })
+            }),
+            "MsgDischarge" => decode::<MsgDischarge>(value).and_then(|m| {
+                Ok(Msg::Discharge {
+                    signer: addr("signer", &m.signer)?,
+                    amount: amount(&m.amount)?,
+                    timeout_secs: timeout(m.timeout_seconds)?,
+                })
+            }),
+            other => {
+                Err(Error::InvalidField { field: "type_url", reason: format!("unknown settlement message `{other}`") })
+            }
+        })
+    }
+
+    pub fn signer(&self) -> Address {
+        match self {
+            Msg::Link { signer, .. }
+            | Msg::Charge { signer, .. }
+            | Msg::Pay { signer, .. }
+            | Msg::Discharge { signer, .. } => *signer,
+        }
+    }
+
+    fn side(&self) -> Side {
+        match self {
+            Msg::Link { .. } | Msg::Charge { .. } => Side::Fz,
+            Msg::Pay { .. } | Msg::Discharge { .. } => Side::Bz,
+        }
+    }
+
+    /// Stateful phase on the transaction's overlay (dropped by the caller on
+    /// error): the state change, then the packet that carries it.
+    pub fn execute<B: StateRead>(&self, cell: &RefCell<Delta<B>>, side: Side, block: &HostBlock) -> Result<(), Error> {
+        if self.side() != side {
+            return Err(Error::WrongZone { expected: self.side().as_str() });
+        }
+        let signer = self.signer();
+        let mut host = IbcHost::new(cell, block, signer).map_err(|e| Error::Send(e.to_string()))?;
+        match self {
+            Msg::Link { channel, bz, timeout_secs, .. } => {
+                let (_, bank) = cell.borrow().active_holder(&signer)?;
+                let ch = channel.as_str();
+                if cell.borrow().fz_link(ch, &signer)?.is_some() {
+                    return Err(Error::AlreadyLinked(signer));
+                }
+                if cell.borrow_mut().fz_bz_taken(ch, bz)? {
+                    return Err(Error::AlreadyLinked(*bz));
+                }
+                let seq = send(&mut host, channel, Instruction::Link { fz: signer, bank, bz: *bz }, *timeout_secs, block)?;
+                let mut s = cell.borrow_mut();
+                s.put_fz_link(ch, &signer, bz, LinkStatus::Pending);
+                s.emit(
+                    Event::new("settlement_link")
+                        .attr("fz_address", signer)
+                        .attr("bz_address", bz)
+                        .attr("bank", bank)
+                        .attr("channel", ch)
+                        .attr("sequence", seq),
+                );
+            }
+            Msg::Charge { channel, amount, timeout_secs, .. } => {
+                let ch = channel.as_str();
+                let (_, bank) = cell.borrow().active_holder(&signer)?;
+                let bz = cell.borrow().active_fz_link(ch, &signer)?;
+                cell.borrow_mut().reserve(ch, &signer, *amount)?;
+                let seq = send(
+                    &mut host,
+                    channel,
+                    Instruction::Charge { fz: signer, bz, amount: *amount },
+                    *timeout_secs,
+                    block,
+                )?;
+                cell.borrow_mut().emit(
+                    Event::new("settlement_charge")
+                        .attr("fz_address", signer)
+                        .attr("bz_address", bz)
+                        .attr("bank", bank)
+                        .attr("amount", amount)
+                        .attr("channel", ch)
+                        .attr("sequence", seq),
+                );
+            }
+            Msg::Pay { to, amount, memo, timeout_secs, .. } => {
+                let (channel, from_fz, _) = bz_linked(cell, &signer)?;
+                let (ch2, to_fz, _) = bz_linked(cell, to)?;
+                if ch2 != channel {
+                    return Err(Error::NotLinked(*to));
+                }
+                cell.borrow().active_account(&signer)?;
+                let chan = channel_id(&channel)?;
+                let ins = Instruction::Payment {
+                    from_fz,
+                    to_fz,
+                    from_bz: signer,
+                    to_bz: *to,
+                    amount: *amount,
+                    memo: memo.clone(),
+                };
+                let seq = next_sequence(&host, &chan)?;
+                cell.borrow_mut().bz_hold(&channel, seq, &signer, HoldKind::Payment, Some(to), *amount)?;
+                let sent = send(&mut host, &chan, ins, *timeout_secs, block)?;
+                debug_assert_eq!(sent, seq);
+                cell.borrow_mut().emit(
+                    Event::new("settlement_pay")
+                        .attr("from", signer)
+                        .attr("to", to)
+                        .attr("amount", amount)
+                        .attr("channel", &channel)
+                        .attr("sequence", seq),
+                );
+            }
+            Msg::Discharge { amount, timeout_secs, .. } => {
+                let (channel, fz, _) = bz_linked(cell, &signer)?;
+                cell.borrow().active_account(&signer)?;
+                let chan = channel_id(&channel)?;
+                let seq = next_sequence(&host, &chan)?;
+                cell.borrow_mut().bz_hold(&channel, seq, &signer, HoldKind::Discharge, None, *amount)?;
+                send(&mut host, &chan, Instruction::Discharge { fz, bz: signer, amount: *amount }, *timeout_secs, block)?;
+                cell.borrow_mut().emit(
+                    Event::new("settlement_discharge")
+                        .attr("bz_address", signer)
+                        .attr("fz_address", fz)
+                        .attr("amount", amount)
+                        .attr("channel", &channel)
+                        .attr("sequence", seq),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bz_linked<B: StateRead>(cell: &RefCell<Delta<B>>, bz: &Address) -> Result<(String, Address, Address), Error> {
+    let (fz, bank, channel) = cell.borrow().bz_link(bz)?.ok_or(Error::NotLinked(*bz))?;
+    Ok((channel, fz, bank))
+}
+
+fn channel_id(s: &str) -> Result<ChannelId, Error> {
+    s.parse::<ChannelId>().map_err(|e| Error::Storage(kawase_primitives::StateError(format!("channel id: {e}"))))
+}
+
+fn port() -> PortId {
+    PortId::new(kawase_ibc::SETTLEMENT_PORT.to_owned()).expect("`settlement` is a valid port id")
+}
+
+fn next_sequence<B: StateRead>(host: &IbcHost<'_, B>, channel: &ChannelId) -> Result<u64, Error> {
+    host.get_next_sequence_send(&SeqSendPath::new(&port(), channel))
+        .map(u64::from)
+        .map_err(|_| Error::UnknownChannel(channel.to_string()))
+}
+
+/// Sends `ins` on `channel` with a timeout `timeout_secs` after this
+/// block's time; returns the packet's sequence.
+fn send<B: StateRead>(
+    host: &mut IbcHost<'_, B>,
+    channel: &ChannelId,
+    ins: Instruction,
+    timeout_secs: u64,
+    block: &HostBlock,
+) -> Result<u64, Error> {
+    let port = port();
+    let end = host
+        .channel_end(&ChannelEndPath::new(&port, channel))
+        .map_err(|_| Error::UnknownChannel(channel.to_string()))?;
+    if !end.is_open() {
+        return Err(Error::UnknownChannel(channel.to_string()));
+    }
+    let counterparty_channel =
+        end.counterparty().channel_id().cloned().ok_or_else(|| Error::UnknownChannel(channel.to_string()))?;
+    let seq = next_sequence(host, channel)?;
+    let timeout_at = block
+        .time_nanos
+        .checked_add(timeout_secs.saturating_mul(1_000_000_000))
+        .ok_or(Error::Overflow("packet timeout"))?;
+    let packet = Packet {
+        seq_on_a: seq.into(),
+        port_id_on_a: port.clone(),
+        chan_id_on_a: channel.clone(),
+        port_id_on_b: end.counterparty().port_id().clone(),
+        chan_id_on_b: counterparty_channel,
+        data: ins.encode(),
+        timeout_height_on_b: TimeoutHeight::Never,
+        timeout_timestamp_on_b: TimeoutTimestamp::At(Timestamp::from_nanoseconds(timeout_at)),
+    };
+    send_packet(host, packet).map_err(|e| Error::Send(e.to_string()))?;
+    Ok(seq)
+}
