@@ -133,6 +133,11 @@ impl<'a, B: StateRead> IbcHost<'a, B> {
         let mut out = Vec::with_capacity(entries.len());
         for (k, _) in entries {
             let rest = std::str::from_utf8(&k[prefix.len()..]).map_err(|e| decode_err("consensus key", e))?;
+            // `…/{rev}-{h}/processedTime` and `…/processedHeight` (update
+            // metadata, ibc-go's layout) share the prefix.
+            if rest.contains('/') {
+                continue;
+            }
             let (rev, h) = rest.split_once('-').ok_or_else(|| decode_err("consensus key", rest))?;
             let rev = rev.parse().map_err(|e| decode_err("consensus key", e))?;
             let h = h.parse().map_err(|e| decode_err("consensus key", e))?;
@@ -329,7 +334,7 @@ impl<'a, B: StateRead> ValidationContext for IbcHost<'a, B> {
     }
 
     fn commitment_prefix(&self) -> CommitmentPrefix {
-        CommitmentPrefix::from_bytes(kawase_state::COMMITMENT_PREFIX)
+        CommitmentPrefix::from_bytes(kawase_primitives::commitment::COMMITMENT_PREFIX)
     }
 
     fn connection_counter(&self) -> Result<u64, HostError> {

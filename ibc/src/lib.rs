@@ -34,7 +34,7 @@ pub fn is_ibc_type_url(type_url: &str) -> bool {
 /// The proof specs of a Kawase zone's commitments (JMT leaf, then the
 /// outer map up to the app hash), as ibc-rs client states carry them.
 pub fn proof_specs() -> ibc::core::commitment_types::specs::ProofSpecs {
-    let raw: Vec<ibc_proto::ics23::ProofSpec> = kawase_state::proof_specs()
+    let raw: Vec<ibc_proto::ics23::ProofSpec> = kawase_primitives::commitment::proof_specs()
         .iter()
         .map(|s| {
             prost::Message::decode(prost::Message::encode_to_vec(s).as_slice())
@@ -52,6 +52,8 @@ pub use ibc_proto;
 mod tests {
     #[test]
     fn proof_specs_convert_to_ibc_rs() {
-        assert_eq!(super::proof_specs().len(), 2);
+        let raw: Vec<crate::ibc_proto::ics23::ProofSpec> = super::proof_specs().into();
+        assert_eq!(raw.len(), 2);
+        assert_eq!(raw[0].leaf_spec.as_ref().map(|l| l.prefix.clone()), Some(b"JMT::LeafNode".to_vec()));
     }
 }

@@ -15,6 +15,7 @@ use tendermint_rpc::{Client, HttpClient, Paging};
 /// A transaction's outcome as the relayer needs it.
 #[derive(Debug)]
 pub struct Delivered {
+    /// The block that committed the transaction.
     pub height: u64,
     pub events: Vec<tendermint::abci::Event>,
 }
@@ -36,7 +37,7 @@ struct AccountJson {
 impl Chain {
     pub fn new(name: &'static str, chain_id: String, url: &str, key: Key) -> Result<Chain> {
         let rpc = HttpClient::builder(url.parse().with_context(|| format!("{name} rpc url `{url}`"))?)
-            .timeout(Some(Duration::from_secs(30)))
+            .timeout(Duration::from_secs(30))
             .build()
             .with_context(|| format!("{name} rpc client"))?;
         Ok(Chain { name, chain_id, rpc, key, account: None })

@@ -60,6 +60,7 @@ fn prefix() -> MerklePrefix {
 }
 
 /// The client state of `src` as `dst` will store it, at `src` height `h`.
+#[allow(deprecated)] // the two `allow_update_*` fields are still in the wire format
 fn client_state_of(src: &Chain, h: u64) -> Result<Any> {
     let specs: Vec<kawase_ibc::ibc_proto::ics23::ProofSpec> = kawase_ibc::proof_specs().into();
     let cs = RawClientState {
@@ -127,17 +128,15 @@ pub async fn update_client_msg(dst: &Chain, client_id: &str, src: &Chain, target
     Ok(Some(any(msg)))
 }
 
-/// Brings `dst`'s client up to a `src` height that can verify proofs of
-/// `src` state at version `src_latest - 1`; returns that proof version
-/// and the proof height (`version + 1`) plus the update, if one is needed.
-pub async fn proof_point(dst: &Chain, client_id: &str, src: &Chain) -> Result<(u64, u64, Option<Any>)> {
-    let latest = src.height().await?;
-    if latest < 2 {
-        src.wait_for_height(2).await?;
-        return Box::pin(proof_point(dst, client_id, src)).await;
-    }
-    let update = update_client_msg(dst, client_id, src, latest).await?;
-    Ok((latest - 1, latest, update))
+/// Where to prove `src` state from: a state version `v >= min_version`
+/// (state written at height `min_version` is in it), the proof height
+/// `v + 1` (whose header's app hash commits to version `v`), and the update
+/// of `dst`'s client to that height if it needs one.
+pub async fn proof_point(dst: &Chain, client_id: &str, src: &Chain, min_version: u64) -> Result<(u64, u64, Option<Any>)> {
+    let target = src.height().await?.max(min_version + 1).max(2);
+    src.wait_for_height(target).await?;
+    let update = update_client_msg(dst, client_id, src, target).await?;
+    Ok((target - 1, target, update))
 }
 
 fn version() -> conn::Version {
@@ -170,7 +169,7 @@ pub async fn create_connection(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds
         event_attr(&d.events, "connection_open_init", "connection_id").ok_or_else(|| anyhow!("no connection id"))?;
 
     // Try on the BZ, proving the FZ's connection end and its client of the BZ.
-    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz).await?;
+    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, d.height).await?;
     let (_, proof_init) = fz.query_proof(&format!("connections/{}", ids.fz_connection), v).await?;
     let client_key = format!("clients/{}/clientState", ids.fz_client);
     let (client_state, proof_client) = fz.query_proof(&client_key, v).await?;
@@ -210,7 +209,7 @@ pub async fn create_connection(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds
         event_attr(&d.events, "connection_open_try", "connection_id").ok_or_else(|| anyhow!("no connection id"))?;
 
     // Ack on the FZ.
-    let (v, ph, update) = proof_point(fz, &ids.fz_client, bz).await?;
+    let (v, ph, update) = proof_point(fz, &ids.fz_client, bz, d.height).await?;
     let (_, proof_try) = bz.query_proof(&format!("connections/{}", ids.bz_connection), v).await?;
     let client_key = format!("clients/{}/clientState", ids.bz_client);
     let (client_state, proof_client) = bz.query_proof(&client_key, v).await?;
@@ -238,10 +237,10 @@ pub async fn create_connection(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds
         signer: fz.key.address().to_string(),
         host_consensus_state_proof: Vec::new(),
     };
-    submit_with_update(fz, update, any(ack)).await.context("connection open ack")?;
+    let d = submit_with_update(fz, update, any(ack)).await.context("connection open ack")?;
 
     // Confirm on the BZ.
-    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz).await?;
+    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, d.height).await?;
     let (_, proof_ack) = fz.query_proof(&format!("connections/{}", ids.fz_connection), v).await?;
     let confirm = conn::MsgConnectionOpenConfirm {
         connection_id: ids.bz_connection.clone(),
@@ -279,7 +278,7 @@ pub async fn create_channel(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds) -
     let d = fz.submit(vec![any(init)]).await.context("channel open init")?;
     ids.fz_channel = event_attr(&d.events, "channel_open_init", "channel_id").ok_or_else(|| anyhow!("no channel id"))?;
 
-    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz).await?;
+    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, d.height).await?;
     let (_, proof_init) = fz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.fz_channel), v).await?;
     #[allow(deprecated)]
     let try_msg = chan::MsgChannelOpenTry {
@@ -294,7 +293,7 @@ pub async fn create_channel(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds) -
     let d = submit_with_update(bz, update, any(try_msg)).await.context("channel open try")?;
     ids.bz_channel = event_attr(&d.events, "channel_open_try", "channel_id").ok_or_else(|| anyhow!("no channel id"))?;
 
-    let (v, ph, update) = proof_point(fz, &ids.fz_client, bz).await?;
+    let (v, ph, update) = proof_point(fz, &ids.fz_client, bz, d.height).await?;
     let (_, proof_try) = bz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.bz_channel), v).await?;
     let ack = chan::MsgChannelOpenAck {
         port_id: PORT.into(),
@@ -305,9 +304,9 @@ pub async fn create_channel(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds) -
         proof_height: Some(raw_height(&bz.chain_id, ph)?),
         signer: fz.key.address().to_string(),
     };
-    submit_with_update(fz, update, any(ack)).await.context("channel open ack")?;
+    let d = submit_with_update(fz, update, any(ack)).await.context("channel open ack")?;
 
-    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz).await?;
+    let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, d.height).await?;
     let (_, proof_ack) = fz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.fz_channel), v).await?;
     let confirm = chan::MsgChannelOpenConfirm {
         port_id: PORT.into(),

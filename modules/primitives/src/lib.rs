@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod address;
+pub mod commitment;
 mod amount;
 mod context;
 mod event;

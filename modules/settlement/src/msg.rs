@@ -186,23 +186,44 @@ impl Msg {
     /// Stateful phase on the transaction's overlay (dropped by the caller on
     /// error): the state change, then the packet that carries it.
     pub fn execute<B: StateRead>(&self, cell: &RefCell<Delta<B>>, side: Side, block: &HostBlock) -> Result<(), Error> {
+        let mut host = IbcHost::new(cell, block, self.signer()).map_err(|e| Error::Send(e.to_string()))?;
+        let (out, changes) = {
+            let base = cell.borrow();
+            let mut child = Delta::new(&*base);
+            let out = self.apply(&mut child, side, |ch| next_sequence(&host, ch))?;
+            (out, child.into_changes())
+        };
+        cell.borrow_mut().apply(changes);
+        let sent = send(&mut host, &out, block)?;
+        debug_assert_eq!(sent, out.sequence, "the sequence a hold is keyed by is the packet's");
+        Ok(())
+    }
+
+    /// The state change of the message, and the packet it must send:
+    /// `next_seq(channel)` is the sequence that packet will carry (holds are
+    /// keyed by it). Split from [`Msg::execute`] so the money logic can be
+    /// driven without an IBC stack (property tests).
+    pub fn apply<S: StateWrite>(
+        &self,
+        s: &mut S,
+        side: Side,
+        next_seq: impl Fn(&ChannelId) -> Result<u64, Error>,
+    ) -> Result<Outgoing, Error> {
         if self.side() != side {
             return Err(Error::WrongZone { expected: self.side().as_str() });
         }
         let signer = self.signer();
-        let mut host = IbcHost::new(cell, block, signer).map_err(|e| Error::Send(e.to_string()))?;
-        match self {
+        Ok(match self {
             Msg::Link { channel, bz, timeout_secs, .. } => {
-                let (_, bank) = cell.borrow().active_holder(&signer)?;
+                let (_, bank) = s.active_holder(&signer)?;
                 let ch = channel.as_str();
-                if cell.borrow().fz_link(ch, &signer)?.is_some() {
+                if s.fz_link(ch, &signer)?.is_some() {
                     return Err(Error::AlreadyLinked(signer));
                 }
-                if cell.borrow_mut().fz_bz_taken(ch, bz)? {
+                if s.fz_bz_taken(ch, bz)? {
                     return Err(Error::AlreadyLinked(*bz));
                 }
-                let seq = send(&mut host, channel, Instruction::Link { fz: signer, bank, bz: *bz }, *timeout_secs, block)?;
-                let mut s = cell.borrow_mut();
+                let seq = next_seq(channel)?;
                 s.put_fz_link(ch, &signer, bz, LinkStatus::Pending);
                 s.emit(
                     Event::new("settlement_link")
@@ -212,20 +233,15 @@ impl Msg {
                         .attr("channel", ch)
                         .attr("sequence", seq),
                 );
+                Outgoing::new(channel.clone(), seq, Instruction::Link { fz: signer, bank, bz: *bz }, *timeout_secs)
             }
             Msg::Charge { channel, amount, timeout_secs, .. } => {
                 let ch = channel.as_str();
-                let (_, bank) = cell.borrow().active_holder(&signer)?;
-                let bz = cell.borrow().active_fz_link(ch, &signer)?;
-                cell.borrow_mut().reserve(ch, &signer, *amount)?;
-                let seq = send(
-                    &mut host,
-                    channel,
-                    Instruction::Charge { fz: signer, bz, amount: *amount },
-                    *timeout_secs,
-                    block,
-                )?;
-                cell.borrow_mut().emit(
+                let (_, bank) = s.active_holder(&signer)?;
+                let bz = s.active_fz_link(ch, &signer)?;
+                let seq = next_seq(channel)?;
+                s.reserve(ch, &signer, *amount)?;
+                s.emit(
                     Event::new("settlement_charge")
                         .attr("fz_address", signer)
                         .attr("bz_address", bz)
@@ -234,15 +250,26 @@ impl Msg {
                         .attr("channel", ch)
                         .attr("sequence", seq),
                 );
+                Outgoing::new(channel.clone(), seq, Instruction::Charge { fz: signer, bz, amount: *amount }, *timeout_secs)
             }
             Msg::Pay { to, amount, memo, timeout_secs, .. } => {
-                let (channel, from_fz, _) = bz_linked(cell, &signer)?;
-                let (ch2, to_fz, _) = bz_linked(cell, to)?;
+                let (channel, from_fz, _) = bz_linked(s, &signer)?;
+                let (ch2, to_fz, _) = bz_linked(s, to)?;
                 if ch2 != channel {
                     return Err(Error::NotLinked(*to));
                 }
-                cell.borrow().active_account(&signer)?;
+                s.active_account(&signer)?;
                 let chan = channel_id(&channel)?;
+                let seq = next_seq(&chan)?;
+                s.bz_hold(&channel, seq, &signer, HoldKind::Payment, Some(to), *amount)?;
+                s.emit(
+                    Event::new("settlement_pay")
+                        .attr("from", signer)
+                        .attr("to", to)
+                        .attr("amount", amount)
+                        .attr("channel", &channel)
+                        .attr("sequence", seq),
+                );
                 let ins = Instruction::Payment {
                     from_fz,
                     to_fz,
@@ -251,27 +278,15 @@ impl Msg {
                     amount: *amount,
                     memo: memo.clone(),
                 };
-                let seq = next_sequence(&host, &chan)?;
-                cell.borrow_mut().bz_hold(&channel, seq, &signer, HoldKind::Payment, Some(to), *amount)?;
-                let sent = send(&mut host, &chan, ins, *timeout_secs, block)?;
-                debug_assert_eq!(sent, seq);
-                cell.borrow_mut().emit(
-                    Event::new("settlement_pay")
-                        .attr("from", signer)
-                        .attr("to", to)
-                        .attr("amount", amount)
-                        .attr("channel", &channel)
-                        .attr("sequence", seq),
-                );
+                Outgoing::new(chan, seq, ins, *timeout_secs)
             }
             Msg::Discharge { amount, timeout_secs, .. } => {
-                let (channel, fz, _) = bz_linked(cell, &signer)?;
-                cell.borrow().active_account(&signer)?;
+                let (channel, fz, _) = bz_linked(s, &signer)?;
+                s.active_account(&signer)?;
                 let chan = channel_id(&channel)?;
-                let seq = next_sequence(&host, &chan)?;
-                cell.borrow_mut().bz_hold(&channel, seq, &signer, HoldKind::Discharge, None, *amount)?;
-                send(&mut host, &chan, Instruction::Discharge { fz, bz: signer, amount: *amount }, *timeout_secs, block)?;
-                cell.borrow_mut().emit(
+                let seq = next_seq(&chan)?;
+                s.bz_hold(&channel, seq, &signer, HoldKind::Discharge, None, *amount)?;
+                s.emit(
                     Event::new("settlement_discharge")
                         .attr("bz_address", signer)
                         .attr("fz_address", fz)
@@ -279,14 +294,29 @@ impl Msg {
                         .attr("channel", &channel)
                         .attr("sequence", seq),
                 );
+                Outgoing::new(chan, seq, Instruction::Discharge { fz, bz: signer, amount: *amount }, *timeout_secs)
             }
-        }
-        Ok(())
+        })
     }
 }
 
-fn bz_linked<B: StateRead>(cell: &RefCell<Delta<B>>, bz: &Address) -> Result<(String, Address, Address), Error> {
-    let (fz, bank, channel) = cell.borrow().bz_link(bz)?.ok_or(Error::NotLinked(*bz))?;
+/// The packet a message sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub channel: ChannelId,
+    pub sequence: u64,
+    pub instruction: Instruction,
+    pub timeout_secs: u64,
+}
+
+impl Outgoing {
+    fn new(channel: ChannelId, sequence: u64, instruction: Instruction, timeout_secs: u64) -> Self {
+        Outgoing { channel, sequence, instruction, timeout_secs }
+    }
+}
+
+fn bz_linked<S: StateRead>(s: &S, bz: &Address) -> Result<(String, Address, Address), Error> {
+    let (fz, bank, channel) = s.bz_link(bz)?.ok_or(Error::NotLinked(*bz))?;
     Ok((channel, fz, bank))
 }
 
@@ -304,15 +334,10 @@ fn next_sequence<B: StateRead>(host: &IbcHost<'_, B>, channel: &ChannelId) -> Re
         .map_err(|_| Error::UnknownChannel(channel.to_string()))
 }
 
-/// Sends `ins` on `channel` with a timeout `timeout_secs` after this
-/// block's time; returns the packet's sequence.
-fn send<B: StateRead>(
-    host: &mut IbcHost<'_, B>,
-    channel: &ChannelId,
-    ins: Instruction,
-    timeout_secs: u64,
-    block: &HostBlock,
-) -> Result<u64, Error> {
+/// Sends the packet on its channel with a timeout `timeout_secs` after
+/// this block's time; returns the sequence it carried.
+fn send<B: StateRead>(host: &mut IbcHost<'_, B>, out: &Outgoing, block: &HostBlock) -> Result<u64, Error> {
+    let (channel, ins, timeout_secs) = (&out.channel, &out.instruction, out.timeout_secs);
     let port = port();
     let end = host
         .channel_end(&ChannelEndPath::new(&port, channel))

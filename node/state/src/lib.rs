@@ -28,8 +28,7 @@ pub use store::{PreparedCommit, Storage, StorageConfig};
 
 use kawase_primitives::StateError;
 
-mod commitment;
-pub use commitment::{app_hash, outer_proof, proof_specs, COMMITMENT_PREFIX};
+pub use kawase_primitives::commitment::{app_hash, outer_proof, proof_specs, COMMITMENT_PREFIX};
 
 /// The ICS-23 proof spec of the JMT (the inner layer of the commitment; see
 /// [`proof_specs`] for the whole chain up to the app hash).

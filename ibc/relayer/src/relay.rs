@@ -1,0 +1,227 @@
+//! Relaying: everything pending is found from chain state on every pass
+//! (packet commitments on the sender, receipts and acks on the receiver),
+//! so a restarted relayer picks up exactly where the chains are.
+use anyhow::{anyhow, Context as _, Result};
+use kawase_ibc::ibc_proto::google::protobuf::Any;
+use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
+use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
+
+use crate::chain::Chain;
+use crate::metrics::Metrics;
+use crate::path::{any, proof_point, revision};
+
+const PORT: &str = kawase_ibc::SETTLEMENT_PORT;
+
+/// Most packet messages per transaction (each carries a ~1 KiB proof;
+/// transactions are limited to 32 KiB).
+const MSGS_PER_TX: usize = 20;
+/// Most packets looked at per pass and direction.
+const MAX_PER_PASS: usize = 400;
+
+/// One direction of the path: packets sent by `src` on `src_channel`.
+pub struct Leg<'a> {
+    pub src: &'a mut Chain,
+    pub dst: &'a mut Chain,
+    pub src_channel: &'a str,
+    pub dst_channel: &'a str,
+    /// `dst`'s client of `src`.
+    pub client_on_dst: &'a str,
+    /// `src`'s client of `dst`.
+    pub client_on_src: &'a str,
+}
+
+/// What a pass found and did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassStats {
+    pub pending: usize,
+    pub received: usize,
+    pub acked: usize,
+    pub timed_out: usize,
+}
+
+fn attr(ev: &tendermint::abci::Event, key: &str) -> Option<String> {
+    ev.attributes.iter().find(|a| a.key_str().ok() == Some(key)).and_then(|a| a.value_str().ok().map(str::to_owned))
+}
+
+/// The packet `src` sent as `seq` on `src_channel`, from its send event.
+async fn find_packet(src: &Chain, src_channel: &str, seq: u64) -> Result<Packet> {
+    let q = format!("send_packet.packet_src_channel = '{src_channel}' AND send_packet.packet_sequence = '{seq}'");
+    let txs = src.search(&q).await?;
+    for tx in txs {
+        for ev in tx.tx_result.events.iter().filter(|e| e.kind == "send_packet") {
+            if attr(ev, "packet_sequence").as_deref() != Some(&seq.to_string())
+                || attr(ev, "packet_src_channel").as_deref() != Some(src_channel)
+            {
+                continue;
+            }
+            return packet_from_event(ev);
+        }
+    }
+    Err(anyhow!("{}: no send_packet event for {src_channel}/{seq}", src.name))
+}
+
+fn packet_from_event(ev: &tendermint::abci::Event) -> Result<Packet> {
+    let get = |k: &str| attr(ev, k).ok_or_else(|| anyhow!("event without {k}"));
+    let (rev, h) = get("packet_timeout_height")?
+        .split_once('-')
+        .map(|(a, b)| (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)))
+        .unwrap_or((0, 0));
+    Ok(Packet {
+        sequence: get("packet_sequence")?.parse()?,
+        source_port: get("packet_src_port")?,
+        source_channel: get("packet_src_channel")?,
+        destination_port: get("packet_dst_port")?,
+        destination_channel: get("packet_dst_channel")?,
+        data: hex::decode(get("packet_data_hex")?)?,
+        timeout_height: Some(RawHeight { revision_number: rev, revision_height: h }),
+        timeout_timestamp: get("packet_timeout_timestamp")?.parse()?,
+    })
+}
+
+/// The acknowledgement `dst` wrote for packet `seq` arriving on `dst_channel`.
+async fn find_ack(dst: &Chain, dst_channel: &str, seq: u64) -> Result<(Packet, Vec<u8>)> {
+    let q = format!(
+        "write_acknowledgement.packet_dst_channel = '{dst_channel}' AND write_acknowledgement.packet_sequence = '{seq}'"
+    );
+    for tx in dst.search(&q).await? {
+        for ev in tx.tx_result.events.iter().filter(|e| e.kind == "write_acknowledgement") {
+            if attr(ev, "packet_sequence").as_deref() != Some(&seq.to_string())
+                || attr(ev, "packet_dst_channel").as_deref() != Some(dst_channel)
+            {
+                continue;
+            }
+            let ack = hex::decode(attr(ev, "packet_ack_hex").ok_or_else(|| anyhow!("event without ack"))?)?;
+            return Ok((packet_from_event(ev)?, ack));
+        }
+    }
+    Err(anyhow!("{}: no write_acknowledgement event for {dst_channel}/{seq}", dst.name))
+}
+
+/// Sequences listed by `path` for `channel` at state version `height`
+/// (0 = latest).
+async fn seqs(chain: &Chain, path: &str, channel: &str, height: u64) -> Result<Vec<u64>> {
+    let (v, _) = chain.query(path, channel.as_bytes().to_vec(), height).await?;
+    Ok(serde_json::from_slice(&v)?)
+}
+
+async fn unreceived(dst: &Chain, dst_channel: &str, sequences: &[u64]) -> Result<Vec<u64>> {
+    let req = serde_json::json!({ "channel": dst_channel, "sequences": sequences });
+    let (v, _) = dst.query("/ibc/unreceived", serde_json::to_vec(&req)?, 0).await?;
+    Ok(serde_json::from_slice(&v)?)
+}
+
+/// Submits `msgs` in chunks, the client update (if any) first.
+async fn submit_chunks(chain: &mut Chain, update: Option<Any>, msgs: Vec<Any>) -> Result<()> {
+    let mut update = update;
+    for chunk in msgs.chunks(MSGS_PER_TX) {
+        let mut batch: Vec<Any> = update.take().into_iter().collect();
+        batch.extend(chunk.iter().cloned());
+        chain.submit(batch).await?;
+    }
+    Ok(())
+}
+
+/// One pass over one direction: receive what `dst` has not received (or
+/// time it out on `src`), then acknowledge on `src` what `dst` has acked.
+pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
+    let Leg { src, dst, src_channel, dst_channel, client_on_dst, client_on_src } = leg;
+    let mut stats = PassStats::default();
+    // Lists are read at the latest provable version (latest height - 1).
+    let src_version = src.height().await?.saturating_sub(1).max(1);
+    let committed = seqs(src, "/ibc/packet_commitments", src_channel, src_version).await?;
+    stats.pending = committed.len();
+    metrics.set_pending(src.name, committed.len());
+    if committed.is_empty() {
+        return Ok(stats);
+    }
+    let batch: Vec<u64> = committed.iter().copied().take(MAX_PER_PASS).collect();
+    let todo = unreceived(dst, dst_channel, &batch).await?;
+
+    // Receive or time out.
+    if !todo.is_empty() {
+        let (v, ph, update) = proof_point(dst, client_on_dst, src, src_version).await?;
+        let dst_time = dst.time_at(dst.height().await?).await?;
+        let dst_nanos = u64::try_from(dst_time.unix_timestamp_nanos()).unwrap_or(0);
+        let mut recvs = Vec::new();
+        let mut timeouts = Vec::new();
+        for seq in &todo {
+            let packet = find_packet(src, src_channel, *seq).await?;
+            if packet.timeout_timestamp != 0 && dst_nanos >= packet.timeout_timestamp {
+                timeouts.push(packet);
+                continue;
+            }
+            let key = format!("commitments/ports/{PORT}/channels/{src_channel}/sequences/{seq}");
+            let (_, proof_commitment) = src.query_proof(&key, v).await?;
+            recvs.push(any(MsgRecvPacket {
+                packet: Some(packet),
+                proof_commitment,
+                proof_height: Some(RawHeight { revision_number: revision(&src.chain_id)?, revision_height: ph }),
+                signer: dst.key.address().to_string(),
+            }));
+        }
+        stats.received = recvs.len();
+        if !recvs.is_empty() {
+            let started = std::time::Instant::now();
+            submit_chunks(dst, update, recvs).await.with_context(|| format!("receiving on {}", dst.name))?;
+            metrics.relayed(dst.name, "recv", stats.received, started.elapsed());
+        }
+        if !timeouts.is_empty() {
+            // Proof of non-receipt at a `dst` height whose time is past
+            // every one of these timeouts.
+            let (v, ph, update) = proof_point(src, client_on_src, dst, 0).await?;
+            let proof_time = dst.time_at(ph).await?;
+            let proof_nanos = u64::try_from(proof_time.unix_timestamp_nanos()).unwrap_or(0);
+            let mut msgs = Vec::new();
+            for packet in timeouts.into_iter().filter(|p| proof_nanos >= p.timeout_timestamp) {
+                let key =
+                    format!("receipts/ports/{PORT}/channels/{dst_channel}/sequences/{}", packet.sequence);
+                let (value, proof_unreceived) = dst.query_proof(&key, v).await?;
+                if !value.is_empty() {
+                    continue; // received after all: its ack will come.
+                }
+                msgs.push(any(MsgTimeout {
+                    next_sequence_recv: packet.sequence,
+                    packet: Some(packet),
+                    proof_unreceived,
+                    proof_height: Some(RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph }),
+                    signer: src.key.address().to_string(),
+                }));
+            }
+            stats.timed_out = msgs.len();
+            if !msgs.is_empty() {
+                let started = std::time::Instant::now();
+                submit_chunks(src, update, msgs).await.with_context(|| format!("timeouts on {}", src.name))?;
+                metrics.relayed(src.name, "timeout", stats.timed_out, started.elapsed());
+            }
+        }
+    }
+
+    // Acknowledge what `dst` received and acked, while `src` still holds
+    // the commitment.
+    let dst_version = dst.height().await?.saturating_sub(1).max(1);
+    let acked = seqs(dst, "/ibc/packet_acks", dst_channel, dst_version).await?;
+    let still: std::collections::BTreeSet<u64> =
+        seqs(src, "/ibc/packet_commitments", src_channel, 0).await?.into_iter().collect();
+    let to_ack: Vec<u64> = acked.into_iter().filter(|s| still.contains(s)).take(MAX_PER_PASS).collect();
+    if !to_ack.is_empty() {
+        let (v, ph, update) = proof_point(src, client_on_src, dst, dst_version).await?;
+        let mut msgs = Vec::new();
+        for seq in &to_ack {
+            let (packet, ack) = find_ack(dst, dst_channel, *seq).await?;
+            let key = format!("acks/ports/{PORT}/channels/{dst_channel}/sequences/{seq}");
+            let (_, proof_acked) = dst.query_proof(&key, v).await?;
+            msgs.push(any(MsgAcknowledgement {
+                packet: Some(packet),
+                acknowledgement: ack,
+                proof_acked,
+                proof_height: Some(RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph }),
+                signer: src.key.address().to_string(),
+            }));
+        }
+        stats.acked = msgs.len();
+        let started = std::time::Instant::now();
+        submit_chunks(src, update, msgs).await.with_context(|| format!("acks on {}", src.name))?;
+        metrics.relayed(src.name, "ack", stats.acked, started.elapsed());
+    }
+    Ok(stats)
+}
