@@ -87,7 +87,7 @@ impl Zone {
         let mut child = Command::new(kawased())
             .args(["start", "--home"])
             .arg(&self.home)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,informalsystems_malachitebft_network=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -259,13 +259,14 @@ struct Net {
     alice_bz: Key,
     bob_bz: Key,
     channel: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Both zones, two banks with a customer each (1,000 and 500 issued), the
 /// relayer registered on both zones and the path created.
 async fn network() -> Net {
     let dir = tempfile::tempdir().expect("tmp");
+    eprintln!("zones and relayer under {}", dir.path().display());
     let fz = start_zone(&dir.path().join("fz"), "kawase-fz", "fz");
     let bz = start_zone(&dir.path().join("bz"), "kawase-bz", "bz");
     let k = || Key::generate(KeyKind::Ed25519);
@@ -309,6 +310,13 @@ async fn network() -> Net {
     let relayer = Relayer { config, proc: None };
     let path: Value = serde_json::from_str(&relayer.run("create-path")).expect("path json");
     let channel = path["fz_channel"].as_str().expect("channel").to_owned();
+    // KAWASE_KEEP_TEST_DIRS=1 keeps homes and logs for a post-mortem.
+    let dir = if std::env::var_os("KAWASE_KEEP_TEST_DIRS").is_some() {
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
     Net { fz, bz, relayer, bank1, bank2, alice, bob, alice_bz: k(), bob_bz: k(), channel, _dir: dir }
 }
 

@@ -6,6 +6,7 @@ use ibc::clients::tendermint::consensus_state::ConsensusState as TmConsensusStat
 use ibc::core::channel::types::channel::ChannelEnd;
 use ibc::core::channel::types::commitment::{AcknowledgementCommitment, PacketCommitment};
 use ibc::core::channel::types::packet::Receipt;
+use ibc::core::channel::types::timeout::{TimeoutHeight, TimeoutTimestamp};
 use ibc::core::client::context::{ClientExecutionContext, ClientValidationContext, ExtClientValidationContext};
 use ibc::core::client::types::Height;
 use ibc::core::commitment_types::commitment::{CommitmentPrefix, CommitmentRoot};
@@ -14,7 +15,7 @@ use ibc::core::connection::types::ConnectionEnd;
 use ibc::core::handler::types::events::IbcEvent;
 use ibc::core::handler::types::msgs::MsgEnvelope;
 use ibc::core::host::types::error::HostError;
-use ibc::core::host::types::identifiers::{ChainId, ClientId, ConnectionId, PortId, Sequence};
+use ibc::core::host::types::identifiers::{ChainId, ChannelId, ClientId, ConnectionId, PortId, Sequence};
 use ibc::core::host::types::path::{
     AckPath, ChannelEndPath, ClientConnectionPath, ClientConsensusStatePath, ClientStatePath, ClientUpdateHeightPath,
     ClientUpdateTimePath, CommitmentPath, ConnectionPath, ReceiptPath, SeqAckPath, SeqRecvPath, SeqSendPath,
@@ -479,7 +480,15 @@ impl<B: StateRead> ExecutionContext for IbcHost<'_, B> {
     }
 
     fn emit_ibc_event(&mut self, event: IbcEvent) -> Result<(), HostError> {
-        // ibc-rs's own ABCI rendering: relayers read these attributes.
+        // Events carrying packet data are rendered here: ibc-rs also writes
+        // the data as a UTF-8 `packet_data` attribute (deprecated in
+        // ibc-go) and fails on binary protobuf data; relayers read
+        // `packet_data_hex`.
+        if let Some(ev) = packet_event(&event) {
+            self.state.borrow_mut().emit(ev);
+            return Ok(());
+        }
+        // Everything else: ibc-rs's own ABCI rendering.
         let abci = tendermint::abci::Event::try_from(event)
             .map_err(|e| HostError::failed_to_store(format!("event: {e}")))?;
         let mut ev = Event::new(abci.kind);
@@ -495,6 +504,84 @@ impl<B: StateRead> ExecutionContext for IbcHost<'_, B> {
     fn log_message(&mut self, _message: String) -> Result<(), HostError> {
         Ok(())
     }
+}
+
+fn timeout_height(h: &TimeoutHeight) -> String {
+    match h {
+        TimeoutHeight::Never => "0-0".into(),
+        TimeoutHeight::At(h) => h.to_string(),
+    }
+}
+
+/// Packet fields in ibc-go's attribute names, for the events that carry a
+/// packet.
+#[allow(clippy::too_many_arguments)]
+fn packet_attrs(
+    kind: &str,
+    data: &[u8],
+    height: &TimeoutHeight,
+    timestamp: &TimeoutTimestamp,
+    seq: Sequence,
+    (src_port, src_chan): (&PortId, &ChannelId),
+    (dst_port, dst_chan): (&PortId, &ChannelId),
+    connection: &ConnectionId,
+    ordering: &str,
+) -> Event {
+    Event::new(kind)
+        .attr("packet_data_hex", hex::encode(data))
+        .attr("packet_timeout_height", timeout_height(height))
+        .attr("packet_timeout_timestamp", timestamp.nanoseconds())
+        .attr("packet_sequence", seq)
+        .attr("packet_src_port", src_port)
+        .attr("packet_src_channel", src_chan)
+        .attr("packet_dst_port", dst_port)
+        .attr("packet_dst_channel", dst_chan)
+        .attr("packet_channel_ordering", ordering)
+        .attr("packet_connection", connection)
+}
+
+fn packet_event(event: &IbcEvent) -> Option<Event> {
+    Some(match event {
+        IbcEvent::SendPacket(e) => packet_attrs(
+            "send_packet",
+            e.packet_data(),
+            e.timeout_height_on_b(),
+            e.timeout_timestamp_on_b(),
+            *e.seq_on_a(),
+            (e.port_id_on_a(), e.chan_id_on_a()),
+            (e.port_id_on_b(), e.chan_id_on_b()),
+            e.conn_id_on_a(),
+            e.channel_ordering().as_str(),
+        ),
+        IbcEvent::ReceivePacket(e) => packet_attrs(
+            "recv_packet",
+            e.packet_data(),
+            e.timeout_height_on_b(),
+            e.timeout_timestamp_on_b(),
+            *e.seq_on_b(),
+            (e.port_id_on_a(), e.chan_id_on_a()),
+            (e.port_id_on_b(), e.chan_id_on_b()),
+            e.conn_id_on_a(),
+            e.channel_ordering().as_str(),
+        ),
+        IbcEvent::WriteAcknowledgement(e) => {
+            let ack = e.acknowledgement().as_bytes();
+            packet_attrs(
+                "write_acknowledgement",
+                e.packet_data(),
+                e.timeout_height_on_b(),
+                e.timeout_timestamp_on_b(),
+                *e.seq_on_a(),
+                (e.port_id_on_a(), e.chan_id_on_a()),
+                (e.port_id_on_b(), e.chan_id_on_b()),
+                e.conn_id_on_b(),
+                "ORDER_UNORDERED",
+            )
+            .attr("packet_ack", String::from_utf8_lossy(ack))
+            .attr("packet_ack_hex", hex::encode(ack))
+        }
+        _ => return None,
+    })
 }
 
 /// The applications bound to ports (the settlement app on `settlement`).

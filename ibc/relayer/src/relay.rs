@@ -97,11 +97,11 @@ async fn find_ack(dst: &Chain, dst_channel: &str, seq: u64) -> Result<(Packet, V
     Err(anyhow!("{}: no write_acknowledgement event for {dst_channel}/{seq}", dst.name))
 }
 
-/// Sequences listed by `path` for `channel` at state version `height`
-/// (0 = latest).
-async fn seqs(chain: &Chain, path: &str, channel: &str, height: u64) -> Result<Vec<u64>> {
-    let (v, _) = chain.query(path, channel.as_bytes().to_vec(), height).await?;
-    Ok(serde_json::from_slice(&v)?)
+/// Sequences listed by `path` for `channel` at the latest state, and the
+/// state version they were read at.
+async fn seqs(chain: &Chain, path: &str, channel: &str) -> Result<(Vec<u64>, u64)> {
+    let (v, height) = chain.query(path, channel.as_bytes().to_vec(), 0).await?;
+    Ok((serde_json::from_slice(&v)?, height))
 }
 
 async fn unreceived(dst: &Chain, dst_channel: &str, sequences: &[u64]) -> Result<Vec<u64>> {
@@ -126,9 +126,8 @@ async fn submit_chunks(chain: &mut Chain, update: Option<Any>, msgs: Vec<Any>) -
 pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
     let Leg { src, dst, src_channel, dst_channel, client_on_dst, client_on_src } = leg;
     let mut stats = PassStats::default();
-    // Lists are read at the latest provable version (latest height - 1).
-    let src_version = src.height().await?.saturating_sub(1).max(1);
-    let committed = seqs(src, "/ibc/packet_commitments", src_channel, src_version).await?;
+    // Proofs are taken at or after the version the lists were read at.
+    let (committed, src_version) = seqs(src, "/ibc/packet_commitments", src_channel).await?;
     stats.pending = committed.len();
     metrics.set_pending(src.name, committed.len());
     if committed.is_empty() {
@@ -198,10 +197,9 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
 
     // Acknowledge what `dst` received and acked, while `src` still holds
     // the commitment.
-    let dst_version = dst.height().await?.saturating_sub(1).max(1);
-    let acked = seqs(dst, "/ibc/packet_acks", dst_channel, dst_version).await?;
+    let (acked, dst_version) = seqs(dst, "/ibc/packet_acks", dst_channel).await?;
     let still: std::collections::BTreeSet<u64> =
-        seqs(src, "/ibc/packet_commitments", src_channel, 0).await?.into_iter().collect();
+        seqs(src, "/ibc/packet_commitments", src_channel).await?.0.into_iter().collect();
     let to_ack: Vec<u64> = acked.into_iter().filter(|s| still.contains(s)).take(MAX_PER_PASS).collect();
     if !to_ack.is_empty() {
         let (v, ph, update) = proof_point(src, client_on_src, dst, dst_version).await?;
