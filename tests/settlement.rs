@@ -73,7 +73,9 @@ fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
     assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
     let home = dir.join("node0");
     let cfg = home.join("config/config.toml");
-    let text = std::fs::read_to_string(&cfg).expect("config").replace("timeout_commit = \"500ms\"", "timeout_commit = \"150ms\"");
+    let text = std::fs::read_to_string(&cfg)
+        .expect("config")
+        .replace("timeout_commit = \"500ms\"", "timeout_commit = \"150ms\"");
     std::fs::write(&cfg, text).expect("config");
     let admin = admin_key(&home);
     let mut z = Zone { chain_id: chain_id.into(), home, rpc: String::new(), node: None, admin };
@@ -118,7 +120,6 @@ impl Zone {
         }
         Ok(serde_json::from_slice(&r.value).expect("json"))
     }
-
 
     /// Submits `msgs` signed by `key`; `Err((codespace, code, log))` if the
     /// transaction is refused or fails.
@@ -168,9 +169,7 @@ impl Zone {
         v.as_array()
             .expect("list")
             .iter()
-            .find(|p| {
-                p["debtor"] == debtor.address().to_string() && p["creditor"] == creditor.address().to_string()
-            })
+            .find(|p| p["debtor"] == debtor.address().to_string() && p["creditor"] == creditor.address().to_string())
             .map(|p| amount(&p["amount"]))
             .unwrap_or(0)
     }
@@ -281,8 +280,11 @@ async fn network() -> Net {
         ],
     )
     .await;
-    fz.ok(&bank1, vec![msgs::register_account(bank1.address(), alice.address(), kawase_accounts::Role::Customer, "A-1")])
-        .await;
+    fz.ok(
+        &bank1,
+        vec![msgs::register_account(bank1.address(), alice.address(), kawase_accounts::Role::Customer, "A-1")],
+    )
+    .await;
     fz.ok(&bank2, vec![msgs::register_account(bank2.address(), bob.address(), kawase_accounts::Role::Customer, "B-1")])
         .await;
     fz.ok(&bank1, vec![msgs::issue(bank1.address(), alice.address(), 1_000, "dep-a")]).await;
@@ -364,8 +366,10 @@ fn link_charge_pay_across_banks_and_discharge_settle_exactly_and_payee_waits_for
         let ch = net.channel.clone();
         net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, 300, 0)]).await;
         assert_eq!((net.fz.balance(&net.alice).await, net.fz.reserved(&net.alice).await), (700, 300));
-        eventually(30, "charge credited", || async { (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(()) })
-            .await;
+        eventually(30, "charge credited", || async {
+            (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(())
+        })
+        .await;
         net.fz.ok(&net.bob, vec![msgs::charge(net.bob.address(), &ch, 100, 0)]).await;
         eventually(30, "bob charged", || async { (net.bz.bz(&net.bob_bz).await == Some((100, 0))).then_some(()) })
             .await;
@@ -456,14 +460,27 @@ fn timed_out_payments_are_refunded_and_never_executed_and_forged_packets_are_rej
             Key::from_seed(KeyKind::Ed25519, s).expect("key")
         };
         let bz_channel = "channel-0";
-        let seqs: Vec<u64> = serde_json::from_value(net.bz.query("/ibc/packet_commitments", bz_channel.as_bytes()).await.expect("q"))
-            .expect("seqs");
+        let seqs: Vec<u64> =
+            serde_json::from_value(net.bz.query("/ibc/packet_commitments", bz_channel.as_bytes()).await.expect("q"))
+                .expect("seqs");
         let seq = *seqs.last().expect("a pending payment");
         // The real packet's data, from the BZ's send event.
         let q = format!("send_packet.packet_sequence = '{seq}'");
-        let found = net.bz.client().tx_search(q.parse().expect("query"), false, 1, 10, tendermint_rpc::Order::Ascending).await.expect("search");
+        let found = net
+            .bz
+            .client()
+            .tx_search(q.parse().expect("query"), false, 1, 10, tendermint_rpc::Order::Ascending)
+            .await
+            .expect("search");
         let ev = found.txs[0].tx_result.events.iter().find(|e| e.kind == "send_packet").expect("event");
-        let get = |k: &str| ev.attributes.iter().find(|a| a.key_str().ok() == Some(k)).and_then(|a| a.value_str().ok()).expect(k).to_owned();
+        let get = |k: &str| {
+            ev.attributes
+                .iter()
+                .find(|a| a.key_str().ok() == Some(k))
+                .and_then(|a| a.value_str().ok())
+                .expect(k)
+                .to_owned()
+        };
         let packet = Packet {
             sequence: seq,
             source_port: "settlement".into(),
@@ -481,10 +498,19 @@ fn timed_out_payments_are_refunded_and_never_executed_and_forged_packets_are_rej
         };
         let bz_h = client_height - 1;
         let key = format!("commitments/ports/settlement/channels/{bz_channel}/sequences/{seq}");
-        let r = net.bz.client().abci_query(Some("/store".into()), key.as_bytes().to_vec(), Some(bz_h.try_into().expect("h")), true).await.expect("proof");
+        let r = net
+            .bz
+            .client()
+            .abci_query(Some("/store".into()), key.as_bytes().to_vec(), Some(bz_h.try_into().expect("h")), true)
+            .await
+            .expect("proof");
         let proof_of = |ops: &tendermint::merkle::proof::ProofOps| {
             kawase_ibc::ibc_proto::ibc::core::commitment::v1::MerkleProof {
-                proofs: ops.ops.iter().map(|o| kawase_ibc::ibc_proto::ics23::CommitmentProof::decode(o.data.as_slice()).expect("proof")).collect(),
+                proofs: ops
+                    .ops
+                    .iter()
+                    .map(|o| kawase_ibc::ibc_proto::ics23::CommitmentProof::decode(o.data.as_slice()).expect("proof"))
+                    .collect(),
             }
             .encode_to_vec()
         };
@@ -518,7 +544,8 @@ fn timed_out_payments_are_refunded_and_never_executed_and_forged_packets_are_rej
         assert_eq!((net.fz.reserved(&net.alice).await, net.fz.reserved(&net.bob).await), (300, 0));
         // The genuine packet still settles once the relayer is back.
         net.relayer.start();
-        eventually(30, "real payment", || async { (net.bz.bz(&net.bob_bz).await == Some((10, 0))).then_some(()) }).await;
+        eventually(30, "real payment", || async { (net.bz.bz(&net.bob_bz).await == Some((10, 0))).then_some(()) })
+            .await;
         assert_eq!((net.fz.reserved(&net.alice).await, net.fz.reserved(&net.bob).await), (290, 10));
         net.assert_quiescent_invariant().await;
     });

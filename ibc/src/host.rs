@@ -325,8 +325,9 @@ impl<'a, B: StateRead> ValidationContext for IbcHost<'a, B> {
     }
 
     fn connection_end(&self, conn_id: &ConnectionId) -> Result<ConnectionEnd, HostError> {
-        let raw =
-            self.get(&path_key(ConnectionPath::new(conn_id)))?.ok_or_else(|| missing(format!("connection {conn_id}")))?;
+        let raw = self
+            .get(&path_key(ConnectionPath::new(conn_id)))?
+            .ok_or_else(|| missing(format!("connection {conn_id}")))?;
         ConnectionEnd::decode_vec(&raw).map_err(|e| decode_err("connection", e))
     }
 
@@ -414,7 +415,11 @@ impl<B: StateRead> ExecutionContext for IbcHost<'_, B> {
         Ok(())
     }
 
-    fn store_connection_to_client(&mut self, path: &ClientConnectionPath, conn_id: ConnectionId) -> Result<(), HostError> {
+    fn store_connection_to_client(
+        &mut self,
+        path: &ClientConnectionPath,
+        conn_id: ConnectionId,
+    ) -> Result<(), HostError> {
         let key = path_key(path.clone());
         let mut paths = match self.get(&key)? {
             Some(raw) => ClientPaths::decode(raw.as_slice()).map_err(|e| decode_err("client connections", e))?,
@@ -489,8 +494,8 @@ impl<B: StateRead> ExecutionContext for IbcHost<'_, B> {
             return Ok(());
         }
         // Everything else: ibc-rs's own ABCI rendering.
-        let abci = tendermint::abci::Event::try_from(event)
-            .map_err(|e| HostError::failed_to_store(format!("event: {e}")))?;
+        let abci =
+            tendermint::abci::Event::try_from(event).map_err(|e| HostError::failed_to_store(format!("event: {e}")))?;
         let mut ev = Event::new(abci.kind);
         for a in abci.attributes {
             let key = a.key_str().unwrap_or_default().to_owned();
@@ -646,7 +651,8 @@ pub fn record_host_block<S: StateWrite>(
     app_hash: [u8; 32],
     next_validators_hash: &[u8],
 ) {
-    let rec = HostHeader { time_nanos, app_hash: app_hash.to_vec(), next_validators_hash: next_validators_hash.to_vec() };
+    let rec =
+        HostHeader { time_nanos, app_hash: app_hash.to_vec(), next_validators_hash: next_validators_hash.to_vec() };
     state.put_nonverifiable(state_key::host_block(height), rec.encode_to_vec());
 }
 

@@ -73,7 +73,8 @@ impl Chain {
 
     pub async fn validators(&self, h: u64) -> Result<ValidatorSet> {
         let height = tendermint::block::Height::try_from(h)?;
-        let v = self.rpc.validators(height, Paging::All).await.with_context(|| format!("{} validators {h}", self.name))?;
+        let v =
+            self.rpc.validators(height, Paging::All).await.with_context(|| format!("{} validators {h}", self.name))?;
         Ok(ValidatorSet::without_proposer(v.validators))
     }
 

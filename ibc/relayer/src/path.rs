@@ -52,11 +52,11 @@ fn raw_height(chain_id: &str, h: u64) -> Result<RawHeight> {
 }
 
 fn prefix() -> MerklePrefix {
-    MerklePrefix { key_prefix: kawase_ibc::ibc::core::commitment_types::commitment::CommitmentPrefix::from_bytes(
-        b"ibc",
-    )
-    .as_bytes()
-    .to_vec() }
+    MerklePrefix {
+        key_prefix: kawase_ibc::ibc::core::commitment_types::commitment::CommitmentPrefix::from_bytes(b"ibc")
+            .as_bytes()
+            .to_vec(),
+    }
 }
 
 /// The client state of `src` as `dst` will store it, at `src` height `h`.
@@ -132,7 +132,12 @@ pub async fn update_client_msg(dst: &Chain, client_id: &str, src: &Chain, target
 /// (state written at height `min_version` is in it), the proof height
 /// `v + 1` (whose header's app hash commits to version `v`), and the update
 /// of `dst`'s client to that height if it needs one.
-pub async fn proof_point(dst: &Chain, client_id: &str, src: &Chain, min_version: u64) -> Result<(u64, u64, Option<Any>)> {
+pub async fn proof_point(
+    dst: &Chain,
+    client_id: &str,
+    src: &Chain,
+    min_version: u64,
+) -> Result<(u64, u64, Option<Any>)> {
     let target = src.height().await?.max(min_version + 1).max(2);
     src.wait_for_height(target).await?;
     let update = update_client_msg(dst, client_id, src, target).await?;
@@ -276,7 +281,8 @@ pub async fn create_channel(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds) -
         signer: fz.key.address().to_string(),
     };
     let d = fz.submit(vec![any(init)]).await.context("channel open init")?;
-    ids.fz_channel = event_attr(&d.events, "channel_open_init", "channel_id").ok_or_else(|| anyhow!("no channel id"))?;
+    ids.fz_channel =
+        event_attr(&d.events, "channel_open_init", "channel_id").ok_or_else(|| anyhow!("no channel id"))?;
 
     let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, d.height).await?;
     let (_, proof_init) = fz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.fz_channel), v).await?;

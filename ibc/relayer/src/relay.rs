@@ -172,8 +172,7 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
             let proof_nanos = u64::try_from(proof_time.unix_timestamp_nanos()).unwrap_or(0);
             let mut msgs = Vec::new();
             for packet in timeouts.into_iter().filter(|p| proof_nanos >= p.timeout_timestamp) {
-                let key =
-                    format!("receipts/ports/{PORT}/channels/{dst_channel}/sequences/{}", packet.sequence);
+                let key = format!("receipts/ports/{PORT}/channels/{dst_channel}/sequences/{}", packet.sequence);
                 let (value, proof_unreceived) = dst.query_proof(&key, v).await?;
                 if !value.is_empty() {
                     continue; // received after all: its ack will come.

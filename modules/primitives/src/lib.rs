@@ -6,8 +6,8 @@
 #![deny(clippy::unwrap_used)]
 
 mod address;
-pub mod commitment;
 mod amount;
+pub mod commitment;
 mod context;
 mod event;
 mod state;

@@ -2,9 +2,7 @@
 use std::cell::RefCell;
 
 use kawase_accounts::{Role, StateReadExt as _, StateWriteExt as _};
-use kawase_ibc::ibc::core::channel::types::acknowledgement::{
-    Acknowledgement, AcknowledgementStatus, StatusValue,
-};
+use kawase_ibc::ibc::core::channel::types::acknowledgement::{Acknowledgement, AcknowledgementStatus, StatusValue};
 use kawase_ibc::ibc::core::channel::types::channel::{Counterparty, Order};
 use kawase_ibc::ibc::core::channel::types::error::ChannelError;
 use kawase_ibc::ibc::core::channel::types::packet::Packet;
@@ -116,32 +114,30 @@ impl<'a, B: StateRead> SettlementApp<'a, B> {
                 );
                 Ok(())
             }),
-            (Side::Fz, Instruction::Payment { from_fz, to_fz, from_bz, to_bz, amount, memo }) => {
-                self.atomically(|s| {
-                    for (fz, bz) in [(from_fz, from_bz), (to_fz, to_bz)] {
-                        if s.active_fz_link(channel, fz)? != *bz {
-                            return Err(Error::NotLinked(*bz));
-                        }
+            (Side::Fz, Instruction::Payment { from_fz, to_fz, from_bz, to_bz, amount, memo }) => self.atomically(|s| {
+                for (fz, bz) in [(from_fz, from_bz), (to_fz, to_bz)] {
+                    if s.active_fz_link(channel, fz)? != *bz {
+                        return Err(Error::NotLinked(*bz));
                     }
-                    let (_, from_bank) = s.active_holder(from_fz)?;
-                    let (_, to_bank) = s.active_holder(to_fz)?;
-                    s.move_reserved(channel, (from_fz, &from_bank), (to_fz, &to_bank), *amount)?;
-                    let mut ev = Event::new("settlement_payment")
-                        .attr("from", from_fz)
-                        .attr("to", to_fz)
-                        .attr("amount", amount)
-                        .attr("channel", channel)
-                        .attr("sequence", sequence);
-                    if from_bank != to_bank {
-                        ev = ev.attr("from_bank", from_bank).attr("to_bank", to_bank);
-                    }
-                    if !memo.is_empty() {
-                        ev = ev.attr("memo", memo);
-                    }
-                    s.emit(ev);
-                    Ok(())
-                })
-            }
+                }
+                let (_, from_bank) = s.active_holder(from_fz)?;
+                let (_, to_bank) = s.active_holder(to_fz)?;
+                s.move_reserved(channel, (from_fz, &from_bank), (to_fz, &to_bank), *amount)?;
+                let mut ev = Event::new("settlement_payment")
+                    .attr("from", from_fz)
+                    .attr("to", to_fz)
+                    .attr("amount", amount)
+                    .attr("channel", channel)
+                    .attr("sequence", sequence);
+                if from_bank != to_bank {
+                    ev = ev.attr("from_bank", from_bank).attr("to_bank", to_bank);
+                }
+                if !memo.is_empty() {
+                    ev = ev.attr("memo", memo);
+                }
+                s.emit(ev);
+                Ok(())
+            }),
             (Side::Fz, Instruction::Discharge { fz, bz, amount }) => self.atomically(|s| {
                 if s.active_fz_link(channel, fz)? != *bz {
                     return Err(Error::NotLinked(*bz));

@@ -97,8 +97,7 @@ fn amount(s: &str) -> Result<u128, Error> {
 }
 
 fn channel(s: &str) -> Result<ChannelId, Error> {
-    s.parse::<ChannelId>()
-        .map_err(|e| Error::InvalidField { field: "channel_id", reason: e.to_string() })
+    s.parse::<ChannelId>().map_err(|e| Error::InvalidField { field: "channel_id", reason: e.to_string() })
 }
 
 fn timeout(secs: u64) -> Result<u64, Error> {
@@ -144,7 +143,10 @@ impl Msg {
                     return Err(Error::SelfPayment);
                 }
                 if m.memo.len() > MAX_MEMO_LEN {
-                    return Err(Error::InvalidField { field: "memo", reason: format!("longer than {MAX_MEMO_LEN} bytes") });
+                    return Err(Error::InvalidField {
+                        field: "memo",
+                        reason: format!("longer than {MAX_MEMO_LEN} bytes"),
+                    });
                 }
                 Ok(Msg::Pay {
                     signer,
@@ -250,7 +252,12 @@ impl Msg {
                         .attr("channel", ch)
                         .attr("sequence", seq),
                 );
-                Outgoing::new(channel.clone(), seq, Instruction::Charge { fz: signer, bz, amount: *amount }, *timeout_secs)
+                Outgoing::new(
+                    channel.clone(),
+                    seq,
+                    Instruction::Charge { fz: signer, bz, amount: *amount },
+                    *timeout_secs,
+                )
             }
             Msg::Pay { to, amount, memo, timeout_secs, .. } => {
                 let (channel, from_fz, _) = bz_linked(s, &signer)?;

@@ -167,10 +167,8 @@ impl World {
                 Side::Fz,
                 Msg::Link { signer: fz_cust(*i), channel: channel(), bz: bz_cust(*i), timeout_secs: 600 },
             ),
-            Op::Charge(i, a) => self.send(
-                Side::Fz,
-                Msg::Charge { signer: fz_cust(*i), channel: channel(), amount: *a, timeout_secs: 600 },
-            ),
+            Op::Charge(i, a) => self
+                .send(Side::Fz, Msg::Charge { signer: fz_cust(*i), channel: channel(), amount: *a, timeout_secs: 600 }),
             Op::Pay(a, b, x) if a != b => self.send(
                 Side::Bz,
                 Msg::Pay { signer: bz_cust(*a), to: bz_cust(*b), amount: *x, memo: String::new(), timeout_secs: 600 },

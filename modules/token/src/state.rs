@@ -255,6 +255,10 @@ pub struct TokenHoldings;
 impl<S: StateRead + ?Sized> HoldingsCheck<S> for TokenHoldings {
     fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
         Ok(state.get_u128(&state_key::balance(address))? != 0
-            || state.all_reserved().map_err(|e| kawase_primitives::StateError(e.to_string()))?.iter().any(|(_, a, _)| a == address))
+            || state
+                .all_reserved()
+                .map_err(|e| kawase_primitives::StateError(e.to_string()))?
+                .iter()
+                .any(|(_, a, _)| a == address))
     }
 }

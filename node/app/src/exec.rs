@@ -42,7 +42,11 @@ impl BlockInfo {
     }
 
     fn host(&self) -> kawase_ibc::HostBlock {
-        kawase_ibc::HostBlock { chain_id: self.chain_id.clone(), height: self.height, time_nanos: self.block_time_nanos }
+        kawase_ibc::HostBlock {
+            chain_id: self.chain_id.clone(),
+            height: self.height,
+            time_nanos: self.block_time_nanos,
+        }
     }
 }
 

@@ -25,8 +25,8 @@
 use bytes::Bytes;
 use kawase_accounts::StateReadExt as _;
 use kawase_primitives::{Address, ErrorCode, StateRead};
-use kawase_state::Storage;
 use kawase_settlement::StateReadExt as _;
+use kawase_state::Storage;
 use kawase_token::StateReadExt as _;
 use tendermint_proto::v0_38::abci::{RequestQuery, ResponseQuery};
 use tendermint_proto::v0_38::crypto::{ProofOp, ProofOps};
@@ -214,7 +214,9 @@ fn typed<S: StateRead>(state: &S, path: &str, data: &[u8]) -> Result<Vec<u8>, Qu
                 .collect();
             json(&links)
         }
-        "/settlement/bz_total" => json(&serde_json::json!({ "amount": state.bz_total().map_err(internal)?.to_string() })),
+        "/settlement/bz_total" => {
+            json(&serde_json::json!({ "amount": state.bz_total().map_err(internal)?.to_string() }))
+        }
         "/ibc/packet_commitments" => json(&sequences_under(state, "commitments", data)?),
         "/ibc/packet_acks" => json(&sequences_under(state, "acks", data)?),
         "/ibc/unreceived" => {
@@ -227,7 +229,8 @@ fn typed<S: StateRead>(state: &S, path: &str, data: &[u8]) -> Result<Vec<u8>, Qu
             check_channel(&r.channel)?;
             let mut out = Vec::new();
             for seq in r.sequences {
-                let key = format!("receipts/ports/{}/channels/{}/sequences/{seq}", kawase_ibc::SETTLEMENT_PORT, r.channel);
+                let key =
+                    format!("receipts/ports/{}/channels/{}/sequences/{seq}", kawase_ibc::SETTLEMENT_PORT, r.channel);
                 if state.get_raw(key.as_bytes()).map_err(internal)?.is_none() {
                     out.push(seq);
                 }

@@ -44,7 +44,8 @@ impl AppMsg {
             return r.map(AppMsg::Settlement).map_err(Failure::from);
         }
         if kawase_ibc::is_ibc_type_url(type_url) {
-            let any = kawase_ibc::ibc_proto::google::protobuf::Any { type_url: type_url.to_owned(), value: value.to_vec() };
+            let any =
+                kawase_ibc::ibc_proto::google::protobuf::Any { type_url: type_url.to_owned(), value: value.to_vec() };
             kawase_ibc::ibc::core::handler::types::msgs::MsgEnvelope::try_from(any)
                 .map_err(|e| Failure::from(kawase_ibc::IbcError::Malformed(e.to_string())))?;
             return Ok(AppMsg::Ibc(IbcAny { type_url: type_url.to_owned(), value: value.to_vec() }));
@@ -158,7 +159,9 @@ impl DecodedTx {
         for any in &body.messages {
             let m = AppMsg::decode(&any.type_url, &any.value)?;
             if let Some(expected) = m.signer().filter(|s| *s != signer) {
-                return Err(TxError::SignerMismatch { expected: expected.to_string(), signer: signer.to_string() }.into());
+                return Err(
+                    TxError::SignerMismatch { expected: expected.to_string(), signer: signer.to_string() }.into()
+                );
             }
             msgs.push(m);
         }

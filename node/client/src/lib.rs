@@ -9,6 +9,6 @@ mod key;
 pub mod msgs;
 mod tx;
 
-pub use key::{address_of, Key, KeyError, KeyKind};
 pub use cosmrs::Any as CosmosAny;
+pub use key::{address_of, Key, KeyError, KeyKind};
 pub use tx::{build_tx, chain_id_extension, sign_doc_bytes, ExtensionChainId, TxError, TxParams};
