@@ -1,355 +1,18 @@
 //! Two-layer settlement with real processes: an FZ and a BZ (`kawased
 //! start`, one validator each) and `kawase-relayer` on loopback. Every
 //! balance, reserved amount, hold and position is checked at each step.
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/zones.rs"]
+mod zones;
 
-use kawase_client::{build_tx, msgs, CosmosAny, Key, KeyKind, TxParams};
+use std::time::Duration;
+
+use kawase_client::{msgs, CosmosAny, Key, KeyKind};
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgRecvPacket, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
 use prost::{Message, Name};
 use serde_json::Value;
-use tendermint_rpc::{Client, HttpClient};
-
-const RELAYER: &str = env!("CARGO_BIN_EXE_kawase-relayer");
-
-/// `kawased`, built beside the relayer by `cargo test --workspace`.
-fn kawased() -> PathBuf {
-    let p = Path::new(RELAYER).with_file_name("kawased");
-    assert!(p.exists(), "{} missing: build the workspace (cargo test --workspace) first", p.display());
-    p
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_base(n: u16) -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(13, std::sync::atomic::Ordering::Relaxed));
-    for attempt in 0..200u16 {
-        // Below Linux's ephemeral range (32768..).
-        let base = 20_050 + ((seed.wrapping_mul(37).wrapping_add(attempt * 89)) % 120) * 100;
-        if (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free port range");
-}
-
-struct Zone {
-    chain_id: String,
-    home: PathBuf,
-    rpc: String,
-    node: Option<Proc>,
-    admin: Key,
-}
-
-fn admin_key(home: &Path) -> Key {
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
-    let secret: [u8; 32] =
-        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
-    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
-}
-
-fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
-    let base = free_base(1);
-    let out = Command::new(kawased())
-        .args(["testnet", "--validators", "1", "--output"])
-        .arg(dir)
-        .args(["--chain-id", chain_id, "--zone", zone, "--base-port", &base.to_string()])
-        .output()
-        .expect("kawased testnet");
-    assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
-    let home = dir.join("node0");
-    let cfg = home.join("config/config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .expect("config")
-        .replace("timeout_commit = \"500ms\"", "timeout_commit = \"150ms\"");
-    std::fs::write(&cfg, text).expect("config");
-    let admin = admin_key(&home);
-    let mut z = Zone { chain_id: chain_id.into(), home, rpc: String::new(), node: None, admin };
-    z.start();
-    z
-}
-
-impl Zone {
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.home.join("node.log")).expect("log");
-        let mut child = Command::new(kawased())
-            .args(["start", "--home"])
-            .arg(&self.home)
-            .env("RUST_LOG", "warn,informalsystems_malachitebft_network=off")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn kawased");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut rpc = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("line");
-            if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
-                rpc = Some(format!("http://{a}"));
-            }
-            if line == "ready" {
-                break;
-            }
-        }
-        self.rpc = rpc.unwrap_or_else(|| panic!("{} did not start", self.home.display()));
-        self.node = Some(Proc(child));
-    }
-
-    fn client(&self) -> HttpClient {
-        HttpClient::new(self.rpc.as_str()).expect("client")
-    }
-
-    async fn query(&self, path: &str, data: &[u8]) -> Result<Value, String> {
-        let r = self.client().abci_query(Some(path.into()), data.to_vec(), None, false).await.expect("query");
-        if r.code.is_err() {
-            return Err(r.log);
-        }
-        Ok(serde_json::from_slice(&r.value).expect("json"))
-    }
-
-    /// Submits `msgs` signed by `key`; `Err((codespace, code, log))` if the
-    /// transaction is refused or fails.
-    async fn submit(&self, key: &Key, msgs: Vec<CosmosAny>) -> Result<(), (String, u32, String)> {
-        let acct = self.query("/accounts/account", key.address().to_string().as_bytes()).await.expect("account");
-        let p = TxParams {
-            chain_id: self.chain_id.clone(),
-            account_number: acct["number"].as_u64().expect("number"),
-            sequence: acct["sequence"].as_u64().expect("sequence"),
-            memo: String::new(),
-            timeout_height: 0,
-        };
-        let tx = build_tx(key, &p, msgs).expect("tx");
-        let r = self.client().broadcast_tx_commit(tx).await.expect("broadcast");
-        if r.check_tx.code.is_err() {
-            return Err((r.check_tx.codespace, r.check_tx.code.value(), r.check_tx.log));
-        }
-        if r.tx_result.code.is_err() {
-            return Err((r.tx_result.codespace, r.tx_result.code.value(), r.tx_result.log));
-        }
-        Ok(())
-    }
-
-    async fn ok(&self, key: &Key, msgs: Vec<CosmosAny>) {
-        if let Err(e) = self.submit(key, msgs).await {
-            panic!("{}: transaction failed: {e:?}", self.chain_id);
-        }
-    }
-
-    async fn balance(&self, a: &Key) -> u128 {
-        amount(&self.query("/token/balance", a.address().to_string().as_bytes()).await.expect("balance")["amount"])
-    }
-
-    async fn reserved(&self, a: &Key) -> u128 {
-        let v = self.query("/settlement/reserved", a.address().to_string().as_bytes()).await.expect("reserved");
-        v["reserved"].as_array().expect("list").iter().map(|r| amount(&r["amount"])).sum()
-    }
-
-    /// `(balance, held)` of a BZ account, `None` if it does not exist.
-    async fn bz(&self, a: &Key) -> Option<(u128, u128)> {
-        let v = self.query("/settlement/bz_account", a.address().to_string().as_bytes()).await.ok()?;
-        Some((amount(&v["balance"]), amount(&v["held"])))
-    }
-
-    async fn owes(&self, debtor: &Key, creditor: &Key) -> u128 {
-        let v = self.query("/token/positions", b"").await.expect("positions");
-        v.as_array()
-            .expect("list")
-            .iter()
-            .find(|p| p["debtor"] == debtor.address().to_string() && p["creditor"] == creditor.address().to_string())
-            .map(|p| amount(&p["amount"]))
-            .unwrap_or(0)
-    }
-
-    async fn total_supply(&self) -> u128 {
-        amount(&self.query("/token/total_supply", b"").await.expect("total")["amount"])
-    }
-}
-
-fn amount(v: &Value) -> u128 {
-    v.as_str().unwrap_or_else(|| panic!("amount string, got {v}")).parse().expect("u128")
-}
-
-fn key_file(path: &Path, key: &Key) {
-    let v = serde_json::json!({
-        "name": "relayer", "kind": "ed25519",
-        "address": key.address().to_string(), "secret_hex": hex::encode(key.secret_bytes()),
-    });
-    std::fs::write(path, serde_json::to_string_pretty(&v).expect("json")).expect("key file");
-}
-
-struct Relayer {
-    config: PathBuf,
-    proc: Option<Proc>,
-}
-
-impl Relayer {
-    fn run(&self, cmd: &str) -> String {
-        let out = Command::new(RELAYER).arg("--config").arg(&self.config).arg(cmd).output().expect("relayer");
-        assert!(out.status.success(), "kawase-relayer {cmd}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.config.with_file_name("relayer.log"))
-            .expect("log");
-        let mut child = Command::new(RELAYER)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("start")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn relayer");
-        let stdout = child.stdout.take().expect("stdout");
-        let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "ready");
-        assert!(ready, "relayer did not start");
-        self.proc = Some(Proc(child));
-    }
-
-    /// SIGKILL: no chance to finish anything in flight.
-    fn kill(&mut self) {
-        self.proc = None;
-    }
-}
-
-/// Polls `f` until it returns `Some`, for at most `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-struct Net {
-    fz: Zone,
-    bz: Zone,
-    relayer: Relayer,
-    bank1: Key,
-    bank2: Key,
-    /// FZ customers (bank 1, bank 2) and their BZ keys.
-    alice: Key,
-    bob: Key,
-    alice_bz: Key,
-    bob_bz: Key,
-    channel: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-/// Both zones, two banks with a customer each (1,000 and 500 issued), the
-/// relayer registered on both zones and the path created.
-async fn network() -> Net {
-    let dir = tempfile::tempdir().expect("tmp");
-    eprintln!("zones and relayer under {}", dir.path().display());
-    let fz = start_zone(&dir.path().join("fz"), "kawase-fz", "fz");
-    let bz = start_zone(&dir.path().join("bz"), "kawase-bz", "bz");
-    let k = || Key::generate(KeyKind::Ed25519);
-    let (bank1, bank2, alice, bob, relayer) = (k(), k(), k(), k(), k());
-    let a = fz.admin.address();
-    fz.ok(
-        &fz.admin,
-        vec![
-            msgs::register_bank(a, bank1.address(), "Bank One"),
-            msgs::register_bank(a, bank2.address(), "Bank Two"),
-            msgs::register_account(a, relayer.address(), kawase_accounts::Role::Relayer, ""),
-        ],
-    )
-    .await;
-    fz.ok(
-        &bank1,
-        vec![msgs::register_account(bank1.address(), alice.address(), kawase_accounts::Role::Customer, "A-1")],
-    )
-    .await;
-    fz.ok(&bank2, vec![msgs::register_account(bank2.address(), bob.address(), kawase_accounts::Role::Customer, "B-1")])
-        .await;
-    fz.ok(&bank1, vec![msgs::issue(bank1.address(), alice.address(), 1_000, "dep-a")]).await;
-    fz.ok(&bank2, vec![msgs::issue(bank2.address(), bob.address(), 500, "dep-b")]).await;
-    bz.ok(
-        &bz.admin,
-        vec![msgs::register_account(bz.admin.address(), relayer.address(), kawase_accounts::Role::Relayer, "")],
-    )
-    .await;
-
-    let rdir = dir.path().join("relayer");
-    std::fs::create_dir_all(&rdir).expect("dir");
-    key_file(&rdir.join("fz-key.json"), &relayer);
-    key_file(&rdir.join("bz-key.json"), &relayer);
-    let config = rdir.join("relayer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "poll_interval_ms = 100\n\n[fz]\nchain_id = \"kawase-fz\"\nrpc = \"{}\"\nkey_file = \"fz-key.json\"\n\n\
-             [bz]\nchain_id = \"kawase-bz\"\nrpc = \"{}\"\nkey_file = \"bz-key.json\"\n",
-            fz.rpc, bz.rpc
-        ),
-    )
-    .expect("config");
-    let relayer = Relayer { config, proc: None };
-    let path: Value = serde_json::from_str(&relayer.run("create-path")).expect("path json");
-    let channel = path["fz_channel"].as_str().expect("channel").to_owned();
-    // KAWASE_KEEP_TEST_DIRS=1 keeps homes and logs for a post-mortem.
-    let dir = if std::env::var_os("KAWASE_KEEP_TEST_DIRS").is_some() {
-        let _ = dir.keep();
-        None
-    } else {
-        Some(dir)
-    };
-    Net { fz, bz, relayer, bank1, bank2, alice, bob, alice_bz: k(), bob_bz: k(), channel, _dir: dir }
-}
-
-impl Net {
-    /// For every linked account: reserved on the FZ = balance + holds on
-    /// the BZ; and the FZ's total supply is what was issued.
-    async fn assert_quiescent_invariant(&self) {
-        for (fz, bz) in [(&self.alice, &self.alice_bz), (&self.bob, &self.bob_bz)] {
-            let (bal, held) = self.bz.bz(bz).await.unwrap_or((0, 0));
-            assert_eq!(self.fz.reserved(fz).await, bal + held, "reserved != BZ balance + holds for {}", fz.address());
-        }
-        assert_eq!(self.fz.total_supply().await, 1_500);
-    }
-
-    async fn link_both(&self) {
-        let ch = self.channel.clone();
-        self.fz.ok(&self.alice, vec![msgs::link(self.alice.address(), &ch, self.alice_bz.address(), 0)]).await;
-        self.fz.ok(&self.bob, vec![msgs::link(self.bob.address(), &ch, self.bob_bz.address(), 0)]).await;
-        eventually(30, "BZ accounts", || async {
-            (self.bz.bz(&self.alice_bz).await.is_some() && self.bz.bz(&self.bob_bz).await.is_some()).then_some(())
-        })
-        .await;
-        // The link ack makes the FZ side active.
-        eventually(30, "links active", || async {
-            let v = self.fz.query("/settlement/links", b"").await.ok()?;
-            let all = v.as_array()?.iter().all(|l| l["status"] == "active");
-            (all && v.as_array()?.len() == 2).then_some(())
-        })
-        .await;
-    }
-}
+use tendermint_rpc::Client;
+use zones::*;
 
 #[test]
 fn link_charge_pay_across_banks_and_discharge_settle_exactly_and_payee_waits_for_the_fz() {
@@ -603,4 +266,131 @@ fn relayer_killed_again_and_again_mid_batch_settles_every_payment_exactly_once()
         assert_eq!(holds, serde_json::json!([]));
         net.assert_quiescent_invariant().await;
     });
+}
+
+/// The FZ validator's ed25519 key, from its CometBFT `priv_validator_key.json`.
+fn validator_key(home: &std::path::Path) -> ed25519_consensus::SigningKey {
+    use base64::Engine as _;
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("config/priv_validator_key.json")).expect("validator key"),
+    )
+    .expect("json");
+    let raw = base64::engine::general_purpose::STANDARD.decode(v["priv_key"]["value"].as_str().expect("b64")).expect("b64");
+    let seed: [u8; 32] = raw[..32].try_into().expect("32-byte seed");
+    ed25519_consensus::SigningKey::from(seed)
+}
+
+#[test]
+fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() {
+    use tendermint::block::{self, signed_header::SignedHeader, Commit, CommitSig};
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let mut net = network().await;
+        net.relayer.start();
+        net.link_both().await;
+        net.relayer.kill();
+        let path: Value = serde_json::from_str(&net.relayer.run("show-path")).expect("json");
+        let bz_client = path["path"]["bz_client"].as_str().expect("client").to_owned();
+
+        // The FZ's real header at a height the BZ's client already trusts.
+        let h = path["bz_client_height_of_fz"].as_u64().expect("h");
+        let fz = net.fz.client();
+        let real = fz.commit(block::Height::try_from(h).expect("h")).await.expect("commit").signed_header;
+        let vals = fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
+        let set = tendermint::validator::Set::without_proposer(vals.validators);
+
+        // A second header for the same height, signed by the same (only)
+        // validator: equivocation.
+        let key = validator_key(&net.fz.home);
+        let mut forged = real.header.clone();
+        forged.app_hash = tendermint::AppHash::try_from(vec![0xAB; 32]).expect("hash");
+        let block_id = block::Id { hash: forged.hash(), part_set_header: real.commit.block_id.part_set_header };
+        let CommitSig::BlockIdFlagCommit { validator_address, timestamp, .. } = real.commit.signatures[0].clone() else {
+            panic!("the validator signed block {h}")
+        };
+        let vote = tendermint::vote::Vote {
+            vote_type: tendermint::vote::Type::Precommit,
+            height: forged.height,
+            round: real.commit.round,
+            block_id: Some(block_id),
+            timestamp: Some(timestamp),
+            validator_address,
+            validator_index: tendermint::vote::ValidatorIndex::try_from(0u32).expect("index"),
+            signature: None,
+            extension: Vec::new(),
+            extension_signature: None,
+        };
+        let sig = key.sign(&vote.into_signable_vec(forged.chain_id.clone()));
+        let commit = Commit {
+            height: forged.height,
+            round: real.commit.round,
+            block_id,
+            signatures: vec![CommitSig::BlockIdFlagCommit {
+                validator_address,
+                timestamp,
+                signature: tendermint::Signature::try_from(sig.to_bytes().as_slice()).ok(),
+            }],
+        };
+        let forged = SignedHeader::new(forged, commit).expect("signed header");
+
+        // The validator set is fixed, so it is also the trusted next set.
+        let trusted_vals = set.clone();
+        let relayer_key = {
+            let v: Value = serde_json::from_str(
+                &std::fs::read_to_string(net.relayer.config.with_file_name("bz-key.json")).expect("key"),
+            )
+            .expect("json");
+            let s: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32");
+            Key::from_seed(KeyKind::Ed25519, s).expect("key")
+        };
+        assert_eq!(frozen_height(&net, &bz_client).await, 0, "client starts unfrozen");
+        // Verified from the client's earliest consensus state, as a real
+        // equivocation would be.
+        let header = kawase_ibc::ibc::clients::tendermint::types::Header {
+            signed_header: forged,
+            validator_set: set,
+            trusted_height: kawase_ibc::ibc::core::client::types::Height::new(0, earliest_trusted(&net, &bz_client, h).await).expect("height"),
+            trusted_next_validator_set: trusted_vals,
+        };
+        let update = kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient {
+            client_id: bz_client.clone(),
+            client_message: Some(header.into()),
+            signer: relayer_key.address().to_string(),
+        };
+        let msg = CosmosAny { type_url: kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient::type_url(), value: update.encode_to_vec() };
+        // Accepted as evidence: the client is frozen, not updated.
+        net.bz.ok(&relayer_key, vec![msg]).await;
+        assert!(frozen_height(&net, &bz_client).await > 0, "client frozen after misbehaviour");
+
+        // Nothing from the FZ is accepted any more: a charge stays in flight.
+        let ch = net.channel.clone();
+        net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, 100, 0)]).await;
+        net.relayer.start();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(net.bz.bz(&net.alice_bz).await, Some((0, 0)), "a frozen client must not deliver packets");
+        let log = std::fs::read_to_string(net.relayer.config.with_file_name("relayer.log")).unwrap_or_default();
+        assert!(log.to_lowercase().contains("frozen"), "relayer reports the frozen client:\n{log}");
+    });
+}
+
+/// The frozen height of the BZ's client (0 = not frozen).
+async fn frozen_height(net: &Net, client: &str) -> u64 {
+    let key = format!("clients/{client}/clientState");
+    let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
+    let any = kawase_ibc::ibc_proto::google::protobuf::Any::decode(r.value.as_slice()).expect("any");
+    let cs = kawase_ibc::ibc_proto::ibc::lightclients::tendermint::v1::ClientState::decode(any.value.as_slice())
+        .expect("client state");
+    cs.frozen_height.map(|f| f.revision_height).unwrap_or(0)
+}
+
+/// The lowest height the BZ's client of the FZ holds a consensus state for
+/// (the trusted base a misbehaving header is verified from).
+async fn earliest_trusted(net: &Net, client: &str, below: u64) -> u64 {
+    for h in 1..below {
+        let key = format!("clients/{client}/consensusStates/0-{h}");
+        let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
+        if !r.value.is_empty() {
+            return h;
+        }
+    }
+    panic!("no consensus state below {below}")
 }

@@ -1,0 +1,122 @@
+//! Cross-zone payment load: an FZ and a BZ (`kawased start`, one validator
+//! each) and one `kawase-relayer`, all real processes on loopback. Payers on
+//! the BZ submit payments (25 per transaction, `broadcast_tx_sync`, their own
+//! sequence numbers); the figures are BZ submit -> FZ settled -> BZ payee
+//! credited (the payment's hold released by the FZ's acknowledgement)
+//! latency, p50/p99, and payments/s settled. Not a test: it prints figures.
+//!
+//! `scripts/bench-settlement.sh` builds the release binaries and runs it.
+//! Env: `PAYMENTS` (default 2000), `IN_FLIGHT` transactions (default 8).
+#[path = "../../../tests/common/zones.rs"]
+mod zones;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kawase_client::{build_tx, msgs, TxParams};
+use serde_json::Value;
+use tendermint_rpc::Client;
+use zones::*;
+
+const PER_TX: usize = 25;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn next_send(net: &Net, channel: &str) -> u64 {
+    let key = format!("nextSequenceSend/ports/settlement/channels/{channel}");
+    let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
+    u64::from_be_bytes(r.value.as_slice().try_into().expect("8 bytes"))
+}
+
+async fn pending_holds(net: &Net) -> BTreeSet<u64> {
+    let v = net.bz.query("/settlement/holds", b"").await.expect("holds");
+    v.as_array().expect("list").iter().map(|h| h["sequence"].as_u64().expect("seq")).collect()
+}
+
+fn main() {
+    let payments = env("PAYMENTS", 2000).div_ceil(PER_TX) * PER_TX;
+    let in_flight = env("IN_FLIGHT", 8);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    rt.block_on(async move {
+        let mut net = network().await;
+        net.relayer.start();
+        net.link_both().await;
+        let ch = net.channel.clone();
+        let total = payments as u128;
+        net.fz.ok(&net.bank1, vec![msgs::issue(net.bank1.address(), net.alice.address(), total, "bench")]).await;
+        net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, total, 0)]).await;
+        eventually(60, "charge", || async { (net.bz.bz(&net.alice_bz).await == Some((total, 0))).then_some(()) }).await;
+        let bz_channel = "channel-0";
+        let first_seq = next_send(&net, bz_channel).await;
+
+        // Signed up front, so signing is not measured.
+        let acct = net.bz.query("/accounts/account", net.alice_bz.address().to_string().as_bytes()).await.expect("a");
+        let (number, mut sequence) = (acct["number"].as_u64().expect("n"), acct["sequence"].as_u64().expect("s"));
+        let txs: Vec<Vec<u8>> = (0..payments / PER_TX)
+            .map(|_| {
+                let p = TxParams {
+                    chain_id: net.bz.chain_id.clone(),
+                    account_number: number,
+                    sequence,
+                    memo: String::new(),
+                    timeout_height: 0,
+                };
+                sequence += 1;
+                let batch = (0..PER_TX).map(|_| msgs::pay(net.alice_bz.address(), net.bob_bz.address(), 1, "", 0)).collect();
+                build_tx(&net.alice_bz, &p, batch).expect("tx")
+            })
+            .collect();
+
+        let client = net.bz.client();
+        let start = Instant::now();
+        let mut submitted: BTreeMap<u64, Instant> = BTreeMap::new();
+        let mut done: BTreeMap<u64, Instant> = BTreeMap::new();
+        let last_seq = first_seq + payments as u64 - 1;
+        let mut next_tx = 0usize;
+        let deadline = start + Duration::from_secs(600);
+        while done.len() < payments && Instant::now() < deadline {
+            // Keep up to `in_flight` transactions of payments not yet held.
+            let created = next_send(&net, bz_channel).await;
+            let created_payments = (created - first_seq) as usize;
+            while next_tx < txs.len() && (next_tx * PER_TX).saturating_sub(created_payments).div_ceil(PER_TX) < in_flight {
+                let r = client.broadcast_tx_sync(txs[next_tx].clone()).await.expect("broadcast");
+                assert!(r.code.is_ok(), "payment tx refused: {}", r.log);
+                let now = Instant::now();
+                for k in 0..PER_TX as u64 {
+                    submitted.insert(first_seq + (next_tx * PER_TX) as u64 + k, now);
+                }
+                next_tx += 1;
+            }
+            let holds = pending_holds(&net).await;
+            let now = Instant::now();
+            for seq in first_seq..created {
+                if seq <= last_seq && !holds.contains(&seq) {
+                    done.entry(seq).or_insert(now);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let elapsed = done.values().max().map(|t| t.duration_since(start)).unwrap_or_default();
+        let mut lat: Vec<Duration> = done.iter().map(|(s, t)| t.duration_since(submitted[s])).collect();
+        lat.sort();
+        let bob: Value = net.bz.query("/settlement/bz_account", net.bob_bz.address().to_string().as_bytes()).await.expect("b");
+        println!("settlement_load: {} payments ({PER_TX} per tx, {in_flight} txs in flight), one relayer", payments);
+        println!("  settled:            {} of {}", done.len(), payments);
+        println!("  payee credited:     {}", bob["balance"]);
+        println!("  throughput:         {:.0} payments/s", done.len() as f64 / elapsed.as_secs_f64().max(1e-9));
+        println!("  submit->credited:   p50 {:?}  p99 {:?}  max {:?}", percentile(&lat, 0.5), percentile(&lat, 0.99), lat.last().copied().unwrap_or_default());
+        let alice = net.bz.bz(&net.alice_bz).await.expect("alice");
+        assert_eq!(net.fz.reserved(&net.alice).await, alice.0 + alice.1, "FZ reserved = BZ balance + holds (payer)");
+        assert_eq!(net.fz.reserved(&net.bob).await, net.bz.bz(&net.bob_bz).await.expect("bob").0, "FZ reserved = BZ (payee)");
+    });
+}

@@ -1,0 +1,358 @@
+//! Two zones and a relayer as real processes on loopback: shared by the
+//! settlement system tests and the settlement load generator.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kawase_client::{build_tx, msgs, CosmosAny, Key, KeyKind, TxParams};
+use serde_json::Value;
+use tendermint_rpc::{Client, HttpClient};
+
+/// A binary cargo built into the same profile directory as the running
+/// test or bench (`target/<profile>/deps/<exe>` -> `target/<profile>/<name>`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let p = exe.parent().and_then(Path::parent).expect("target/<profile>").join(name);
+    assert!(p.exists(), "{} missing: build the workspace (cargo test --workspace, or the bench script) first", p.display());
+    p
+}
+
+pub fn kawased() -> PathBuf {
+    bin("kawased")
+}
+
+pub fn relayer_bin() -> PathBuf {
+    bin("kawase-relayer")
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_base(n: u16) -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(13, std::sync::atomic::Ordering::Relaxed));
+    for attempt in 0..200u16 {
+        // Below Linux's ephemeral range (32768..).
+        let base = 20_050 + ((seed.wrapping_mul(37).wrapping_add(attempt * 89)) % 120) * 100;
+        if (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free port range");
+}
+
+pub struct Zone {
+    pub chain_id: String,
+    pub home: PathBuf,
+    pub rpc: String,
+    pub node: Option<Proc>,
+    pub admin: Key,
+}
+
+pub fn admin_key(home: &Path) -> Key {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
+    let secret: [u8; 32] =
+        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
+    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
+}
+
+pub fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
+    let base = free_base(1);
+    let out = Command::new(kawased())
+        .args(["testnet", "--validators", "1", "--output"])
+        .arg(dir)
+        .args(["--chain-id", chain_id, "--zone", zone, "--base-port", &base.to_string()])
+        .output()
+        .expect("kawased testnet");
+    assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
+    let home = dir.join("node0");
+    let cfg = home.join("config/config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .expect("config")
+        .replace("timeout_commit = \"500ms\"", "timeout_commit = \"150ms\"");
+    std::fs::write(&cfg, text).expect("config");
+    let admin = admin_key(&home);
+    let mut z = Zone { chain_id: chain_id.into(), home, rpc: String::new(), node: None, admin };
+    z.start();
+    z
+}
+
+impl Zone {
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.home.join("node.log")).expect("log");
+        let mut child = Command::new(kawased())
+            .args(["start", "--home"])
+            .arg(&self.home)
+            .env("RUST_LOG", "warn,informalsystems_malachitebft_network=off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn kawased");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut rpc = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("line");
+            if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
+                rpc = Some(format!("http://{a}"));
+            }
+            if line == "ready" {
+                break;
+            }
+        }
+        self.rpc = rpc.unwrap_or_else(|| panic!("{} did not start", self.home.display()));
+        self.node = Some(Proc(child));
+    }
+
+    pub fn client(&self) -> HttpClient {
+        HttpClient::new(self.rpc.as_str()).expect("client")
+    }
+
+    pub async fn query(&self, path: &str, data: &[u8]) -> Result<Value, String> {
+        let r = self.client().abci_query(Some(path.into()), data.to_vec(), None, false).await.expect("query");
+        if r.code.is_err() {
+            return Err(r.log);
+        }
+        Ok(serde_json::from_slice(&r.value).expect("json"))
+    }
+
+    /// Submits `msgs` signed by `key`; `Err((codespace, code, log))` if the
+    /// transaction is refused or fails.
+    pub async fn submit(&self, key: &Key, msgs: Vec<CosmosAny>) -> Result<(), (String, u32, String)> {
+        let acct = self.query("/accounts/account", key.address().to_string().as_bytes()).await.expect("account");
+        let p = TxParams {
+            chain_id: self.chain_id.clone(),
+            account_number: acct["number"].as_u64().expect("number"),
+            sequence: acct["sequence"].as_u64().expect("sequence"),
+            memo: String::new(),
+            timeout_height: 0,
+        };
+        let tx = build_tx(key, &p, msgs).expect("tx");
+        let r = self.client().broadcast_tx_commit(tx).await.expect("broadcast");
+        if r.check_tx.code.is_err() {
+            return Err((r.check_tx.codespace, r.check_tx.code.value(), r.check_tx.log));
+        }
+        if r.tx_result.code.is_err() {
+            return Err((r.tx_result.codespace, r.tx_result.code.value(), r.tx_result.log));
+        }
+        Ok(())
+    }
+
+    pub async fn ok(&self, key: &Key, msgs: Vec<CosmosAny>) {
+        if let Err(e) = self.submit(key, msgs).await {
+            panic!("{}: transaction failed: {e:?}", self.chain_id);
+        }
+    }
+
+    pub async fn balance(&self, a: &Key) -> u128 {
+        amount(&self.query("/token/balance", a.address().to_string().as_bytes()).await.expect("balance")["amount"])
+    }
+
+    pub async fn reserved(&self, a: &Key) -> u128 {
+        let v = self.query("/settlement/reserved", a.address().to_string().as_bytes()).await.expect("reserved");
+        v["reserved"].as_array().expect("list").iter().map(|r| amount(&r["amount"])).sum()
+    }
+
+    /// `(balance, held)` of a BZ account, `None` if it does not exist.
+    pub async fn bz(&self, a: &Key) -> Option<(u128, u128)> {
+        let v = self.query("/settlement/bz_account", a.address().to_string().as_bytes()).await.ok()?;
+        Some((amount(&v["balance"]), amount(&v["held"])))
+    }
+
+    pub async fn owes(&self, debtor: &Key, creditor: &Key) -> u128 {
+        let v = self.query("/token/positions", b"").await.expect("positions");
+        v.as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["debtor"] == debtor.address().to_string() && p["creditor"] == creditor.address().to_string())
+            .map(|p| amount(&p["amount"]))
+            .unwrap_or(0)
+    }
+
+    pub async fn total_supply(&self) -> u128 {
+        amount(&self.query("/token/total_supply", b"").await.expect("total")["amount"])
+    }
+}
+
+pub fn amount(v: &Value) -> u128 {
+    v.as_str().unwrap_or_else(|| panic!("amount string, got {v}")).parse().expect("u128")
+}
+
+pub fn key_file(path: &Path, key: &Key) {
+    let v = serde_json::json!({
+        "name": "relayer", "kind": "ed25519",
+        "address": key.address().to_string(), "secret_hex": hex::encode(key.secret_bytes()),
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&v).expect("json")).expect("key file");
+}
+
+pub struct Relayer {
+    pub config: PathBuf,
+    pub proc: Option<Proc>,
+}
+
+impl Relayer {
+    pub fn run(&self, cmd: &str) -> String {
+        let out = Command::new(relayer_bin()).arg("--config").arg(&self.config).arg(cmd).output().expect("relayer");
+        assert!(out.status.success(), "kawase-relayer {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.with_file_name("relayer.log"))
+            .expect("log");
+        let mut child = Command::new(relayer_bin())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("start")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn relayer");
+        let stdout = child.stdout.take().expect("stdout");
+        let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "ready");
+        assert!(ready, "relayer did not start");
+        self.proc = Some(Proc(child));
+    }
+
+    /// SIGKILL: no chance to finish anything in flight.
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub struct Net {
+    pub fz: Zone,
+    pub bz: Zone,
+    pub relayer: Relayer,
+    pub bank1: Key,
+    pub bank2: Key,
+    /// FZ customers (bank 1, bank 2) and their BZ keys.
+    pub alice: Key,
+    pub bob: Key,
+    pub alice_bz: Key,
+    pub bob_bz: Key,
+    pub channel: String,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+/// Both zones, two banks with a customer each (1,000 and 500 issued), the
+/// relayer registered on both zones and the path created.
+pub async fn network() -> Net {
+    let dir = tempfile::tempdir().expect("tmp");
+    eprintln!("zones and relayer under {}", dir.path().display());
+    let fz = start_zone(&dir.path().join("fz"), "kawase-fz", "fz");
+    let bz = start_zone(&dir.path().join("bz"), "kawase-bz", "bz");
+    let k = || Key::generate(KeyKind::Ed25519);
+    let (bank1, bank2, alice, bob, relayer) = (k(), k(), k(), k(), k());
+    let a = fz.admin.address();
+    fz.ok(
+        &fz.admin,
+        vec![
+            msgs::register_bank(a, bank1.address(), "Bank One"),
+            msgs::register_bank(a, bank2.address(), "Bank Two"),
+            msgs::register_account(a, relayer.address(), kawase_accounts::Role::Relayer, ""),
+        ],
+    )
+    .await;
+    fz.ok(
+        &bank1,
+        vec![msgs::register_account(bank1.address(), alice.address(), kawase_accounts::Role::Customer, "A-1")],
+    )
+    .await;
+    fz.ok(&bank2, vec![msgs::register_account(bank2.address(), bob.address(), kawase_accounts::Role::Customer, "B-1")])
+        .await;
+    fz.ok(&bank1, vec![msgs::issue(bank1.address(), alice.address(), 1_000, "dep-a")]).await;
+    fz.ok(&bank2, vec![msgs::issue(bank2.address(), bob.address(), 500, "dep-b")]).await;
+    bz.ok(
+        &bz.admin,
+        vec![msgs::register_account(bz.admin.address(), relayer.address(), kawase_accounts::Role::Relayer, "")],
+    )
+    .await;
+
+    let rdir = dir.path().join("relayer");
+    std::fs::create_dir_all(&rdir).expect("dir");
+    key_file(&rdir.join("fz-key.json"), &relayer);
+    key_file(&rdir.join("bz-key.json"), &relayer);
+    let config = rdir.join("relayer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval_ms = 100\n\n[fz]\nchain_id = \"kawase-fz\"\nrpc = \"{}\"\nkey_file = \"fz-key.json\"\n\n\
+             [bz]\nchain_id = \"kawase-bz\"\nrpc = \"{}\"\nkey_file = \"bz-key.json\"\n",
+            fz.rpc, bz.rpc
+        ),
+    )
+    .expect("config");
+    let relayer = Relayer { config, proc: None };
+    let path: Value = serde_json::from_str(&relayer.run("create-path")).expect("path json");
+    let channel = path["fz_channel"].as_str().expect("channel").to_owned();
+    // KAWASE_KEEP_TEST_DIRS=1 keeps homes and logs for a post-mortem.
+    let dir = if std::env::var_os("KAWASE_KEEP_TEST_DIRS").is_some() {
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
+    Net { fz, bz, relayer, bank1, bank2, alice, bob, alice_bz: k(), bob_bz: k(), channel, _dir: dir }
+}
+
+impl Net {
+    /// For every linked account: reserved on the FZ = balance + holds on
+    /// the BZ; and the FZ's total supply is what was issued.
+    pub async fn assert_quiescent_invariant(&self) {
+        for (fz, bz) in [(&self.alice, &self.alice_bz), (&self.bob, &self.bob_bz)] {
+            let (bal, held) = self.bz.bz(bz).await.unwrap_or((0, 0));
+            assert_eq!(self.fz.reserved(fz).await, bal + held, "reserved != BZ balance + holds for {}", fz.address());
+        }
+        assert_eq!(self.fz.total_supply().await, 1_500);
+    }
+
+    pub async fn link_both(&self) {
+        let ch = self.channel.clone();
+        self.fz.ok(&self.alice, vec![msgs::link(self.alice.address(), &ch, self.alice_bz.address(), 0)]).await;
+        self.fz.ok(&self.bob, vec![msgs::link(self.bob.address(), &ch, self.bob_bz.address(), 0)]).await;
+        eventually(30, "BZ accounts", || async {
+            (self.bz.bz(&self.alice_bz).await.is_some() && self.bz.bz(&self.bob_bz).await.is_some()).then_some(())
+        })
+        .await;
+        // The link ack makes the FZ side active.
+        eventually(30, "links active", || async {
+            let v = self.fz.query("/settlement/links", b"").await.ok()?;
+            let all = v.as_array()?.iter().all(|l| l["status"] == "active");
+            (all && v.as_array()?.len() == 2).then_some(())
+        })
+        .await;
+    }
+}
+
