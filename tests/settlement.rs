@@ -275,7 +275,8 @@ fn validator_key(home: &std::path::Path) -> ed25519_consensus::SigningKey {
         &std::fs::read_to_string(home.join("config/priv_validator_key.json")).expect("validator key"),
     )
     .expect("json");
-    let raw = base64::engine::general_purpose::STANDARD.decode(v["priv_key"]["value"].as_str().expect("b64")).expect("b64");
+    let raw =
+        base64::engine::general_purpose::STANDARD.decode(v["priv_key"]["value"].as_str().expect("b64")).expect("b64");
     let seed: [u8; 32] = raw[..32].try_into().expect("32-byte seed");
     ed25519_consensus::SigningKey::from(seed)
 }
@@ -295,7 +296,8 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
         let h = path["bz_client_height_of_fz"].as_u64().expect("h");
         let fz = net.fz.client();
         let real = fz.commit(block::Height::try_from(h).expect("h")).await.expect("commit").signed_header;
-        let vals = fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
+        let vals =
+            fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
         let set = tendermint::validator::Set::without_proposer(vals.validators);
 
         // A second header for the same height, signed by the same (only)
@@ -304,7 +306,8 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
         let mut forged = real.header.clone();
         forged.app_hash = tendermint::AppHash::try_from(vec![0xAB; 32]).expect("hash");
         let block_id = block::Id { hash: forged.hash(), part_set_header: real.commit.block_id.part_set_header };
-        let CommitSig::BlockIdFlagCommit { validator_address, timestamp, .. } = real.commit.signatures[0].clone() else {
+        let CommitSig::BlockIdFlagCommit { validator_address, timestamp, .. } = real.commit.signatures[0].clone()
+        else {
             panic!("the validator signed block {h}")
         };
         let vote = tendermint::vote::Vote {
@@ -348,7 +351,11 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
         let header = kawase_ibc::ibc::clients::tendermint::types::Header {
             signed_header: forged,
             validator_set: set,
-            trusted_height: kawase_ibc::ibc::core::client::types::Height::new(0, earliest_trusted(&net, &bz_client, h).await).expect("height"),
+            trusted_height: kawase_ibc::ibc::core::client::types::Height::new(
+                0,
+                earliest_trusted(&net, &bz_client, h).await,
+            )
+            .expect("height"),
             trusted_next_validator_set: trusted_vals,
         };
         let update = kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient {
@@ -356,7 +363,10 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
             client_message: Some(header.into()),
             signer: relayer_key.address().to_string(),
         };
-        let msg = CosmosAny { type_url: kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient::type_url(), value: update.encode_to_vec() };
+        let msg = CosmosAny {
+            type_url: kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient::type_url(),
+            value: update.encode_to_vec(),
+        };
         // Accepted as evidence: the client is frozen, not updated.
         net.bz.ok(&relayer_key, vec![msg]).await;
         assert!(frozen_height(&net, &bz_client).await > 0, "client frozen after misbehaviour");

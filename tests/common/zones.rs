@@ -16,7 +16,11 @@ use tendermint_rpc::{Client, HttpClient};
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let p = exe.parent().and_then(Path::parent).expect("target/<profile>").join(name);
-    assert!(p.exists(), "{} missing: build the workspace (cargo test --workspace, or the bench script) first", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: build the workspace (cargo test --workspace, or the bench script) first",
+        p.display()
+    );
     p
 }
 
@@ -355,4 +359,3 @@ impl Net {
         .await;
     }
 }
-

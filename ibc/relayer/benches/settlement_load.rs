@@ -72,7 +72,8 @@ fn main() {
                     timeout_height: 0,
                 };
                 sequence += 1;
-                let batch = (0..PER_TX).map(|_| msgs::pay(net.alice_bz.address(), net.bob_bz.address(), 1, "", 0)).collect();
+                let batch =
+                    (0..PER_TX).map(|_| msgs::pay(net.alice_bz.address(), net.bob_bz.address(), 1, "", 0)).collect();
                 build_tx(&net.alice_bz, &p, batch).expect("tx")
             })
             .collect();
@@ -88,7 +89,9 @@ fn main() {
             // Keep up to `in_flight` transactions of payments not yet held.
             let created = next_send(&net, bz_channel).await;
             let created_payments = (created - first_seq) as usize;
-            while next_tx < txs.len() && (next_tx * PER_TX).saturating_sub(created_payments).div_ceil(PER_TX) < in_flight {
+            while next_tx < txs.len()
+                && (next_tx * PER_TX).saturating_sub(created_payments).div_ceil(PER_TX) < in_flight
+            {
                 let r = client.broadcast_tx_sync(txs[next_tx].clone()).await.expect("broadcast");
                 assert!(r.code.is_ok(), "payment tx refused: {}", r.log);
                 let now = Instant::now();
@@ -109,14 +112,24 @@ fn main() {
         let elapsed = done.values().max().map(|t| t.duration_since(start)).unwrap_or_default();
         let mut lat: Vec<Duration> = done.iter().map(|(s, t)| t.duration_since(submitted[s])).collect();
         lat.sort();
-        let bob: Value = net.bz.query("/settlement/bz_account", net.bob_bz.address().to_string().as_bytes()).await.expect("b");
+        let bob: Value =
+            net.bz.query("/settlement/bz_account", net.bob_bz.address().to_string().as_bytes()).await.expect("b");
         println!("settlement_load: {} payments ({PER_TX} per tx, {in_flight} txs in flight), one relayer", payments);
         println!("  settled:            {} of {}", done.len(), payments);
         println!("  payee credited:     {}", bob["balance"]);
         println!("  throughput:         {:.0} payments/s", done.len() as f64 / elapsed.as_secs_f64().max(1e-9));
-        println!("  submit->credited:   p50 {:?}  p99 {:?}  max {:?}", percentile(&lat, 0.5), percentile(&lat, 0.99), lat.last().copied().unwrap_or_default());
+        println!(
+            "  submit->credited:   p50 {:?}  p99 {:?}  max {:?}",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat.last().copied().unwrap_or_default()
+        );
         let alice = net.bz.bz(&net.alice_bz).await.expect("alice");
         assert_eq!(net.fz.reserved(&net.alice).await, alice.0 + alice.1, "FZ reserved = BZ balance + holds (payer)");
-        assert_eq!(net.fz.reserved(&net.bob).await, net.bz.bz(&net.bob_bz).await.expect("bob").0, "FZ reserved = BZ (payee)");
+        assert_eq!(
+            net.fz.reserved(&net.bob).await,
+            net.bz.bz(&net.bob_bz).await.expect("bob").0,
+            "FZ reserved = BZ (payee)"
+        );
     });
 }

@@ -164,6 +164,67 @@ impl Chain {
         bail!("{}: sequence mismatch persisted", self.name)
     }
 
+    /// Submits several transactions back to back (consecutive sequences,
+    /// `broadcast_tx_sync`), so they share blocks, then waits until each is
+    /// committed. Fails if any is refused or fails; the chain state then
+    /// tells the next pass what is left.
+    pub async fn submit_many(&mut self, batches: Vec<Vec<Any>>) -> Result<()> {
+        if batches.len() <= 1 {
+            for b in batches {
+                self.submit(b).await?;
+            }
+            return Ok(());
+        }
+        let (number, mut sequence) = match self.account {
+            Some(a) => a,
+            None => self.fetch_account().await?,
+        };
+        let mut hashes = Vec::with_capacity(batches.len());
+        for msgs in batches {
+            let params = TxParams {
+                chain_id: self.chain_id.clone(),
+                account_number: number,
+                sequence,
+                memo: String::new(),
+                timeout_height: 0,
+            };
+            let cosmos_msgs: Vec<cosmrs_any::Any> =
+                msgs.iter().map(|m| cosmrs_any::Any { type_url: m.type_url.clone(), value: m.value.clone() }).collect();
+            let tx = build_tx(&self.key, &params, cosmos_msgs)?;
+            let r = self.rpc.broadcast_tx_sync(tx).await.with_context(|| format!("{} broadcast", self.name))?;
+            if r.code.is_err() {
+                self.account = None;
+                bail!("{} refused a transaction: {} ({}/{})", self.name, r.log, r.codespace, r.code.value());
+            }
+            sequence += 1;
+            self.account = Some((number, sequence));
+            hashes.push(r.hash);
+        }
+        for hash in hashes {
+            let mut waited = 0;
+            let r = loop {
+                match self.rpc.tx(hash, false).await {
+                    Ok(r) => break r,
+                    Err(_) if waited < 600 => {
+                        waited += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => bail!("{}: transaction {hash} not committed in 30 s: {e}", self.name),
+                }
+            };
+            if r.tx_result.code.is_err() {
+                bail!(
+                    "{} transaction failed: {} ({}/{})",
+                    self.name,
+                    r.tx_result.log,
+                    r.tx_result.codespace,
+                    r.tx_result.code.value()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Transactions matching an event query, oldest first.
     pub async fn search(&self, query: &str) -> Result<Vec<tendermint_rpc::endpoint::tx::Response>> {
         let q: tendermint_rpc::query::Query = query.parse().map_err(|e| anyhow!("query `{query}`: {e}"))?;

@@ -2,6 +2,7 @@
 //! (packet commitments on the sender, receipts and acks on the receiver),
 //! so a restarted relayer picks up exactly where the chains are.
 use anyhow::{anyhow, Context as _, Result};
+use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use kawase_ibc::ibc_proto::google::protobuf::Any;
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
@@ -16,7 +17,7 @@ const PORT: &str = kawase_ibc::SETTLEMENT_PORT;
 /// transactions are limited to 32 KiB).
 const MSGS_PER_TX: usize = 20;
 /// Most packets looked at per pass and direction.
-const MAX_PER_PASS: usize = 400;
+const MAX_PER_PASS: usize = 1000;
 
 /// One direction of the path: packets sent by `src` on `src_channel`.
 pub struct Leg<'a> {
@@ -43,9 +44,14 @@ fn attr(ev: &tendermint::abci::Event, key: &str) -> Option<String> {
     ev.attributes.iter().find(|a| a.key_str().ok() == Some(key)).and_then(|a| a.value_str().ok().map(str::to_owned))
 }
 
-/// The packet `src` sent as `seq` on `src_channel`, from its send event.
+/// How many RPC lookups (packet events, proofs) run at once.
+const LOOKUPS_IN_FLIGHT: usize = 32;
+
+/// The packet `src` sent as `seq` on `src_channel`, from its send event
+/// (looked up by sequence alone, which the node's index answers directly;
+/// the channel is checked here).
 async fn find_packet(src: &Chain, src_channel: &str, seq: u64) -> Result<Packet> {
-    let q = format!("send_packet.packet_src_channel = '{src_channel}' AND send_packet.packet_sequence = '{seq}'");
+    let q = format!("send_packet.packet_sequence = '{seq}'");
     let txs = src.search(&q).await?;
     for tx in txs {
         for ev in tx.tx_result.events.iter().filter(|e| e.kind == "send_packet") {
@@ -80,9 +86,7 @@ fn packet_from_event(ev: &tendermint::abci::Event) -> Result<Packet> {
 
 /// The acknowledgement `dst` wrote for packet `seq` arriving on `dst_channel`.
 async fn find_ack(dst: &Chain, dst_channel: &str, seq: u64) -> Result<(Packet, Vec<u8>)> {
-    let q = format!(
-        "write_acknowledgement.packet_dst_channel = '{dst_channel}' AND write_acknowledgement.packet_sequence = '{seq}'"
-    );
+    let q = format!("write_acknowledgement.packet_sequence = '{seq}'");
     for tx in dst.search(&q).await? {
         for ev in tx.tx_result.events.iter().filter(|e| e.kind == "write_acknowledgement") {
             if attr(ev, "packet_sequence").as_deref() != Some(&seq.to_string())
@@ -104,21 +108,31 @@ async fn seqs(chain: &Chain, path: &str, channel: &str) -> Result<(Vec<u64>, u64
     Ok((serde_json::from_slice(&v)?, height))
 }
 
+/// Of `sequences`, those `dst` has no receipt for (asked in chunks that fit
+/// the node's 4 KiB query limit).
 async fn unreceived(dst: &Chain, dst_channel: &str, sequences: &[u64]) -> Result<Vec<u64>> {
-    let req = serde_json::json!({ "channel": dst_channel, "sequences": sequences });
-    let (v, _) = dst.query("/ibc/unreceived", serde_json::to_vec(&req)?, 0).await?;
-    Ok(serde_json::from_slice(&v)?)
+    let mut out = Vec::new();
+    for chunk in sequences.chunks(250) {
+        let req = serde_json::json!({ "channel": dst_channel, "sequences": chunk });
+        let (v, _) = dst.query("/ibc/unreceived", serde_json::to_vec(&req)?, 0).await?;
+        out.extend(serde_json::from_slice::<Vec<u64>>(&v)?);
+    }
+    Ok(out)
 }
 
-/// Submits `msgs` in chunks, the client update (if any) first.
+/// Submits `msgs` in chunks, the client update (if any) first, in
+/// back-to-back transactions that share blocks.
 async fn submit_chunks(chain: &mut Chain, update: Option<Any>, msgs: Vec<Any>) -> Result<()> {
     let mut update = update;
-    for chunk in msgs.chunks(MSGS_PER_TX) {
-        let mut batch: Vec<Any> = update.take().into_iter().collect();
-        batch.extend(chunk.iter().cloned());
-        chain.submit(batch).await?;
-    }
-    Ok(())
+    let batches = msgs
+        .chunks(MSGS_PER_TX)
+        .map(|chunk| {
+            let mut batch: Vec<Any> = update.take().into_iter().collect();
+            batch.extend(chunk.iter().cloned());
+            batch
+        })
+        .collect();
+    chain.submit_many(batches).await
 }
 
 /// One pass over one direction: receive what `dst` has not received (or
@@ -143,20 +157,32 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
         let dst_nanos = u64::try_from(dst_time.unix_timestamp_nanos()).unwrap_or(0);
         let mut recvs = Vec::new();
         let mut timeouts = Vec::new();
-        for seq in &todo {
-            let packet = find_packet(src, src_channel, *seq).await?;
-            if packet.timeout_timestamp != 0 && dst_nanos >= packet.timeout_timestamp {
-                timeouts.push(packet);
-                continue;
+        let src_ref: &Chain = src;
+        let found: Vec<(Packet, Option<Vec<u8>>)> = stream::iter(todo.iter().copied())
+            .map(|seq| async move {
+                let packet = find_packet(src_ref, src_channel, seq).await?;
+                if packet.timeout_timestamp != 0 && dst_nanos >= packet.timeout_timestamp {
+                    return anyhow::Ok((packet, None));
+                }
+                let key = format!("commitments/ports/{PORT}/channels/{src_channel}/sequences/{seq}");
+                let (_, proof) = src_ref.query_proof(&key, v).await?;
+                Ok((packet, Some(proof)))
+            })
+            .buffered(LOOKUPS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let signer = dst.key.address().to_string();
+        let proof_height = RawHeight { revision_number: revision(&src.chain_id)?, revision_height: ph };
+        for (packet, proof) in found {
+            match proof {
+                None => timeouts.push(packet),
+                Some(proof_commitment) => recvs.push(any(MsgRecvPacket {
+                    packet: Some(packet),
+                    proof_commitment,
+                    proof_height: Some(proof_height),
+                    signer: signer.clone(),
+                })),
             }
-            let key = format!("commitments/ports/{PORT}/channels/{src_channel}/sequences/{seq}");
-            let (_, proof_commitment) = src.query_proof(&key, v).await?;
-            recvs.push(any(MsgRecvPacket {
-                packet: Some(packet),
-                proof_commitment,
-                proof_height: Some(RawHeight { revision_number: revision(&src.chain_id)?, revision_height: ph }),
-                signer: dst.key.address().to_string(),
-            }));
         }
         stats.received = recvs.len();
         if !recvs.is_empty() {
@@ -202,19 +228,28 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
     let to_ack: Vec<u64> = acked.into_iter().filter(|s| still.contains(s)).take(MAX_PER_PASS).collect();
     if !to_ack.is_empty() {
         let (v, ph, update) = proof_point(src, client_on_src, dst, dst_version).await?;
-        let mut msgs = Vec::new();
-        for seq in &to_ack {
-            let (packet, ack) = find_ack(dst, dst_channel, *seq).await?;
-            let key = format!("acks/ports/{PORT}/channels/{dst_channel}/sequences/{seq}");
-            let (_, proof_acked) = dst.query_proof(&key, v).await?;
-            msgs.push(any(MsgAcknowledgement {
-                packet: Some(packet),
-                acknowledgement: ack,
-                proof_acked,
-                proof_height: Some(RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph }),
-                signer: src.key.address().to_string(),
-            }));
-        }
+        let dst_ref: &Chain = dst;
+        let proof_height = RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph };
+        let signer = src.key.address().to_string();
+        let msgs: Vec<Any> = stream::iter(to_ack.iter().copied())
+            .map(|seq| {
+                let signer = signer.clone();
+                async move {
+                    let (packet, ack) = find_ack(dst_ref, dst_channel, seq).await?;
+                    let key = format!("acks/ports/{PORT}/channels/{dst_channel}/sequences/{seq}");
+                    let (_, proof_acked) = dst_ref.query_proof(&key, v).await?;
+                    anyhow::Ok(any(MsgAcknowledgement {
+                        packet: Some(packet),
+                        acknowledgement: ack,
+                        proof_acked,
+                        proof_height: Some(proof_height),
+                        signer,
+                    }))
+                }
+            })
+            .buffered(LOOKUPS_IN_FLIGHT)
+            .try_collect()
+            .await?;
         stats.acked = msgs.len();
         let started = std::time::Instant::now();
         submit_chunks(src, update, msgs).await.with_context(|| format!("acks on {}", src.name))?;
