@@ -116,6 +116,20 @@ impl Chain {
         Ok((a.number, a.sequence))
     }
 
+    /// A signed transaction carrying `msgs`.
+    fn sign(&self, account_number: u64, sequence: u64, msgs: &[Any]) -> Result<Vec<u8>> {
+        let params = TxParams {
+            chain_id: self.chain_id.clone(),
+            account_number,
+            sequence,
+            memo: String::new(),
+            timeout_height: 0,
+        };
+        let cosmos_msgs: Vec<cosmrs_any::Any> =
+            msgs.iter().map(|m| cosmrs_any::Any { type_url: m.type_url.clone(), value: m.value.clone() }).collect();
+        Ok(build_tx(&self.key, &params, cosmos_msgs)?)
+    }
+
     /// Signs and submits `msgs` in one transaction and waits for its block.
     /// A sequence mismatch (another process used the key, or a restart)
     /// re-reads the account from the chain and retries once.
@@ -125,16 +139,7 @@ impl Chain {
                 Some(a) => a,
                 None => self.fetch_account().await?,
             };
-            let params = TxParams {
-                chain_id: self.chain_id.clone(),
-                account_number: number,
-                sequence,
-                memo: String::new(),
-                timeout_height: 0,
-            };
-            let cosmos_msgs: Vec<cosmrs_any::Any> =
-                msgs.iter().map(|m| cosmrs_any::Any { type_url: m.type_url.clone(), value: m.value.clone() }).collect();
-            let tx = build_tx(&self.key, &params, cosmos_msgs)?;
+            let tx = self.sign(number, sequence, &msgs)?;
             let r = self.rpc.broadcast_tx_commit(tx).await.with_context(|| format!("{} broadcast", self.name))?;
             if r.check_tx.code.is_err() {
                 self.account = None;
@@ -181,16 +186,7 @@ impl Chain {
         };
         let mut hashes = Vec::with_capacity(batches.len());
         for msgs in batches {
-            let params = TxParams {
-                chain_id: self.chain_id.clone(),
-                account_number: number,
-                sequence,
-                memo: String::new(),
-                timeout_height: 0,
-            };
-            let cosmos_msgs: Vec<cosmrs_any::Any> =
-                msgs.iter().map(|m| cosmrs_any::Any { type_url: m.type_url.clone(), value: m.value.clone() }).collect();
-            let tx = build_tx(&self.key, &params, cosmos_msgs)?;
+            let tx = self.sign(number, sequence, &msgs)?;
             let r = self.rpc.broadcast_tx_sync(tx).await.with_context(|| format!("{} broadcast", self.name))?;
             if r.code.is_err() {
                 self.account = None;
