@@ -222,7 +222,7 @@ impl Relayer {
             .arg("--config")
             .arg(&self.config)
             .arg("start")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

@@ -1,6 +1,8 @@
 //! Relaying: everything pending is found from chain state on every pass
 //! (packet commitments on the sender, receipts and acks on the receiver),
 //! so a restarted relayer picks up exactly where the chains are.
+use std::collections::BTreeMap;
+
 use anyhow::{anyhow, Context as _, Result};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use kawase_ibc::ibc_proto::google::protobuf::Any;
@@ -47,23 +49,49 @@ fn attr(ev: &tendermint::abci::Event, key: &str) -> Option<String> {
 /// How many RPC lookups (packet events, proofs) run at once.
 const LOOKUPS_IN_FLIGHT: usize = 32;
 
-/// The packet `src` sent as `seq` on `src_channel`, from its send event
-/// (looked up by sequence alone, which the node's index answers directly;
-/// the channel is checked here).
-async fn find_packet(src: &Chain, src_channel: &str, seq: u64) -> Result<Packet> {
-    let q = format!("send_packet.packet_sequence = '{seq}'");
-    let txs = src.search(&q).await?;
-    for tx in txs {
-        for ev in tx.tx_result.events.iter().filter(|e| e.kind == "send_packet") {
-            if attr(ev, "packet_sequence").as_deref() != Some(&seq.to_string())
-                || attr(ev, "packet_src_channel").as_deref() != Some(src_channel)
-            {
-                continue;
+/// The packets (with their acks, for `write_acknowledgement`) of `seqs`,
+/// from events of `kind` whose `chan_key` attribute is `channel`. Events are
+/// looked up by sequence (the node's index answers that directly); one
+/// transaction carries many packets, so every matching event of a found
+/// transaction is kept and the rest are probed in rounds, spread out so one
+/// round rarely asks for the same transaction twice.
+async fn packets_from_events(
+    chain: &Chain,
+    kind: &str,
+    chan_key: &str,
+    channel: &str,
+    seqs: &[u64],
+) -> Result<BTreeMap<u64, (Packet, Vec<u8>)>> {
+    let mut found: BTreeMap<u64, (Packet, Vec<u8>)> = BTreeMap::new();
+    loop {
+        let missing: Vec<u64> = seqs.iter().copied().filter(|s| !found.contains_key(s)).collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let stride = (missing.len() / LOOKUPS_IN_FLIGHT).clamp(1, MSGS_PER_TX);
+        let probe: Vec<u64> = missing.iter().copied().step_by(stride).take(LOOKUPS_IN_FLIGHT).collect();
+        let results: Vec<_> = stream::iter(probe.iter().copied())
+            .map(|seq| async move { chain.search(&format!("{kind}.packet_sequence = '{seq}'")).await })
+            .buffered(LOOKUPS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        for tx in results.into_iter().flatten() {
+            for ev in tx.tx_result.events.iter().filter(|e| e.kind == kind) {
+                if attr(ev, chan_key).as_deref() != Some(channel) {
+                    continue;
+                }
+                let Some(seq) = attr(ev, "packet_sequence").and_then(|s| s.parse::<u64>().ok()) else { continue };
+                if found.contains_key(&seq) {
+                    continue;
+                }
+                let ack = attr(ev, "packet_ack_hex").map(hex::decode).transpose()?.unwrap_or_default();
+                found.insert(seq, (packet_from_event(ev)?, ack));
             }
-            return packet_from_event(ev);
+        }
+        if let Some(seq) = probe.iter().find(|s| !found.contains_key(s)) {
+            return Err(anyhow!("{}: no {kind} event for {channel}/{seq}", chain.name));
         }
     }
-    Err(anyhow!("{}: no send_packet event for {src_channel}/{seq}", src.name))
 }
 
 fn packet_from_event(ev: &tendermint::abci::Event) -> Result<Packet> {
@@ -82,23 +110,6 @@ fn packet_from_event(ev: &tendermint::abci::Event) -> Result<Packet> {
         timeout_height: Some(RawHeight { revision_number: rev, revision_height: h }),
         timeout_timestamp: get("packet_timeout_timestamp")?.parse()?,
     })
-}
-
-/// The acknowledgement `dst` wrote for packet `seq` arriving on `dst_channel`.
-async fn find_ack(dst: &Chain, dst_channel: &str, seq: u64) -> Result<(Packet, Vec<u8>)> {
-    let q = format!("write_acknowledgement.packet_sequence = '{seq}'");
-    for tx in dst.search(&q).await? {
-        for ev in tx.tx_result.events.iter().filter(|e| e.kind == "write_acknowledgement") {
-            if attr(ev, "packet_sequence").as_deref() != Some(&seq.to_string())
-                || attr(ev, "packet_dst_channel").as_deref() != Some(dst_channel)
-            {
-                continue;
-            }
-            let ack = hex::decode(attr(ev, "packet_ack_hex").ok_or_else(|| anyhow!("event without ack"))?)?;
-            return Ok((packet_from_event(ev)?, ack));
-        }
-    }
-    Err(anyhow!("{}: no write_acknowledgement event for {dst_channel}/{seq}", dst.name))
 }
 
 /// Sequences listed by `path` for `channel` at the latest state, and the
@@ -157,16 +168,17 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
         let dst_nanos = u64::try_from(dst_time.unix_timestamp_nanos()).unwrap_or(0);
         let mut recvs = Vec::new();
         let mut timeouts = Vec::new();
+        let t_lookup = std::time::Instant::now();
+        let packets = packets_from_events(src, "send_packet", "packet_src_channel", src_channel, &todo).await?;
         let src_ref: &Chain = src;
-        let found: Vec<(Packet, Option<Vec<u8>>)> = stream::iter(todo.iter().copied())
-            .map(|seq| async move {
-                let packet = find_packet(src_ref, src_channel, seq).await?;
+        let found: Vec<(Packet, Option<Vec<u8>>)> = stream::iter(todo.iter().filter_map(|s| packets.get(s)))
+            .map(|(packet, _)| async move {
                 if packet.timeout_timestamp != 0 && dst_nanos >= packet.timeout_timestamp {
-                    return anyhow::Ok((packet, None));
+                    return anyhow::Ok((packet.clone(), None));
                 }
-                let key = format!("commitments/ports/{PORT}/channels/{src_channel}/sequences/{seq}");
+                let key = format!("commitments/ports/{PORT}/channels/{src_channel}/sequences/{}", packet.sequence);
                 let (_, proof) = src_ref.query_proof(&key, v).await?;
-                Ok((packet, Some(proof)))
+                Ok((packet.clone(), Some(proof)))
             })
             .buffered(LOOKUPS_IN_FLIGHT)
             .try_collect()
@@ -185,10 +197,12 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
             }
         }
         stats.received = recvs.len();
+        tracing::debug!(packets = todo.len(), took = ?t_lookup.elapsed(), "looked up packets and proofs");
         if !recvs.is_empty() {
             let started = std::time::Instant::now();
             submit_chunks(dst, update, recvs).await.with_context(|| format!("receiving on {}", dst.name))?;
             metrics.relayed(dst.name, "recv", stats.received, started.elapsed());
+            tracing::debug!(packets = stats.received, took = ?started.elapsed(), "receipts committed");
         }
         if !timeouts.is_empty() {
             // Proof of non-receipt at a `dst` height whose time is past
@@ -228,19 +242,21 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
     let to_ack: Vec<u64> = acked.into_iter().filter(|s| still.contains(s)).take(MAX_PER_PASS).collect();
     if !to_ack.is_empty() {
         let (v, ph, update) = proof_point(src, client_on_src, dst, dst_version).await?;
+        let t_acks = std::time::Instant::now();
         let dst_ref: &Chain = dst;
         let proof_height = RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph };
         let signer = src.key.address().to_string();
-        let msgs: Vec<Any> = stream::iter(to_ack.iter().copied())
-            .map(|seq| {
+        let acks =
+            packets_from_events(dst, "write_acknowledgement", "packet_dst_channel", dst_channel, &to_ack).await?;
+        let msgs: Vec<Any> = stream::iter(to_ack.iter().filter_map(|s| acks.get(s)))
+            .map(|(packet, ack)| {
                 let signer = signer.clone();
                 async move {
-                    let (packet, ack) = find_ack(dst_ref, dst_channel, seq).await?;
-                    let key = format!("acks/ports/{PORT}/channels/{dst_channel}/sequences/{seq}");
+                    let key = format!("acks/ports/{PORT}/channels/{dst_channel}/sequences/{}", packet.sequence);
                     let (_, proof_acked) = dst_ref.query_proof(&key, v).await?;
                     anyhow::Ok(any(MsgAcknowledgement {
-                        packet: Some(packet),
-                        acknowledgement: ack,
+                        packet: Some(packet.clone()),
+                        acknowledgement: ack.clone(),
                         proof_acked,
                         proof_height: Some(proof_height),
                         signer,
@@ -251,8 +267,10 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
             .try_collect()
             .await?;
         stats.acked = msgs.len();
+        tracing::debug!(packets = stats.acked, took = ?t_acks.elapsed(), "looked up acks and proofs");
         let started = std::time::Instant::now();
         submit_chunks(src, update, msgs).await.with_context(|| format!("acks on {}", src.name))?;
+        tracing::debug!(packets = stats.acked, took = ?started.elapsed(), "acks committed");
         metrics.relayed(src.name, "ack", stats.acked, started.elapsed());
     }
     Ok(stats)

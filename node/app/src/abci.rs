@@ -88,6 +88,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct App {
     inner: Arc<Mutex<Inner>>,
+    /// The same store, for queries: they read committed versions only, so
+    /// they need not wait for the block or CheckTx holding `inner`.
+    storage: Storage,
 }
 
 /// Committed height and app hash.
@@ -108,6 +111,7 @@ impl App {
         });
         let check = Delta::new(latest);
         Ok(App {
+            storage: storage.clone(),
             inner: Arc::new(Mutex::new(Inner {
                 storage,
                 config,
@@ -127,7 +131,7 @@ impl App {
     }
 
     pub fn storage(&self) -> Storage {
-        self.lock().storage.clone()
+        self.storage.clone()
     }
 
     pub fn chain_id(&self) -> Option<String> {
@@ -338,8 +342,7 @@ impl App {
     }
 
     pub fn query_request(&self, req: &RequestQuery) -> ResponseQuery {
-        let inner = self.lock();
-        crate::query::handle(&inner.storage, req)
+        crate::query::handle(&self.storage, req)
     }
 }
 
