@@ -116,6 +116,14 @@ impl Chain {
         Ok((a.number, a.sequence))
     }
 
+    /// Fails with the module's code if a committed transaction failed.
+    fn ensure_delivered(&self, r: &tendermint::abci::types::ExecTxResult) -> Result<()> {
+        if r.code.is_err() {
+            bail!("{} transaction failed: {} ({}/{})", self.name, r.log, r.codespace, r.code.value());
+        }
+        Ok(())
+    }
+
     /// A signed transaction carrying `msgs`.
     fn sign(&self, account_number: u64, sequence: u64, msgs: &[Any]) -> Result<Vec<u8>> {
         let params = TxParams {
@@ -155,15 +163,7 @@ impl Chain {
                 );
             }
             self.account = Some((number, sequence + 1));
-            if r.tx_result.code.is_err() {
-                bail!(
-                    "{} transaction failed: {} ({}/{})",
-                    self.name,
-                    r.tx_result.log,
-                    r.tx_result.codespace,
-                    r.tx_result.code.value()
-                );
-            }
+            self.ensure_delivered(&r.tx_result)?;
             return Ok(Delivered { height: r.height.value(), events: r.tx_result.events });
         }
         bail!("{}: sequence mismatch persisted", self.name)
@@ -208,15 +208,7 @@ impl Chain {
                     Err(e) => bail!("{}: transaction {hash} not committed in 30 s: {e}", self.name),
                 }
             };
-            if r.tx_result.code.is_err() {
-                bail!(
-                    "{} transaction failed: {} ({}/{})",
-                    self.name,
-                    r.tx_result.log,
-                    r.tx_result.codespace,
-                    r.tx_result.code.value()
-                );
-            }
+            self.ensure_delivered(&r.tx_result)?;
         }
         Ok(())
     }

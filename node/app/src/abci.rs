@@ -65,6 +65,7 @@ struct Chain {
 
 struct Pending {
     height: u64,
+    time_nanos: u64,
     prepared: PreparedCommit,
 }
 
@@ -81,6 +82,9 @@ struct Inner {
     check: Delta<Snapshot>,
     /// Transactions whose signature CheckTx verified.
     sig_cache: exec::SigCache,
+    /// Header time of the last committed block (CheckTx's clock for IBC
+    /// timeouts); read once from the store after a restart.
+    check_time_nanos: Option<u64>,
 }
 
 /// The application. Clones share one state (the ABCI server clones it per
@@ -120,6 +124,7 @@ impl App {
                 pending: None,
                 check,
                 sig_cache: Default::default(),
+                check_time_nanos: None,
             })),
         })
     }
@@ -244,7 +249,7 @@ impl App {
         let changes = state.into_changes();
         let commit = inner.storage.prepare(height, &changes)?;
         let app_hash = kawase_state::app_hash(commit.root_hash());
-        inner.pending = Some(Pending { height, prepared: commit });
+        inner.pending = Some(Pending { height, time_nanos: block.block_time_nanos, prepared: commit });
         Ok(ResponseFinalizeBlock {
             events: Vec::new(),
             tx_results,
@@ -262,6 +267,7 @@ impl App {
         inner.storage.commit(pending.prepared)?;
         inner.genesis = None;
         inner.check = Delta::new(inner.storage.latest());
+        inner.check_time_nanos = Some(pending.time_nanos);
         tracing::debug!(height = pending.height, "committed");
         Ok(ResponseCommit { retain_height: 0 })
     }
@@ -285,11 +291,18 @@ impl App {
         let chain = inner.chain.clone().ok_or(TxError::NotInitialised)?;
         let height = inner.storage.latest_version().unwrap_or(0) + 1;
         // Mempool checks run as of the last block's time (IBC timeouts).
-        let time_nanos = kawase_ibc::host_consensus_state(&inner.check, height - 1)
-            .map(|cs| cs.timestamp().unix_timestamp_nanos())
-            .ok()
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0);
+        let time_nanos = match inner.check_time_nanos {
+            Some(t) => t,
+            None => {
+                let t = kawase_ibc::host_consensus_state(&inner.check, height - 1)
+                    .map(|cs| cs.timestamp().unix_timestamp_nanos())
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0);
+                inner.check_time_nanos = (height > 1).then_some(t);
+                t
+            }
+        };
         let block = BlockInfo {
             chain_id: chain.chain_id.clone(),
             zone: chain.zone,
