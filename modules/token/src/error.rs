@@ -31,6 +31,10 @@ pub enum Error {
     InvalidGenesis(String),
     #[error("insufficient reserved deposit: {address} has {available} reserved on {channel}, needs {needed}")]
     InsufficientReserved { address: Address, channel: String, available: u128, needed: u128 },
+    /// Deposit tokens live on the FZ; a BZ moves money only as settlement
+    /// instructions, so nothing can be minted there without an FZ deposit.
+    #[error("token messages run on the Financial Zone only; on a Business Zone use the settlement messages")]
+    WrongZone,
     /// An account-level failure (unknown, frozen, closed, wrong role); keeps
     /// the accounts module's codespace and code.
     #[error(transparent)]
@@ -61,6 +65,7 @@ impl ErrorCode for Error {
             Error::SettlementIdUsed(_) => 12,
             Error::InvalidGenesis(_) => 13,
             Error::InsufficientReserved { .. } => 14,
+            Error::WrongZone => 15,
             Error::Accounts(e) => e.code(),
         }
     }

@@ -54,6 +54,7 @@ impl BlockInfo {
 fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context, block: &BlockInfo) -> Result<(), Failure> {
     match msg {
         AppMsg::Accounts(m) => m.execute(state, ctx, &TokenHoldings).map_err(Failure::from),
+        AppMsg::Token(_) if block.zone == crate::Zone::Bz => Err(kawase_token::Error::WrongZone.into()),
         AppMsg::Token(m) => m.execute(state, ctx).map_err(Failure::from),
         AppMsg::Settlement(m) => {
             let cell = RefCell::new(Delta::new(&*state));

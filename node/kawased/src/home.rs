@@ -416,6 +416,19 @@ fn new_genesis(
 /// all of them as validators, each peered with all others on loopback
 /// ports from `base_port` (node `i` uses `base_port + 10 i` ..`+4`).
 pub fn testnet(dir: &Path, n: u16, chain_id: &str, zone: Zone, base_port: u16) -> Result<Vec<Home>> {
+    testnet_with(dir, n, chain_id, zone, base_port, None)
+}
+
+/// [`testnet`] with the network admin given; a given admin's key is kept by
+/// the caller (an encrypted keystore) and not written into the homes.
+pub fn testnet_with(
+    dir: &Path,
+    n: u16,
+    chain_id: &str,
+    zone: Zone,
+    base_port: u16,
+    admin: Option<&Key>,
+) -> Result<Vec<Home>> {
     if n == 0 {
         bail!("a testnet needs at least one validator");
     }
@@ -427,8 +440,8 @@ pub fn testnet(dir: &Path, n: u16, chain_id: &str, zone: Zone, base_port: u16) -
         validators.push(h.create_node(NodeConfig::new(&format!("node{i}"), Ports::testnet(base_port, i as u16)))?);
         ids.push(h.node_id()?);
     }
-    let admin = Key::generate(KeyKind::Ed25519);
-    let genesis = new_genesis(chain, zone, &admin, validators);
+    let generated = Key::generate(KeyKind::Ed25519);
+    let genesis = new_genesis(chain, zone, admin.unwrap_or(&generated), validators);
     for (i, h) in homes.iter().enumerate() {
         let mut config = h.load_config()?;
         let others = (0..n as usize).filter(|j| *j != i);
@@ -442,7 +455,9 @@ pub fn testnet(dir: &Path, n: u16, chain_id: &str, zone: Zone, base_port: u16) -
             .collect::<Vec<_>>()
             .join(",");
         fs::write(h.config_file(), toml::to_string_pretty(&config)?)?;
-        h.write_admin_key(&admin)?;
+        if admin.is_none() {
+            h.write_admin_key(&generated)?;
+        }
         h.write_genesis(&genesis)?;
     }
     Ok(homes)

@@ -1,8 +1,14 @@
 //! `kawased`: the Kawase zone node.
 mod demo;
+mod devnet;
+mod genesis_cmd;
 mod home;
+mod keys;
+mod node_client;
+mod output;
 mod rpc;
 mod start;
+mod txcmd;
 
 use std::path::PathBuf;
 
@@ -17,6 +23,9 @@ use kawase_app::{App, AppConfig, Zone};
     about = "Kawase zone node: tokenized yen deposits on a Financial Zone and Business Zones"
 )]
 struct Cli {
+    /// How answers are printed.
+    #[arg(long, short, value_enum, default_value = "text", global = true)]
+    output: output::Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +85,37 @@ enum Command {
         #[arg(long)]
         laddr: Option<String>,
     },
+    /// Run a local FZ and BZ (validators, demo banks and customers, relayer) until Ctrl-C.
+    Devnet(devnet::DevnetArgs),
+    /// Manage keys in the encrypted keystore.
+    Keys {
+        #[command(flatten)]
+        keyring: keys::KeyringOpts,
+        #[command(subcommand)]
+        cmd: keys::KeysCmd,
+    },
+    /// Sign and send a transaction (waits until it is committed).
+    Tx {
+        #[command(flatten)]
+        keyring: keys::KeyringOpts,
+        #[command(flatten)]
+        node: txcmd::NodeOpts,
+        #[command(subcommand)]
+        cmd: txcmd::TxCmd,
+    },
+    /// Query a node's state.
+    #[command(alias = "q")]
+    Query {
+        #[command(flatten)]
+        keyring: keys::KeyringOpts,
+        #[command(flatten)]
+        node: txcmd::NodeOpts,
+        #[command(subcommand)]
+        cmd: txcmd::QueryCmd,
+    },
+    /// Build and check genesis files.
+    #[command(subcommand)]
+    Genesis(genesis_cmd::GenesisCmd),
     /// Run the payment tour on a local zone state (in-process block driver, real RocksDB).
     Demo {
         /// Where to keep the demo state; a fresh temporary directory by default.
@@ -96,8 +136,52 @@ fn init_tracing(extra: &str) {
         .init();
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
+    if let Err(e) = run(cli) {
+        // One line a user can act on; the chain of causes joined by `: `.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Help and version print as clap renders them; a usage mistake becomes
+/// one line (what is wrong, then where to look) and exit code 2.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let what: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect();
+    let line = what.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("error: {line} (see --help)");
+    std::process::exit(2);
+}
+
+/// The CLI's async commands run on a small runtime of their own.
+fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let output = cli.output;
+    match cli.command {
+        Command::Keys { keyring, cmd } => return keys::run(cmd, &keyring, output),
+        Command::Tx { keyring, node, cmd } => return block_on(txcmd::run_tx(cmd, &keyring, &node, output)),
+        Command::Query { keyring, node, cmd } => return block_on(txcmd::run_query(cmd, &keyring, &node, output)),
+        Command::Genesis(cmd) => return genesis_cmd::run(cmd, output),
+        _ => {}
+    }
     // A validator without peers has no one to gossip to; Malachite reports
     // every such publish as an error.
     let solo = match &cli.command {
@@ -137,6 +221,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { home } => demo::run(home),
+        Command::Devnet(args) => devnet::run(args),
+        Command::Keys { .. } | Command::Tx { .. } | Command::Query { .. } | Command::Genesis(_) => {
+            unreachable!("handled above")
+        }
         Command::Start { home } => start::run(&home),
         Command::Testnet { validators, output, chain_id, zone, base_port } => {
             let homes = home::testnet(&output, validators, &chain_id, zone.into(), base_port)?;
