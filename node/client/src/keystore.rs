@@ -269,22 +269,28 @@ impl Keystore {
         let path = self.path_of(name)?;
         // Starts with `.`, so no key name can collide with it and `list` skips it.
         let tmp = self.dir.join(format!(".{name}.{:016x}.tmp", OsRng.next_u64()));
-        let written = write_private(&tmp, contents).and_then(|()| fs::hard_link(&tmp, &path));
-        let removed = fs::remove_file(&tmp);
-        match written {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(KeystoreError::AlreadyExists { name: name.into(), dir: self.dir.clone() })
-            }
-            Err(source) => return Err(KeystoreError::Io { path, source }),
-        }
-        removed.map_err(|source| KeystoreError::Io { path: tmp, source })?;
+        let io_err = |path: &Path, source| KeystoreError::Io { path: path.to_path_buf(), source };
+        let linked = match write_private(&tmp, contents) {
+            Ok(()) => fs::hard_link(&tmp, &path).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => {
+                    KeystoreError::AlreadyExists { name: name.into(), dir: self.dir.clone() }
+                }
+                _ => io_err(&path, e),
+            }),
+            Err(e) => Err(io_err(&tmp, e)),
+        };
+        // Best effort: once linked the key is stored, and a leftover temp file
+        // is owner-only, encrypted and skipped by `list`.
+        let _ = fs::remove_file(&tmp);
+        linked?;
         self.sync_dir()
     }
 
     /// Makes a new or removed directory entry durable.
     fn sync_dir(&self) -> Result<(), KeystoreError> {
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|source| KeystoreError::Io { path: self.dir.clone(), source })
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| KeystoreError::Io { path: self.dir.clone(), source })
     }
 
     /// Reads a key file, checking its mode first when it is about to be
@@ -305,7 +311,9 @@ impl Keystore {
         }
         let mut text = String::new();
         file.take(MAX_FILE_BYTES).read_to_string(&mut text).map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => KeystoreError::Corrupt { origin: origin_of(&path), reason: "not UTF-8".into() },
+            io::ErrorKind::InvalidData => {
+                KeystoreError::Corrupt { origin: origin_of(&path), reason: "not UTF-8".into() }
+            }
             _ => self.file_error(name, &path, e),
         })?;
         Ok((path, text))
@@ -511,7 +519,10 @@ fn unseal(doc: &KeyDocument, origin: &str, passphrase: &str) -> Result<Key, Keys
     let ciphertext: [u8; SECRET_LEN + TAG_LEN] = decode_exact(&c.ciphertext, "ciphertext").map_err(corrupt)?;
     let p = &c.kdf_params;
     if p.m_cost > MAX_M_COST_KIB || p.t_cost > MAX_T_COST || p.p_cost > MAX_P_COST {
-        return Err(corrupt(format!("argon2 parameters m={} t={} p={} exceed this build's limits", p.m_cost, p.t_cost, p.p_cost)));
+        return Err(corrupt(format!(
+            "argon2 parameters m={} t={} p={} exceed this build's limits",
+            p.m_cost, p.t_cost, p.p_cost
+        )));
     }
     let params = Params::new(p.m_cost, p.t_cost, p.p_cost, Some(SECRET_LEN))
         .map_err(|e| corrupt(format!("argon2 parameters: {e}")))?;
@@ -671,7 +682,9 @@ mod tests {
         let path = ks.dir().join("bob.json");
         let text = fs::read_to_string(&path).expect("read");
         // Bob's sealed secret under Alice's public identity: the AEAD refuses it.
-        let swapped = text.replace(&bob.public_key, &alice.public_key).replace(&bob.address.to_bech32(), &alice.address.to_bech32());
+        let swapped = text
+            .replace(&bob.public_key, &alice.public_key)
+            .replace(&bob.address.to_bech32(), &alice.address.to_bech32());
         fs::write(&path, swapped).expect("write");
         assert!(matches!(ks.load("bob", PASS), Err(KeystoreError::WrongPassphrase { .. })));
         fs::write(&path, "{\"version\": 1, \"name\": ").expect("write");

@@ -120,7 +120,8 @@ fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 64]> {
 mod tests {
     use super::*;
 
-    const ABANDON_ABOUT: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    const ABANDON_ABOUT: &str =
+        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 
     #[test]
     fn secp256k1_matches_the_published_cosmos_address_of_the_abandon_phrase() {
