@@ -8,11 +8,36 @@ pub enum KeyError {
     Invalid(String),
 }
 
+impl KeyError {
+    /// Stable numeric code, for scripts and logs.
+    pub fn code(&self) -> u32 {
+        match self {
+            KeyError::Invalid(_) => 1,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     Ed25519,
     Secp256k1,
+}
+
+impl KeyKind {
+    /// The lower-case name used in files and on the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyKind::Ed25519 => "ed25519",
+            KeyKind::Secp256k1 => "secp256k1",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An account signing key.
