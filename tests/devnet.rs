@@ -12,13 +12,17 @@ fn kawased() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kawased"))
 }
 
-/// Two free loopback port ranges (FZ, BZ) below the ephemeral range.
-fn free_ports() -> (u16, u16) {
-    let seed = std::process::id() as u16;
+/// First RPC ports (FZ, BZ) of two free loopback port ranges for
+/// `validators` nodes per zone, below the ephemeral range; tests running
+/// side by side get different ranges.
+fn free_ports(validators: u16) -> (u16, u16) {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(7, std::sync::atomic::Ordering::Relaxed));
+    let span = 20 * validators + 10;
     for attempt in 0..200u16 {
-        let base = 21_000 + (seed.wrapping_mul(31).wrapping_add(attempt * 97) % 100) * 100;
-        if (0..40).all(|p| std::net::TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
-            return (base + 1, base + 21);
+        let base = 21_000 + (seed.wrapping_mul(31).wrapping_add(attempt * 97) % 110) * 100;
+        if (0..span).all(|p| std::net::TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
+            return (base + 1, base + 1 + 10 * validators);
         }
     }
     panic!("no free ports");
@@ -127,14 +131,16 @@ struct Step {
 /// `$ ` lines are commands, the lines under them their expected output
 /// (`…` stands for text that differs between runs, such as addresses).
 fn readme_tour() -> Vec<Step> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).expect("README");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).expect("README");
     let start = readme.find("<!-- tour:start -->").expect("tour start marker");
     let end = readme.find("<!-- tour:end -->").expect("tour end marker");
     let mut steps: Vec<Step> = Vec::new();
     for line in readme[start..end].lines() {
         if let Some(cmd) = line.strip_prefix("$ ") {
             steps.push(Step { command: cmd.to_string(), expect: Vec::new() });
-        } else if line.starts_with("```") || line.starts_with("<!--") || line.trim().is_empty() || line.starts_with('#') {
+        } else if line.starts_with("```") || line.starts_with("<!--") || line.trim().is_empty() || line.starts_with('#')
+        {
             continue;
         } else if let Some(s) = steps.last_mut() {
             s.expect.push(line.to_string());
@@ -176,7 +182,7 @@ fn one_error_line(out: &Output, what: &str) -> String {
 fn readme_tour_runs_against_devnet_and_every_printed_balance_matches() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("devnet");
-    let ports = free_ports();
+    let ports = free_ports(1);
     let mut devnet = Devnet::start(&data, ports, &[]);
     assert!(devnet.banner.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}", ports.0))), "{:#?}", devnet.banner);
     assert!(devnet.banner.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}", ports.1))));
@@ -244,7 +250,11 @@ fn readme_tour_runs_against_devnet_and_every_printed_balance_matches() {
     let devnet = Devnet::start(&data, ports, &[]);
     assert!(devnet.banner.iter().any(|l| l.contains("resumed")), "{:#?}", devnet.banner);
     let alice_after = devnet.sh("kawased query token balance alice --node $FZ -o json").stdout;
-    assert_eq!(String::from_utf8_lossy(&alice_before), String::from_utf8_lossy(&alice_after), "state survives a restart");
+    assert_eq!(
+        String::from_utf8_lossy(&alice_before),
+        String::from_utf8_lossy(&alice_after),
+        "state survives a restart"
+    );
     drop(devnet);
 
     // --reset starts new chains.
@@ -284,7 +294,10 @@ fn keystore_from_the_cli_refuses_wrong_passphrases_and_loose_permissions_and_rou
     // Wrong passphrase: one clear line, nothing written.
     let before = std::fs::read(&file).expect("read");
     let e = one_error_line(
-        &run(&["keys", "export", "treasury"], &[("KAWASE_PASSPHRASE", "wrong"), ("KAWASE_EXPORT_PASSPHRASE", "export pass 1")]),
+        &run(
+            &["keys", "export", "treasury"],
+            &[("KAWASE_PASSPHRASE", "wrong"), ("KAWASE_EXPORT_PASSPHRASE", "export pass 1")],
+        ),
         "wrong passphrase",
     );
     assert!(e.contains("passphrase"), "{e}");
@@ -308,7 +321,10 @@ fn keystore_from_the_cli_refuses_wrong_passphrases_and_loose_permissions_and_rou
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::metadata(&export).expect("export").permissions().mode() & 0o777, 0o600);
     let e = one_error_line(
-        &run(&["keys", "import", "copy", export.to_str().expect("utf8")], &[pass[0], ("KAWASE_EXPORT_PASSPHRASE", "not it")]),
+        &run(
+            &["keys", "import", "copy", export.to_str().expect("utf8")],
+            &[pass[0], ("KAWASE_EXPORT_PASSPHRASE", "not it")],
+        ),
         "wrong export passphrase",
     );
     assert!(e.contains("passphrase"), "{e}");
@@ -355,7 +371,7 @@ fn keystore_from_the_cli_refuses_wrong_passphrases_and_loose_permissions_and_rou
 #[test]
 fn localnet_script_runs_four_validators_per_zone_and_settles_a_payment() {
     let dir = tempfile::tempdir().expect("tmp");
-    let ports = free_ports();
+    let ports = free_ports(4);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = |cmd: &str| {
         Command::new("bash")

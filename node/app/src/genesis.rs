@@ -97,7 +97,9 @@ impl AppState {
         }
         self.params.validate()?;
         if self.zone == Zone::Bz && !self.token.balances.is_empty() {
-            return Err("a Business Zone holds no deposit tokens: token.balances must be empty (charge from the FZ)".into());
+            return Err(
+                "a Business Zone holds no deposit tokens: token.balances must be empty (charge from the FZ)".into()
+            );
         }
         state.put_raw(state_key::chain_id().to_vec(), chain_id.as_bytes().to_vec());
         state.put_raw(state_key::zone().to_vec(), self.zone.as_str().as_bytes().to_vec());

@@ -170,7 +170,12 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
             customer(addr("alice"), addr("bank-a"), "A-0001"),
             customer(addr("bob"), addr("bank-b"), "B-0001"),
             customer(addr("carol"), addr("bank-a"), "A-0002"),
-            AccountGenesis { address: addr("relayer"), role: Role::Relayer, bank: None, deposit_account_ref: String::new() },
+            AccountGenesis {
+                address: addr("relayer"),
+                role: Role::Relayer,
+                bank: None,
+                deposit_account_ref: String::new(),
+            },
         ],
     };
     let bz_accounts = kawase_accounts::Genesis {
@@ -238,7 +243,10 @@ fn wait_for_block(port: u16, procs: &mut [Proc], what: &str) -> Result<()> {
         }
         check_alive(procs)?;
         if Instant::now() > deadline {
-            bail!("{what} did not produce a block within 60 s (logs in {})", procs[0].log.parent().map(Path::display).map(|d| d.to_string()).unwrap_or_default());
+            bail!(
+                "{what} did not produce a block within 60 s (logs in {})",
+                procs[0].log.parent().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -329,7 +337,8 @@ pub fn run(args: DevnetArgs) -> Result<()> {
             bail!("creating the path failed; see {}", p.logs().join("create-path.log").display());
         }
     }
-    let path: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path_file)?).context("reading path.json")?;
+    let path: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path_file)?).context("reading path.json")?;
     let mut cmd = Command::new(&relayer_bin);
     cmd.arg("--config").arg(&config).arg("start");
     let relayer_log = p.logs().join("relayer.log");
@@ -355,7 +364,11 @@ fn banner(p: &Paths, args: &DevnetArgs, path: &serde_json::Value, resumed: bool)
     println!("Kawase devnet {} (data in {dir})", if resumed { "resumed" } else { "created" });
     println!("  FZ  {FZ_CHAIN}  http://127.0.0.1:{}  ({v} validator{})", args.fz_port, if v > 1 { "s" } else { "" });
     println!("  BZ  {BZ_CHAIN}  http://127.0.0.1:{}  ({v} validator{})", args.bz_port, if v > 1 { "s" } else { "" });
-    println!("  relayer: FZ {ch} <-> BZ {}, metrics http://127.0.0.1:{}/metrics", path["bz_channel"].as_str().unwrap_or("?"), args.fz_port + 5);
+    println!(
+        "  relayer: FZ {ch} <-> BZ {}, metrics http://127.0.0.1:{}/metrics",
+        path["bz_channel"].as_str().unwrap_or("?"),
+        args.fz_port + 5
+    );
     println!("  logs: {}", p.logs().display());
     println!("  keys in {} (encrypted; passphrase in {}):", p.keys().display(), p.passphrase().display());
     for (name, _, what) in DEMO_KEYS {

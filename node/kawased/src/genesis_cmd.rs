@@ -92,7 +92,8 @@ fn load(path: &Path) -> Result<GenesisDoc> {
 
 fn save(path: &Path, doc: &GenesisDoc) -> Result<()> {
     check(doc).with_context(|| format!("refusing to write {}", path.display()))?;
-    std::fs::write(path, serde_json::to_string_pretty(doc)? + "\n").with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, serde_json::to_string_pretty(doc)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn address(field: &str, s: &str) -> Result<Address> {
@@ -164,7 +165,12 @@ pub fn run(cmd: GenesisCmd, output: Output) -> Result<()> {
             if role != Role::Relayer && bank.is_none() {
                 bail!("a {} needs --bank (the bank that registered it)", role.as_str());
             }
-            doc.app_state.accounts.accounts.push(AccountGenesis { address: addr, role, bank, deposit_account_ref: deposit_ref });
+            doc.app_state.accounts.accounts.push(AccountGenesis {
+                address: addr,
+                role,
+                bank,
+                deposit_account_ref: deposit_ref,
+            });
             if let Some(b) = balance {
                 parse_amount(&b).map_err(|e| anyhow!("--balance `{b}`: {e}"))?;
                 doc.app_state.token.balances.push(BalanceGenesis { address: addr, amount: b });

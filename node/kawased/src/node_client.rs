@@ -39,7 +39,9 @@ pub fn hint(codespace: &str, code: u32) -> Option<&'static str> {
         ("tx", 6) => "another transaction from this key got in first: run the command again",
         ("tx", 13) => "the chain has not started: wait for its first block",
         ("accounts", 2) => "check the address (bech32, prefix `kawase`) or the key name",
-        ("accounts", 3) => "the account is not registered: its bank must run `kawased tx accounts register-account` first",
+        ("accounts", 3) => {
+            "the account is not registered: its bank must run `kawased tx accounts register-account` first"
+        }
         ("accounts", 4) => "the account is frozen: its bank or the admin can `kawased tx accounts unfreeze` it",
         ("accounts", 5) => "the account is closed for good: use another account",
         ("accounts", 6) => "nothing to do: it is registered already",
@@ -60,7 +62,9 @@ pub fn hint(codespace: &str, code: u32) -> Option<&'static str> {
         ("settlement", 4) => "link the account first: `kawased tx settlement link` on the FZ",
         ("settlement", 5) => "the account is linked already, or its link is still being relayed",
         ("settlement", 6) => "no open settlement channel by that id: `kawase-relayer paths` lists it",
-        ("settlement", 7) => "the BZ balance is too small: check `kawased query settlement bz-account`; charge more on the FZ",
+        ("settlement", 7) => {
+            "the BZ balance is too small: check `kawased query settlement bz-account`; charge more on the FZ"
+        }
         ("settlement", 12) => "payer and payee are the same account",
         ("mempool", 2) => "the node's mempool is full: retry in a moment",
         ("mempool", 3) => "the same transaction is already waiting in the mempool",
@@ -90,10 +94,12 @@ impl Node {
         Ok(Node { url: url.to_string(), http })
     }
 
+    /// Classifies a transport failure: if nothing accepts a TCP connection
+    /// at the node's address, say so plainly.
     fn unreachable(&self, e: tendermint_rpc::Error) -> anyhow::Error {
         let detail = e.detail().to_string();
         let first = detail.lines().next().unwrap_or("").trim().to_string();
-        if first.contains("onnect") || first.contains("refused") || first.contains("error trying to connect") {
+        if !self.accepts_connections() {
             anyhow!(
                 "cannot reach a node at {}: is it running (`kawased devnet` or `kawased start`)? Pass --node URL otherwise",
                 self.url
@@ -101,6 +107,19 @@ impl Node {
         } else {
             anyhow!("node at {}: {first}", self.url)
         }
+    }
+
+    fn accepts_connections(&self) -> bool {
+        use std::net::ToSocketAddrs;
+        let rest = self.url.split_once("://").map(|(_, r)| r).unwrap_or(&self.url);
+        let hostport = rest.split('/').next().unwrap_or(rest);
+        let hostport = if hostport.contains(':') {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:{}", if self.url.starts_with("https") { 443 } else { 80 })
+        };
+        let Ok(mut addrs) = hostport.to_socket_addrs() else { return false };
+        addrs.any(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok())
     }
 
     /// The chain id the node serves.
@@ -124,7 +143,11 @@ impl Node {
 
     /// A typed ABCI query answered as JSON.
     pub async fn query(&self, path: &str, data: &[u8]) -> Result<Value> {
-        let r = self.http.abci_query(Some(path.into()), data.to_vec(), None, false).await.map_err(|e| self.unreachable(e))?;
+        let r = self
+            .http
+            .abci_query(Some(path.into()), data.to_vec(), None, false)
+            .await
+            .map_err(|e| self.unreachable(e))?;
         if r.code.is_err() {
             return Err(Refused { codespace: r.codespace, code: r.code.value(), log: r.log }.into());
         }
@@ -156,10 +179,20 @@ impl Node {
             _ => self.unreachable(e),
         })?;
         if r.check_tx.code.is_err() {
-            return Err(Refused { codespace: r.check_tx.codespace, code: r.check_tx.code.value(), log: r.check_tx.log }.into());
+            return Err(Refused {
+                codespace: r.check_tx.codespace,
+                code: r.check_tx.code.value(),
+                log: r.check_tx.log,
+            }
+            .into());
         }
         if r.tx_result.code.is_err() {
-            return Err(Refused { codespace: r.tx_result.codespace, code: r.tx_result.code.value(), log: r.tx_result.log }.into());
+            return Err(Refused {
+                codespace: r.tx_result.codespace,
+                code: r.tx_result.code.value(),
+                log: r.tx_result.log,
+            }
+            .into());
         }
         let events = r
             .tx_result
@@ -169,7 +202,9 @@ impl Node {
                 let attrs: serde_json::Map<String, Value> = e
                     .attributes
                     .iter()
-                    .filter_map(|a| Some((a.key_str().ok()?.to_string(), Value::String(a.value_str().ok()?.to_string()))))
+                    .filter_map(|a| {
+                        Some((a.key_str().ok()?.to_string(), Value::String(a.value_str().ok()?.to_string())))
+                    })
                     .collect();
                 serde_json::json!({ "type": e.kind, "attributes": attrs })
             })

@@ -79,7 +79,8 @@ fn table(rows: &[Value]) -> String {
             }
         }
     }
-    let cell = |r: &Vec<(String, String)>, c: &str| r.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone()).unwrap_or_default();
+    let cell =
+        |r: &Vec<(String, String)>, c: &str| r.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone()).unwrap_or_default();
     let widths: Vec<usize> =
         cols.iter().map(|c| flat.iter().map(|r| cell(r, c).len()).max().unwrap_or(0).max(c.len())).collect();
     let line = |cells: Vec<String>| {

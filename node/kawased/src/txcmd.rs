@@ -235,7 +235,9 @@ fn message(cmd: TxCmd, keys: &KeyringOpts) -> Result<(CosmosAny, TxOpts)> {
             AccountsTx::RegisterAccount { address, role, deposit_ref, tx } => {
                 (msgs::register_account(from(&tx)?, keys.address(&address)?, role.into(), &deposit_ref), tx)
             }
-            AccountsTx::Freeze { address, reason, tx } => (msgs::freeze(from(&tx)?, keys.address(&address)?, &reason), tx),
+            AccountsTx::Freeze { address, reason, tx } => {
+                (msgs::freeze(from(&tx)?, keys.address(&address)?, &reason), tx)
+            }
             AccountsTx::Unfreeze { address, tx } => (msgs::unfreeze(from(&tx)?, keys.address(&address)?), tx),
             AccountsTx::Close { address, tx } => (msgs::close(from(&tx)?, keys.address(&address)?), tx),
         },
@@ -248,7 +250,9 @@ fn message(cmd: TxCmd, keys: &KeyringOpts) -> Result<(CosmosAny, TxOpts)> {
                 let owner = owner.as_deref().map(|o| keys.address(o)).transpose()?.unwrap_or(signer);
                 (msgs::redeem(signer, owner, amount(&a)?, &reference_id), tx)
             }
-            TokenTx::Transfer { to, amount: a, tx } => (msgs::transfer(from(&tx)?, keys.address(&to)?, amount(&a)?), tx),
+            TokenTx::Transfer { to, amount: a, tx } => {
+                (msgs::transfer(from(&tx)?, keys.address(&to)?, amount(&a)?), tx)
+            }
             TokenTx::SettlePosition { debtor, creditor, amount: a, settlement_id, tx } => (
                 msgs::settle_position(
                     from(&tx)?,
@@ -297,7 +301,8 @@ pub async fn run_tx(cmd: TxCmd, keys: &KeyringOpts, node: &NodeOpts, output: Out
             (chain_id, opts.account_number.unwrap_or(n), opts.sequence.unwrap_or(s))
         }
     };
-    let params = TxParams { chain_id: chain_id.clone(), account_number, sequence, memo: opts.note.clone(), timeout_height: 0 };
+    let params =
+        TxParams { chain_id: chain_id.clone(), account_number, sequence, memo: opts.note.clone(), timeout_height: 0 };
     let tx = build_tx(&key, &params, vec![msg.clone()])?;
     if opts.dry_run {
         let v = serde_json::json!({
