@@ -370,6 +370,10 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
         // Accepted as evidence: the client is frozen, not updated.
         net.bz.ok(&relayer_key, vec![msg]).await;
         assert!(frozen_height(&net, &bz_client).await > 0, "client frozen after misbehaviour");
+        let clients: Value =
+            serde_json::from_str(&net.relayer.run_args(&["clients", "--output", "json"])).expect("json");
+        assert_eq!((clients[0]["status"].as_str(), clients[1]["status"].as_str()), (Some("Active"), Some("Frozen")));
+        assert!(clients[1]["frozen_height"].as_u64() > Some(0), "{clients}");
 
         // Nothing from the FZ is accepted any more: a charge stays in flight.
         let ch = net.channel.clone();
@@ -403,4 +407,100 @@ async fn earliest_trusted(net: &Net, client: &str, below: u64) -> u64 {
         }
     }
     panic!("no consensus state below {below}")
+}
+
+#[test]
+fn relayer_lists_paths_and_client_expiry() {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let net = network().await;
+        let ids = net.relayer.path_file();
+        let id = |k: &str| ids[k].as_str().unwrap_or_else(|| panic!("{k} in path.json")).to_owned();
+
+        // paths: one path, both ends open, the identifiers of path.json.
+        let paths: Value = serde_json::from_str(&net.relayer.run_args(&["paths", "--output", "json"])).expect("json");
+        let paths = paths.as_array().expect("a list of paths");
+        assert_eq!(paths.len(), 1);
+        for (zone, chain) in [("fz", "kawase-fz"), ("bz", "kawase-bz")] {
+            let end = &paths[0][zone];
+            assert_eq!(end["chain_id"], chain, "{zone}");
+            assert_eq!(end["client_id"], id(&format!("{zone}_client")), "{zone}");
+            assert_eq!(end["connection_id"], id(&format!("{zone}_connection")), "{zone}");
+            assert_eq!(end["channel_id"], id(&format!("{zone}_channel")), "{zone}");
+            assert_eq!(end["port_id"], "settlement", "{zone}");
+            assert_eq!((end["connection_state"].as_str(), end["channel_state"].as_str()), (Some("OPEN"), Some("OPEN")));
+        }
+        let text = net.relayer.run("paths");
+        assert!(text.starts_with("PATH ") && text.lines().count() == 3, "paths table:\n{text}");
+
+        // clients: both active, expiring a trusting period after their
+        // latest consensus state, which is seconds old.
+        let clients = || async {
+            let v: Value = serde_json::from_str(&net.relayer.run_args(&["clients", "--output", "json"])).expect("json");
+            v.as_array().expect("a list of clients").clone()
+        };
+        let before = clients().await;
+        assert_eq!(before.len(), 2);
+        let time = |v: &Value| tendermint::Time::parse_from_rfc3339(v.as_str().expect("time")).expect("rfc 3339");
+        for (c, zone, tracked) in [(&before[0], "fz", "kawase-bz"), (&before[1], "bz", "kawase-fz")] {
+            assert_eq!(c["zone"], zone);
+            assert_eq!(c["client_id"], id(&format!("{zone}_client")), "{zone}");
+            assert_eq!(c["tracked_chain_id"], tracked, "{zone}");
+            assert_eq!(c["status"], "Active", "{zone}: {c}");
+            assert_eq!((c["refresh_soon"].as_bool(), c["frozen_height"].is_null()), (Some(false), true), "{zone}");
+            let trusting = c["trusting_period_secs"].as_u64().expect("secs");
+            assert_eq!(trusting, 14 * 24 * 3600);
+            let (consensus, expires, host) =
+                (time(&c["consensus_time"]), time(&c["expires_at"]), time(&c["host_time"]));
+            assert_eq!(expires.duration_since(consensus).expect("after"), Duration::from_secs(trusting), "{zone}");
+            let left = expires.duration_since(host).expect("expiry in the future").as_secs();
+            assert!(left <= trusting && left + 300 > trusting, "{zone}: {left} s left of {trusting}");
+            assert_eq!(c["time_left_secs"].as_u64(), Some(left), "{zone}");
+        }
+        let text = net.relayer.run("clients");
+        assert!(text.starts_with("ZONE ") && text.matches("Active").count() == 2, "clients table:\n{text}");
+
+        // update-client --zone bz: only the BZ's client of the FZ moves.
+        let bz_before = before[1]["latest_height"].as_u64().expect("h");
+        eventually(10, "FZ past the BZ client's height", || async {
+            let h = net.fz.client().status().await.ok()?.sync_info.latest_block_height.value();
+            (h > bz_before).then_some(())
+        })
+        .await;
+        let out = net.relayer.run_args(&["update-client", "--zone", "bz"]);
+        assert!(out.starts_with("BZ client") && out.contains("updated"), "{out}");
+        let after = clients().await;
+        assert!(after[1]["latest_height"].as_u64().expect("h") > bz_before, "{out}");
+        assert_eq!(after[0]["latest_height"], before[0]["latest_height"], "the FZ's client was left alone");
+        assert_eq!(after[1]["status"], "Active");
+
+        // Creating what exists is a no-op that names it.
+        let out = net.relayer.run("create-channel");
+        assert!(out.starts_with("channel exists already") && out.contains(&id("fz_channel")), "{out}");
+        let again: Value = serde_json::from_str(&net.relayer.run("create-path")).expect("json");
+        assert_eq!(again, ids, "create-path again keeps the path");
+        assert_eq!(net.relayer.path_file(), ids);
+
+        // A node that does not answer: one line on stderr, non-zero exit.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let config = std::fs::read_to_string(&net.relayer.config)
+            .expect("config")
+            .replace(&net.fz.rpc, &format!("http://127.0.0.1:{port}"));
+        let dead = net.relayer.config.with_file_name("dead-fz.toml");
+        std::fs::write(&dead, config).expect("config");
+        let out = std::process::Command::new(relayer_bin())
+            .arg("--config")
+            .arg(&dead)
+            .arg("pending")
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("relayer");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "pending against a dead node succeeded");
+        assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: cannot reach the FZ at http://127.0.0.1:{port}: is it running?")),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    });
 }

@@ -207,9 +207,20 @@ pub struct Relayer {
 
 impl Relayer {
     pub fn run(&self, cmd: &str) -> String {
-        let out = Command::new(relayer_bin()).arg("--config").arg(&self.config).arg(cmd).output().expect("relayer");
-        assert!(out.status.success(), "kawase-relayer {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        self.run_args(&[cmd])
+    }
+
+    /// Runs a relayer command to completion; its stdout.
+    pub fn run_args(&self, args: &[&str]) -> String {
+        let out = Command::new(relayer_bin()).arg("--config").arg(&self.config).args(args).output().expect("relayer");
+        assert!(out.status.success(), "kawase-relayer {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The path file `create-path` wrote.
+    pub fn path_file(&self) -> Value {
+        let text = std::fs::read_to_string(self.config.with_file_name("path.json")).expect("path.json");
+        serde_json::from_str(&text).expect("path json")
     }
 
     pub fn start(&mut self) {

@@ -23,6 +23,8 @@ pub struct Delivered {
 pub struct Chain {
     pub name: &'static str,
     pub chain_id: String,
+    /// The RPC address as configured (for messages).
+    pub url: String,
     pub rpc: HttpClient,
     pub key: Key,
     account: Option<(u64, u64)>,
@@ -40,12 +42,36 @@ impl Chain {
             .timeout(Duration::from_secs(30))
             .build()
             .with_context(|| format!("{name} rpc client"))?;
-        Ok(Chain { name, chain_id, rpc, key, account: None })
+        Ok(Chain { name, chain_id, url: url.to_owned(), rpc, key, account: None })
+    }
+
+    /// `FZ` or `BZ`, for messages.
+    pub fn label(&self) -> String {
+        self.name.to_uppercase()
+    }
+
+    /// An RPC failure as an operator reads it: a node that cannot be
+    /// connected to or does not answer in time is named with its address;
+    /// anything else keeps the RPC's message (the details are at debug).
+    pub fn rpc_err(&self, what: impl std::fmt::Display, e: tendermint_rpc::Error) -> anyhow::Error {
+        use tendermint_rpc::error::ErrorDetail;
+        let text = e.to_string();
+        tracing::debug!("{} {what}: {text}", self.name);
+        match e.detail() {
+            ErrorDetail::Http(_) | ErrorDetail::Timeout(_) if text.contains("timed out") => {
+                anyhow!("the {} at {} did not answer in time ({what})", self.label(), self.url)
+            }
+            ErrorDetail::Http(_) if text.contains("connect") => {
+                anyhow!("cannot reach the {} at {}: is it running?", self.label(), self.url)
+            }
+            ErrorDetail::Io(_) => anyhow!("cannot reach the {} at {}: is it running?", self.label(), self.url),
+            _ => anyhow!("{} {what}: {e}", self.name),
+        }
     }
 
     /// The latest committed height.
     pub async fn height(&self) -> Result<u64> {
-        let st = self.rpc.status().await.with_context(|| format!("{} status", self.name))?;
+        let st = self.rpc.status().await.map_err(|e| self.rpc_err("status", e))?;
         if st.node_info.network.as_str() != self.chain_id {
             bail!("{}: node is on chain `{}`, config says `{}`", self.name, st.node_info.network, self.chain_id);
         }
@@ -66,28 +92,38 @@ impl Chain {
     /// Header and commit at `h`, and the validator set that signed it.
     pub async fn light_block(&self, h: u64) -> Result<(SignedHeader, ValidatorSet)> {
         let height = tendermint::block::Height::try_from(h)?;
-        let commit = self.rpc.commit(height).await.with_context(|| format!("{} commit {h}", self.name))?;
+        let commit = self.rpc.commit(height).await.map_err(|e| self.rpc_err(format_args!("commit {h}"), e))?;
         let vals = self.validators(h).await?;
         Ok((commit.signed_header, vals))
     }
 
     pub async fn validators(&self, h: u64) -> Result<ValidatorSet> {
         let height = tendermint::block::Height::try_from(h)?;
-        let v =
-            self.rpc.validators(height, Paging::All).await.with_context(|| format!("{} validators {h}", self.name))?;
+        let v = self
+            .rpc
+            .validators(height, Paging::All)
+            .await
+            .map_err(|e| self.rpc_err(format_args!("validators {h}"), e))?;
         Ok(ValidatorSet::without_proposer(v.validators))
     }
 
     /// The header time of block `h`.
     pub async fn time_at(&self, h: u64) -> Result<tendermint::Time> {
         let height = tendermint::block::Height::try_from(h)?;
-        Ok(self.rpc.commit(height).await?.signed_header.header.time)
+        Ok(self
+            .rpc
+            .commit(height)
+            .await
+            .map_err(|e| self.rpc_err(format_args!("commit {h}"), e))?
+            .signed_header
+            .header
+            .time)
     }
 
     /// An ABCI query at `height` (0 = latest); returns `(value, height)`.
     pub async fn query(&self, path: &str, data: Vec<u8>, height: u64) -> Result<(Vec<u8>, u64)> {
         let h = if height == 0 { None } else { Some(tendermint::block::Height::try_from(height)?) };
-        let r = self.rpc.abci_query(Some(path.to_owned()), data, h, false).await?;
+        let r = self.rpc.abci_query(Some(path.to_owned()), data, h, false).await.map_err(|e| self.rpc_err(path, e))?;
         if r.code.is_err() {
             bail!("{} query {path}: {} ({}/{})", self.name, r.log, r.codespace, r.code.value());
         }
@@ -98,7 +134,11 @@ impl Chain {
     /// proof is against the app hash in header `height + 1`.
     pub async fn query_proof(&self, key: &str, height: u64) -> Result<(Vec<u8>, Vec<u8>)> {
         let h = tendermint::block::Height::try_from(height)?;
-        let r = self.rpc.abci_query(Some("/store".to_owned()), key.as_bytes().to_vec(), Some(h), true).await?;
+        let r = self
+            .rpc
+            .abci_query(Some("/store".to_owned()), key.as_bytes().to_vec(), Some(h), true)
+            .await
+            .map_err(|e| self.rpc_err(format_args!("proof of {key}"), e))?;
         if r.code.is_err() {
             bail!("{} proof of {key} at {height}: {}", self.name, r.log);
         }
@@ -148,7 +188,7 @@ impl Chain {
                 None => self.fetch_account().await?,
             };
             let tx = self.sign(number, sequence, &msgs)?;
-            let r = self.rpc.broadcast_tx_commit(tx).await.with_context(|| format!("{} broadcast", self.name))?;
+            let r = self.rpc.broadcast_tx_commit(tx).await.map_err(|e| self.rpc_err("broadcast", e))?;
             if r.check_tx.code.is_err() {
                 self.account = None;
                 if r.check_tx.codespace == "tx" && r.check_tx.code.value() == 6 && attempt == 0 {
@@ -187,7 +227,7 @@ impl Chain {
         let mut hashes = Vec::with_capacity(batches.len());
         for msgs in batches {
             let tx = self.sign(number, sequence, &msgs)?;
-            let r = self.rpc.broadcast_tx_sync(tx).await.with_context(|| format!("{} broadcast", self.name))?;
+            let r = self.rpc.broadcast_tx_sync(tx).await.map_err(|e| self.rpc_err("broadcast", e))?;
             if r.code.is_err() {
                 self.account = None;
                 bail!("{} refused a transaction: {} ({}/{})", self.name, r.log, r.codespace, r.code.value());
@@ -216,7 +256,11 @@ impl Chain {
     /// Transactions matching an event query, oldest first.
     pub async fn search(&self, query: &str) -> Result<Vec<tendermint_rpc::endpoint::tx::Response>> {
         let q: tendermint_rpc::query::Query = query.parse().map_err(|e| anyhow!("query `{query}`: {e}"))?;
-        let r = self.rpc.tx_search(q, false, 1, 100, tendermint_rpc::Order::Ascending).await?;
+        let r = self
+            .rpc
+            .tx_search(q, false, 1, 100, tendermint_rpc::Order::Ascending)
+            .await
+            .map_err(|e| self.rpc_err("tx_search", e))?;
         Ok(r.txs)
     }
 }

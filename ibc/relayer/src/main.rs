@@ -7,18 +7,20 @@ mod chain;
 mod metrics;
 mod path;
 mod relay;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use kawase_client::{Key, KeyKind};
 
 use crate::chain::Chain;
 use crate::metrics::Metrics;
-use crate::path::PathIds;
+use crate::path::{Outcome, PathFile, PathIds};
 use crate::relay::{relay_leg, Leg};
+use crate::report::Output;
 
 #[derive(Parser)]
 #[command(name = "kawase-relayer", version, about = "IBC relayer between a Kawase FZ and BZ")]
@@ -32,17 +34,53 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Create both light clients, the connection and the settlement channel,
-    /// and write their identifiers to the path file.
+    /// Create (or finish creating) the whole path: `create-clients`,
+    /// `create-connection` and `create-channel` in turn. Prints the
+    /// identifiers as JSON.
     CreatePath,
+    /// Step 1: the FZ's light client of the BZ and the BZ's of the FZ.
+    CreateClients,
+    /// Step 2: the connection between the two clients.
+    CreateConnection,
+    /// Step 3: the settlement channel on the connection.
+    CreateChannel,
+    /// List the paths: identifiers and each end's state on chain.
+    Paths {
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Status, latest height and expiry of both light clients.
+    Clients {
+        #[arg(long, short, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Relay packets, acknowledgements and timeouts until stopped.
     Start,
     /// Print the path and its clients' heights.
-    ShowPath,
+    ShowPath {
+        #[arg(long, short, value_enum, default_value_t = Output::Json)]
+        output: Output,
+    },
     /// Print the packets each zone has sent and not yet seen acknowledged.
-    Pending,
+    Pending {
+        #[arg(long, short, value_enum, default_value_t = Output::Json)]
+        output: Output,
+    },
+    /// Update the light client living on one zone to the counterparty's
+    /// latest height.
+    UpdateClient {
+        /// The zone whose client to update.
+        #[arg(long, value_enum)]
+        zone: ZoneName,
+    },
     /// Update both light clients to the counterparty's latest height.
     UpdateClients,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ZoneName {
+    Fz,
+    Bz,
 }
 
 #[derive(serde::Deserialize)]
@@ -102,81 +140,189 @@ fn load_key(path: &Path) -> Result<Key> {
 struct Setup {
     fz: Chain,
     bz: Chain,
-    path_file: PathBuf,
+    path_file: PathFile,
     config: Config,
 }
 
+/// A TOML error on one line: `line N: message`.
+fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let msg = e.message().trim();
+    match line {
+        Some(l) => anyhow!("relayer config {}, line {l}: {msg}", file.display()),
+        None => anyhow!("relayer config {}: {msg}", file.display()),
+    }
+}
+
 fn setup(config_path: &Path) -> Result<Setup> {
-    let text = std::fs::read_to_string(config_path)
-        .with_context(|| format!("reading relayer config {}", config_path.display()))?;
-    let config: Config = toml::from_str(&text).with_context(|| format!("config {}", config_path.display()))?;
+    let text = match std::fs::read_to_string(config_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no relayer config at {}: pass --config FILE or set KAWASE_RELAYER_CONFIG (see docs/operators.md)",
+            config_path.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("reading relayer config {}", config_path.display())),
+    };
+    let config: Config = toml::from_str(&text).map_err(|e| toml_error(config_path, &text, &e))?;
     let dir = config_path.parent().unwrap_or(Path::new("."));
     let fz = Chain::new("fz", config.fz.chain_id.clone(), &config.fz.rpc, load_key(&dir.join(&config.fz.key_file))?)?;
     let bz = Chain::new("bz", config.bz.chain_id.clone(), &config.bz.rpc, load_key(&dir.join(&config.bz.key_file))?)?;
-    let path_file = dir.join(config.path_file.clone().unwrap_or_else(|| PathBuf::from("path.json")));
+    let path_file = PathFile(dir.join(config.path_file.clone().unwrap_or_else(|| PathBuf::from("path.json"))));
     Ok(Setup { fz, bz, path_file, config })
-}
-
-fn read_path(file: &Path) -> Result<PathIds> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {} (run `kawase-relayer create-path` first)", file.display()))?;
-    Ok(serde_json::from_str(&text)?)
 }
 
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
+        // One line, whatever the error's sources print.
+        let msg = format!("{e:#}");
+        let line: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        eprintln!("error: {}", line.join(" "));
         std::process::exit(1);
     }
 }
 
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let Setup { mut fz, mut bz, path_file, config } = setup(&cli.config)?;
+    let file = path_file.path().display().to_string();
     match cli.command {
         Cmd::CreatePath => {
-            if path_file.exists() {
-                bail!("{} exists: this path was created already (delete it to create a new one)", path_file.display());
-            }
-            let ids = path::create_path(&mut fz, &mut bz).await?;
-            std::fs::write(&path_file, serde_json::to_string_pretty(&ids)? + "\n")?;
-            println!("{}", serde_json::to_string_pretty(&ids)?);
+            let ids = path::create_path(&mut fz, &mut bz, &path_file).await?;
+            print_json(&ids)?;
         }
-        Cmd::ShowPath => {
-            let ids = read_path(&path_file)?;
+        Cmd::CreateClients => {
+            let mut ids = path_file.load_or_default()?;
+            let o = path::create_clients(&mut fz, &mut bz, &mut ids, &path_file).await?;
+            let what = if o == Outcome::Existing { "clients exist already" } else { "clients created" };
+            println!(
+                "{what}: {} on the FZ (of {}), {} on the BZ (of {}); recorded in {file}",
+                ids.fz_client, bz.chain_id, ids.bz_client, fz.chain_id
+            );
+        }
+        Cmd::CreateConnection => {
+            let mut ids = path_file.load_or_default()?;
+            let o = path::create_connection(&mut fz, &mut bz, &mut ids, &path_file).await?;
+            let what = if o == Outcome::Existing { "connection exists already" } else { "connection open" };
+            println!(
+                "{what}: {} on the FZ, {} on the BZ (clients {} / {}); recorded in {file}",
+                ids.fz_connection, ids.bz_connection, ids.fz_client, ids.bz_client
+            );
+        }
+        Cmd::CreateChannel => {
+            let mut ids = path_file.load_or_default()?;
+            let o = path::create_channel(&mut fz, &mut bz, &mut ids, &path_file).await?;
+            let what = if o == Outcome::Existing { "channel exists already" } else { "channel open" };
+            println!(
+                "{what}: {port}/{} on the FZ, {port}/{} on the BZ (connections {} / {}); recorded in {file}",
+                ids.fz_channel,
+                ids.bz_channel,
+                ids.fz_connection,
+                ids.bz_connection,
+                port = kawase_ibc::SETTLEMENT_PORT
+            );
+        }
+        Cmd::Paths { output } => {
+            let ids = path_file.load()?;
+            let paths = vec![report::path_report(&fz, &bz, &ids, path_file.path()).await?];
+            match output {
+                Output::Json => print_json(&paths)?,
+                Output::Text => println!("{}", report::paths_text(&paths)),
+            }
+        }
+        Cmd::Clients { output } => {
+            let ids = path_file.load_clients()?;
+            let clients = vec![
+                report::client_report(&fz, &ids.fz_client).await?,
+                report::client_report(&bz, &ids.bz_client).await?,
+            ];
+            match output {
+                Output::Json => print_json(&clients)?,
+                Output::Text => println!("{}", report::clients_text(&clients)),
+            }
+        }
+        Cmd::ShowPath { output } => {
+            let ids = path_file.load_complete()?;
             let fz_client = path::client_height(&fz, &ids.fz_client).await?;
             let bz_client = path::client_height(&bz, &ids.bz_client).await?;
-            let out = serde_json::json!({
-                "path": ids,
-                "fz_client_height_of_bz": fz_client,
-                "bz_client_height_of_fz": bz_client,
-                "fz_height": fz.height().await?,
-                "bz_height": bz.height().await?,
-            });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            let (fz_height, bz_height) = (fz.height().await?, bz.height().await?);
+            match output {
+                Output::Json => print_json(&serde_json::json!({
+                    "path": ids,
+                    "fz_client_height_of_bz": fz_client,
+                    "bz_client_height_of_fz": bz_client,
+                    "fz_height": fz_height,
+                    "bz_height": bz_height,
+                }))?,
+                Output::Text => {
+                    let row = |c: &Chain, h: u64, client: &str, ch: u64, conn: &str, chan: &str| {
+                        vec![
+                            c.label(),
+                            c.chain_id.clone(),
+                            h.to_string(),
+                            client.to_owned(),
+                            ch.to_string(),
+                            conn.to_owned(),
+                            chan.to_owned(),
+                        ]
+                    };
+                    println!("path file {file}");
+                    println!(
+                        "{}",
+                        report::table(
+                            &["ZONE", "CHAIN ID", "HEIGHT", "CLIENT", "CLIENT HEIGHT", "CONNECTION", "CHANNEL"],
+                            &[
+                                row(&fz, fz_height, &ids.fz_client, fz_client, &ids.fz_connection, &ids.fz_channel),
+                                row(&bz, bz_height, &ids.bz_client, bz_client, &ids.bz_connection, &ids.bz_channel),
+                            ],
+                        )
+                    );
+                }
+            }
         }
-        Cmd::Pending => {
-            let ids = read_path(&path_file)?;
+        Cmd::Pending { output } => {
+            let ids = path_file.load_complete()?;
             let mut out = serde_json::Map::new();
+            let mut rows = Vec::new();
             for (chain, channel) in [(&fz, &ids.fz_channel), (&bz, &ids.bz_channel)] {
                 let (v, _) = chain.query("/ibc/packet_commitments", channel.as_bytes().to_vec(), 0).await?;
                 let seqs: Vec<u64> = serde_json::from_slice(&v)?;
+                let list: Vec<String> = seqs.iter().map(u64::to_string).collect();
+                rows.push(vec![chain.label(), channel.clone(), seqs.len().to_string(), list.join(" ")]);
                 out.insert(format!("{}_sent_unacknowledged", chain.name), serde_json::json!(seqs));
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            match output {
+                Output::Json => print_json(&out)?,
+                Output::Text => {
+                    println!("{}", report::table(&["ZONE", "CHANNEL", "SENT, NOT ACKNOWLEDGED", "SEQUENCES"], &rows))
+                }
+            }
+        }
+        Cmd::UpdateClient { zone } => {
+            let ids = path_file.load_clients()?;
+            let (dst, client, src) = match zone {
+                ZoneName::Fz => (&mut fz, &ids.fz_client, &bz),
+                ZoneName::Bz => (&mut bz, &ids.bz_client, &fz),
+            };
+            update_one(dst, client, src).await?;
         }
         Cmd::UpdateClients => {
-            let ids = read_path(&path_file)?;
-            update_clients(&mut fz, &mut bz, &ids).await?;
-            println!("clients updated");
+            let ids = path_file.load_clients()?;
+            update_one(&mut fz, &ids.fz_client, &bz).await?;
+            update_one(&mut bz, &ids.bz_client, &fz).await?;
         }
         Cmd::Start => {
-            let ids = read_path(&path_file)?;
+            let ids = path_file.load_complete()?;
             let metrics = Metrics::default();
             if let Some(addr) = &config.metrics_laddr {
                 let addr: std::net::SocketAddr = addr.parse().context("metrics_laddr")?;
@@ -196,15 +342,21 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Updates `dst`'s client of `src` and says what it did.
+async fn update_one(dst: &mut Chain, client: &str, src: &Chain) -> Result<()> {
+    let (before, after) = path::update_client(dst, client, src).await?;
+    let rev = path::revision(&src.chain_id)?;
+    if after > before {
+        println!("{} client {client} (of {}) updated: {rev}-{before} -> {rev}-{after}", dst.label(), src.chain_id);
+    } else {
+        println!("{} client {client} (of {}) is up to date at {rev}-{before}", dst.label(), src.chain_id);
+    }
+    Ok(())
+}
+
 async fn update_clients(fz: &mut Chain, bz: &mut Chain, ids: &PathIds) -> Result<()> {
-    let target = bz.height().await?;
-    if let Some(m) = path::update_client_msg(fz, &ids.fz_client, bz, target).await? {
-        fz.submit(vec![m]).await?;
-    }
-    let target = fz.height().await?;
-    if let Some(m) = path::update_client_msg(bz, &ids.bz_client, fz, target).await? {
-        bz.submit(vec![m]).await?;
-    }
+    path::update_client(fz, &ids.fz_client, bz).await?;
+    path::update_client(bz, &ids.bz_client, fz).await?;
     Ok(())
 }
 
