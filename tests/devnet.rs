@@ -261,8 +261,8 @@ fn readme_tour_runs_against_devnet_and_every_printed_balance_matches() {
     let devnet = Devnet::start(&data, ports, &["--reset"]);
     assert!(devnet.banner.iter().any(|l| l.contains("created")), "{:#?}", devnet.banner);
     let out = devnet.sh("kawased query token balance alice --node $FZ -o json");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(v["amount"], "0", "a reset devnet starts from genesis");
 }
 

@@ -88,8 +88,13 @@ enum ZoneName {
 struct ZoneConfig {
     chain_id: String,
     rpc: String,
-    /// JSON key file (`kawased` key format), relative to the config file.
+    /// Key file, relative to the config file: a keystore file of
+    /// `kawased keys` (encrypted; needs `passphrase_file` or
+    /// KAWASE_PASSPHRASE[_FILE]), or a plain `kawased init` key file.
     key_file: PathBuf,
+    /// File whose first line unlocks an encrypted `key_file`.
+    #[serde(default)]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -125,11 +130,29 @@ struct KeyFile {
     secret_hex: String,
 }
 
-fn load_key(path: &Path) -> Result<Key> {
-    let kf: KeyFile = serde_json::from_str(
-        &std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?,
-    )
-    .with_context(|| format!("key file {}", path.display()))?;
+/// The first line of a passphrase file, else KAWASE_PASSPHRASE_FILE, else KAWASE_PASSPHRASE.
+fn passphrase(file: Option<&Path>) -> Result<String> {
+    let env_file = std::env::var_os("KAWASE_PASSPHRASE_FILE").map(PathBuf::from);
+    if let Some(f) = file.map(Path::to_path_buf).or(env_file) {
+        let text = std::fs::read_to_string(&f).with_context(|| format!("reading passphrase file {}", f.display()))?;
+        return Ok(text.lines().next().unwrap_or("").to_string());
+    }
+    std::env::var("KAWASE_PASSPHRASE")
+        .context("the key file is encrypted: set `passphrase_file` in the config, or KAWASE_PASSPHRASE_FILE")
+}
+
+fn load_key(path: &Path, passphrase_file: Option<&Path>) -> Result<Key> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("key file {}", path.display()))?;
+    if v["type"] == "kawase-key" {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path.file_stem().and_then(|s| s.to_str()).context("key file name")?;
+        let pass = passphrase(passphrase_file)?;
+        return kawase_client::Keystore::open(dir)?
+            .load(name, &pass)
+            .with_context(|| format!("key file {}", path.display()));
+    }
+    let kf: KeyFile = serde_json::from_value(v).with_context(|| format!("key file {}", path.display()))?;
     let seed: [u8; 32] = hex::decode(kf.secret_hex.trim())
         .ok()
         .and_then(|v| v.try_into().ok())
@@ -165,8 +188,10 @@ fn setup(config_path: &Path) -> Result<Setup> {
     };
     let config: Config = toml::from_str(&text).map_err(|e| toml_error(config_path, &text, &e))?;
     let dir = config_path.parent().unwrap_or(Path::new("."));
-    let fz = Chain::new("fz", config.fz.chain_id.clone(), &config.fz.rpc, load_key(&dir.join(&config.fz.key_file))?)?;
-    let bz = Chain::new("bz", config.bz.chain_id.clone(), &config.bz.rpc, load_key(&dir.join(&config.bz.key_file))?)?;
+    let key =
+        |z: &ZoneConfig| load_key(&dir.join(&z.key_file), z.passphrase_file.as_ref().map(|p| dir.join(p)).as_deref());
+    let fz = Chain::new("fz", config.fz.chain_id.clone(), &config.fz.rpc, key(&config.fz)?)?;
+    let bz = Chain::new("bz", config.bz.chain_id.clone(), &config.bz.rpc, key(&config.bz)?)?;
     let path_file = PathFile(dir.join(config.path_file.clone().unwrap_or_else(|| PathBuf::from("path.json"))));
     Ok(Setup { fz, bz, path_file, config })
 }

@@ -205,18 +205,14 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
     }
     fs::create_dir_all(p.relayer())?;
     let rpc = |port: u16| format!("http://127.0.0.1:{port}");
-    let relayer_key = serde_json::json!({
-        "name": "relayer", "kind": keys["relayer"].kind(),
-        "address": addr("relayer").to_string(), "secret_hex": hex::encode(keys["relayer"].secret_bytes()),
-    });
-    // The relayer is a hot key for automation: its own 0600 file, as
-    // relayers keep theirs; every other key stays encrypted.
-    home::write_private(&p.relayer().join("relayer-key.json"), serde_json::to_string_pretty(&relayer_key)?.as_bytes())?;
+    // The relayer unlocks its key from the keystore with the devnet's
+    // passphrase file, as an operator's service would.
     fs::write(
         p.relayer().join("relayer.toml"),
         format!(
-            "poll_interval_ms = 200\nmetrics_laddr = \"127.0.0.1:{}\"\n\n[fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"relayer-key.json\"\n\n\
-             [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"relayer-key.json\"\n",
+            "poll_interval_ms = 200\nmetrics_laddr = \"127.0.0.1:{}\"\n\n\
+             [fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n\n\
+             [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n",
             args.fz_port + 5,
             rpc(args.fz_port),
             rpc(args.bz_port)
