@@ -5,6 +5,8 @@
 //!
 //! Environment: `VALIDATORS` (4), `SENDERS` (400), `TXS_PER_SENDER` (50),
 //! `IN_FLIGHT` (concurrent RPC submissions, 64), `TIMEOUT_COMMIT` ("100ms").
+//! With `LOCALNET_DIR` set it starts nothing and loads the FZ of a running
+//! `scripts/localnet.sh` instead (`scripts/bench-zone.sh --localnet`).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -21,6 +23,8 @@ use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 mod common;
 use common::{admin_key, BIN};
 const CHAIN: &str = "kawase-bench";
+/// The chain the load is signed for: CHAIN, or the localnet's FZ.
+static CHAIN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -50,8 +54,8 @@ fn start(home: &Path) -> (Proc, String) {
 }
 
 fn tx(key: &Key, number: u64, sequence: u64, m: Vec<cosmrs::Any>) -> Vec<u8> {
-    let p =
-        TxParams { chain_id: CHAIN.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    let chain_id = CHAIN_ID.get().map(String::as_str).unwrap_or(CHAIN).to_string();
+    let p = TxParams { chain_id, account_number: number, sequence, memo: String::new(), timeout_height: 0 };
     build_tx(key, &p, m).expect("tx")
 }
 
@@ -65,13 +69,34 @@ async fn commit(c: &HttpClient, t: Vec<u8>) {
     );
 }
 
-async fn account_number(c: &HttpClient, k: &Key) -> u64 {
+async fn account(c: &HttpClient, k: &Key) -> (u64, u64) {
     let q = c
         .abci_query(Some("/accounts/account".into()), k.address().to_string().into_bytes(), None, false)
         .await
         .expect("q");
     let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
-    v["number"].as_u64().expect("number")
+    (v["number"].as_u64().expect("number"), v["sequence"].as_u64().expect("sequence"))
+}
+
+async fn account_number(c: &HttpClient, k: &Key) -> u64 {
+    account(c, k).await.0
+}
+
+/// A running localnet's FZ: node URLs and its admin key (from the
+/// localnet's encrypted keystore).
+fn attach(dir: &Path) -> (u16, Vec<String>, Key) {
+    let net = dir.join("net");
+    let layout: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(net.join("devnet.json")).expect("devnet.json")).expect("json");
+    let n = layout["validators"].as_u64().expect("validators") as u16;
+    let port = layout["fz_port"].as_u64().expect("fz_port") as u16;
+    let pass = std::fs::read_to_string(net.join("passphrase")).expect("passphrase");
+    let admin = kawase_client::Keystore::open(net.join("keys"))
+        .expect("keystore")
+        .load("admin", pass.trim_end())
+        .expect("admin key");
+    CHAIN_ID.set("kawase-fz".into()).expect("set once");
+    (n, (0..n).map(|i| format!("http://127.0.0.1:{}", port + 10 * i)).collect(), admin)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -83,10 +108,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    if let Some(dir) = std::env::var_os("LOCALNET_DIR") {
+        let (n, urls, admin) = attach(Path::new(&dir));
+        return run(n, Vec::new(), urls, admin, "devnet's 200ms".into());
+    }
     let n = env_or("VALIDATORS", 4) as u16;
-    let senders = env_or("SENDERS", 400);
-    let per_sender = env_or("TXS_PER_SENDER", 50);
-    let in_flight = env_or("IN_FLIGHT", 64);
     let timeout_commit = std::env::var("TIMEOUT_COMMIT").unwrap_or_else(|_| "100ms".into());
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -112,6 +138,13 @@ fn main() {
     let nodes: Vec<(Proc, String)> = homes.iter().map(|h| start(h)).collect();
     let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();
     let admin = admin_key(&homes[0]);
+    run(n, nodes, urls, admin, timeout_commit);
+}
+
+fn run(n: u16, nodes: Vec<(Proc, String)>, urls: Vec<String>, admin: Key, timeout_commit: String) {
+    let senders = env_or("SENDERS", 400);
+    let per_sender = env_or("TXS_PER_SENDER", 50);
+    let in_flight = env_or("IN_FLIGHT", 64);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("rt");
 
     rt.block_on(async move {
@@ -129,7 +162,9 @@ fn main() {
 
         // Setup: a bank, its customers, and deposits for each.
         let bank = Key::generate(KeyKind::Ed25519);
-        commit(&c0, tx(&admin, 0, 0, vec![msgs::register_bank(admin.address(), bank.address(), "Bench Bank")])).await;
+        let (admin_no, admin_seq) = account(&c0, &admin).await;
+        commit(&c0, tx(&admin, admin_no, admin_seq, vec![msgs::register_bank(admin.address(), bank.address(), "Bench Bank")]))
+            .await;
         let bank_no = account_number(&c0, &bank).await;
         let customers: Vec<Key> = (0..senders).map(|_| Key::generate(KeyKind::Ed25519)).collect();
         let mut seq = 0;
