@@ -2,8 +2,8 @@
 //!
 //! | path | data | answer |
 //! |---|---|---|
-//! | `/store` | raw key bytes | raw value; with `prove`, an ICS-23 proof (`ics23:jmt` op) against the app hash of `height` |
-//! | `/app/chain` | - | chain id, zone, params, latest height |
+//! | `/store` | raw key bytes | raw value (empty if absent); with `prove`, two proof ops: `ics23:jmt` (membership or non-membership of the key against the JMT root) then `ics23:simple` (the JMT root under key `ibc` against the app hash of `height`) |
+//! | `/app/chain` | - | `{chain_id, zone, params}` (no height; the response's `height` is the one answered) |
 //! | `/accounts/account` | bech32 address | the account |
 //! | `/accounts/banks` | - | all issuing banks (latest only) |
 //! | `/token/balance` | bech32 address | `{address, amount}` |
@@ -11,8 +11,8 @@
 //! | `/token/total_supply` | - | `{amount}` |
 //! | `/token/positions` | - | netted interbank positions (latest only) |
 //! | `/tx` | tx hash, hex | result of a committed transaction (node-local index) |
-//! | `/settlement/reserved` | bech32 address | FZ deposit reserved per BZ channel |
-//! | `/settlement/bz_account` | bech32 address | BZ balance, holds and FZ identity |
+//! | `/settlement/reserved` | bech32 address | FZ deposit reserved per BZ channel (latest only: a prefix read) |
+//! | `/settlement/bz_account` | bech32 address | `{address, fz_address, bank, channel, balance, held}`: BZ balance, one held total (not the holds), FZ identity |
 //! | `/settlement/holds` | - | BZ payments and discharges in flight (latest only) |
 //! | `/settlement/links` | - | FZ links per channel (latest only) |
 //! | `/settlement/bz_total` | - | everything charged into the BZ and not discharged |
@@ -21,7 +21,9 @@
 //! | `/ibc/unreceived` | `{"channel":…,"sequences":[…]}` | those of the sequences this zone has not received |
 //!
 //! `height` 0 means the latest committed height; point queries work at any
-//! retained height, list queries only at the latest.
+//! retained height, list queries and `/settlement/reserved` only at the
+//! latest (at an older height their prefix read fails with `query/1`).
+//! `/tx` reads the node-local index, which is not versioned.
 use bytes::Bytes;
 use kawase_accounts::StateReadExt as _;
 use kawase_primitives::{Address, ErrorCode, StateRead};
