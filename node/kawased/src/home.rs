@@ -242,7 +242,8 @@ struct NodeKey {
     priv_key: tendermint::PrivateKey,
 }
 
-/// An account key file. Plain for now; the encrypted keystore replaces it.
+/// The plain admin key file `init`/`testnet` write (0600); import it into
+/// the keystore with `kawased keys` for everyday use.
 #[derive(Serialize, Deserialize)]
 pub struct KeyFile {
     pub name: String,
