@@ -353,6 +353,25 @@ fn keystore_from_the_cli_refuses_wrong_passphrases_and_loose_permissions_and_rou
     let recovered: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(recovered["address"].as_str(), Some(address.as_str()));
 
+    // A plain key file from `kawased init` comes in too.
+    let home = dir.path().join("home");
+    let out = Command::new(kawased())
+        .args(["init", "--home", home.to_str().expect("utf8"), "--chain-id", "kawase-x", "--zone", "fz"])
+        .output()
+        .expect("init");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin.json"))
+            .expect("json");
+    let out = run(
+        &["keys", "import", "node-admin", home.join("keys/admin.json").to_str().expect("utf8"), "-o", "json"],
+        &pass,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["address"], plain["address"]);
+    run(&["keys", "delete", "node-admin", "--yes"], &[]);
+
     let out = run(&["keys", "list", "-o", "json"], &[]);
     let names: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
         .expect("json")

@@ -52,7 +52,7 @@ pub enum KeysCmd {
         #[arg(long)]
         recover: bool,
     },
-    /// Import a key file written by `keys export`.
+    /// Import a key file written by `keys export`, or a plain key file of `kawased init` (keys/admin.json).
     Import {
         name: String,
         /// The exported file.
@@ -147,6 +147,19 @@ fn secret_from(file: Option<&Path>, env: &str, prompt: &str) -> Result<String> {
     rpassword::prompt_password(prompt).context("reading the passphrase")
 }
 
+/// A plain key file as `kawased init` writes it (`kind`, `secret_hex`);
+/// `None` if the text is something else (an export).
+fn plain_key(text: &str) -> Option<Result<Key>> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let hex_secret = v.get("secret_hex")?.as_str()?;
+    let kind: KeyKind = serde_json::from_value(v.get("kind")?.clone()).ok()?;
+    let seed: Option<[u8; 32]> = hex::decode(hex_secret.trim()).ok().and_then(|b| b.try_into().ok());
+    Some(match seed {
+        Some(seed) => Key::from_seed(kind, seed).map_err(Into::into),
+        None => Err(anyhow::anyhow!("secret_hex must be 64 hex characters")),
+    })
+}
+
 fn print_info(info: &KeyInfo, output: Output) -> Result<()> {
     print_value(&serde_json::to_value(info)?, output)
 }
@@ -180,6 +193,13 @@ pub fn run(cmd: KeysCmd, opts: &KeyringOpts, output: Output) -> Result<()> {
         }
         KeysCmd::Import { name, file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Some(key) = plain_key(&text) {
+                let key = key.with_context(|| format!("{}", file.display()))?;
+                let pass = opts.new_passphrase(&format!("key `{name}`"))?;
+                let info = ks.import_key(&name, &key, &pass)?;
+                eprintln!("imported; delete the plain file {} once you have checked the key", file.display());
+                return print_info(&info, output);
+            }
             let export_pass = secret_from(
                 std::env::var_os("KAWASE_EXPORT_PASSPHRASE_FILE").map(PathBuf::from).as_deref(),
                 "KAWASE_EXPORT_PASSPHRASE",
