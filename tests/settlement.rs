@@ -49,6 +49,12 @@ fn link_charge_pay_across_banks_and_discharge_settle_exactly_and_payee_waits_for
         assert_eq!(net.fz.owes(&net.bank1, &net.bank2).await, 0);
         let holds = net.bz.query("/settlement/holds", b"").await.expect("holds");
         assert_eq!(holds.as_array().expect("list").len(), 1);
+        // A BZ account holding a balance or a hold cannot be closed (its
+        // money would be stranded on the FZ's reservation).
+        for who in [&net.alice_bz, &net.bob_bz] {
+            let err = net.bz.submit(&net.bz.admin, vec![msgs::close(net.bz.admin.address(), who.address())]).await;
+            assert_eq!(err.map_err(|(cs, code, _)| (cs, code)), Err(("accounts".to_string(), 11)));
+        }
 
         net.relayer.start();
         eventually(30, "payment settled", || async { (net.bz.bz(&net.bob_bz).await == Some((220, 0))).then_some(()) })

@@ -27,7 +27,7 @@ pub mod state_key;
 pub use app::{ack_is_success, reserved_of, SettlementApp};
 pub use error::Error;
 pub use msg::{Msg, MsgCharge, MsgDischarge, MsgLink, MsgPay, Outgoing};
-pub use state::{check_bz_invariants, BzAccount, Hold, HoldKind, LinkStatus, StateReadExt, StateWriteExt};
+pub use state::{check_bz_invariants, BzAccount, BzHoldings, Hold, HoldKind, LinkStatus, StateReadExt, StateWriteExt};
 
 pub const CODESPACE: &str = "settlement";
 

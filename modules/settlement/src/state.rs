@@ -330,3 +330,33 @@ pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Answers the accounts module's "may this account be closed?" for BZ
+/// money: a BZ balance or an amount held for a payment in flight.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BzHoldings;
+
+impl<S: StateRead + ?Sized> kawase_accounts::HoldingsCheck<S> for BzHoldings {
+    fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
+        let storage = |e: Error| kawase_accounts::Error::from(StateError(e.to_string()));
+        Ok(state.bz_balance(address).map_err(storage)? != 0 || state.bz_held(address).map_err(storage)? != 0)
+    }
+}
+
+#[cfg(test)]
+mod holdings_tests {
+    use kawase_accounts::HoldingsCheck;
+    use kawase_primitives::{Delta, MemState};
+
+    use super::*;
+
+    #[test]
+    fn a_bz_balance_or_hold_counts_as_funds() {
+        let mut state = Delta::new(MemState::default());
+        let (a, fz, bank) = (Address([1; 20]), Address([2; 20]), Address([3; 20]));
+        assert!(!BzHoldings.holds_funds(&state, &a).expect("read"));
+        state.put_bz_link(&a, &fz, &bank, "channel-0");
+        state.bz_mint(&a, 5).expect("mint");
+        assert!(BzHoldings.holds_funds(&state, &a).expect("read"));
+    }
+}

@@ -244,9 +244,9 @@ impl Msg {
                         ));
                     }
                 }
-                for b in [debtor, creditor] {
+                for (field, b) in [("debtor", debtor), ("creditor", creditor)] {
                     if state.existing_account(b)?.role != Role::IssuingBank {
-                        return Err(Error::InvalidField { field: "debtor", reason: format!("{b} is not a bank") });
+                        return Err(Error::InvalidField { field, reason: format!("{b} is not a bank") });
                     }
                 }
                 state.use_reference(state_key::settlement_id(settlement_id), ctx.height, || {

@@ -50,10 +50,20 @@ impl BlockInfo {
     }
 }
 
+/// Money an account can hold in any module (FZ tokens and reservations, BZ
+/// balances and holds): an account holding any cannot be closed.
+struct AnyHoldings;
+
+impl<S: StateRead + ?Sized> kawase_accounts::HoldingsCheck<S> for AnyHoldings {
+    fn holds_funds(&self, state: &S, a: &kawase_primitives::Address) -> Result<bool, kawase_accounts::Error> {
+        Ok(TokenHoldings.holds_funds(state, a)? || kawase_settlement::BzHoldings.holds_funds(state, a)?)
+    }
+}
+
 /// The module list: every message goes to its module here, in one place.
 fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context, block: &BlockInfo) -> Result<(), Failure> {
     match msg {
-        AppMsg::Accounts(m) => m.execute(state, ctx, &TokenHoldings).map_err(Failure::from),
+        AppMsg::Accounts(m) => m.execute(state, ctx, &AnyHoldings).map_err(Failure::from),
         AppMsg::Token(_) if block.zone == crate::Zone::Bz => Err(kawase_token::Error::WrongZone.into()),
         AppMsg::Token(m) => m.execute(state, ctx).map_err(Failure::from),
         AppMsg::Settlement(m) => {
