@@ -77,8 +77,18 @@ fn link_charge_pay_across_banks_and_discharge_settle_exactly_and_payee_waits_for
         assert_eq!(net.fz.owes(&net.bank1, &net.bank2).await, 120);
         net.assert_quiescent_invariant().await;
 
-        // Discharge: BZ -> FZ free balance.
+        // A payee frozen on the BZ itself: refused at once, nothing held.
         net.fz.ok(&net.bank2, vec![msgs::unfreeze(net.bank2.address(), net.bob.address())]).await;
+        net.bz.ok(&net.bz.admin, vec![msgs::freeze(net.bz.admin.address(), net.bob_bz.address(), "BZ review")]).await;
+        let refused = net
+            .bz
+            .submit(&net.alice_bz, vec![msgs::pay(net.alice_bz.address(), net.bob_bz.address(), 5, "inv-3", 0)])
+            .await;
+        assert_eq!(refused.map_err(|(cs, code, _)| (cs, code)), Err(("accounts".to_string(), 4)));
+        assert_eq!(net.bz.bz(&net.alice_bz).await, Some((180, 0)));
+        net.bz.ok(&net.bz.admin, vec![msgs::unfreeze(net.bz.admin.address(), net.bob_bz.address())]).await;
+
+        // Discharge: BZ -> FZ free balance.
         net.bz.ok(&net.bob_bz, vec![msgs::discharge(net.bob_bz.address(), 200, 0)]).await;
         assert_eq!(net.bz.bz(&net.bob_bz).await, Some((20, 200)));
         eventually(30, "discharge", || async { (net.bz.bz(&net.bob_bz).await == Some((20, 0))).then_some(()) }).await;

@@ -266,6 +266,9 @@ impl Msg {
                     return Err(Error::NotLinked(*to));
                 }
                 s.active_account(&signer)?;
+                // A payee frozen or closed on this BZ is refused here, before
+                // anything is held; the FZ checks its own side on settlement.
+                s.active_account(to)?;
                 let chan = channel_id(&channel)?;
                 let seq = next_seq(&chan)?;
                 s.bz_hold(&channel, seq, &signer, HoldKind::Payment, Some(to), *amount)?;
