@@ -232,7 +232,10 @@ pub trait StateWriteExt: StateWrite {
     fn put_account(&mut self, account: &Account) {
         self.put_proto(state_key::account(&account.address), &account.to_record());
         if account.role == Role::IssuingBank {
-            self.put_raw(state_key::bank_index(&account.address), Vec::new());
+            // A marker byte, not an empty value: ICS-23 cannot prove a key
+            // whose value is empty, and an absence proof that needs it as
+            // a neighbour would fail (IBC timeouts rest on those).
+            self.put_raw(state_key::bank_index(&account.address), vec![1]);
         }
     }
 

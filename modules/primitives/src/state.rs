@@ -177,6 +177,9 @@ impl<B: StateRead> StateRead for Delta<B> {
 
 impl<B: StateRead> StateWrite for Delta<B> {
     fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        // ICS-23 proofs cannot carry an empty value: such a key could be
+        // neither proven nor used as the neighbour of an absent key.
+        debug_assert!(!value.is_empty(), "empty value written at {}", String::from_utf8_lossy(&key));
         self.changes.writes.insert(key, Some(value));
     }
     fn delete(&mut self, key: Vec<u8>) {

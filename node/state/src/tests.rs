@@ -411,3 +411,40 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Absence proofs verify for any absent key, whatever the tree's shape
+    /// (IBC timeouts rest on them).
+    #[test]
+    fn absence_proofs_verify_for_random_trees(
+        keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 1..24), 1..600),
+        probes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..24), 1..60),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path(), None);
+        let mut c = Changes::default();
+        for k in &keys {
+            c.writes.insert(k.clone(), Some(b"v".to_vec()));
+        }
+        let (version, root) = commit(&store, &c);
+        for p in probes.iter().filter(|p| !keys.contains(*p)) {
+            let (value, proof) = store.get_with_proof(p, version).expect("proof");
+            prop_assert!(value.is_none());
+            prop_assert!(proves_absence(&proof, root, p), "absence of {} not proven among {} keys", hex::encode(p), keys.len());
+        }
+    }
+}
+
+/// Why no module may write an empty value: ICS-23 refuses an existence
+/// proof without a value, so the key can't be proven, nor serve as the
+/// neighbour in an absence proof of the keys beside it.
+#[test]
+fn an_empty_value_cannot_be_proven_so_state_never_holds_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), None);
+    let (version, root) = commit(&store, &changes(&[(b"marker", Some(b"")), (b"other", Some(b"v"))]));
+    let (value, proof) = store.get_with_proof(b"marker", version).expect("proof");
+    assert_eq!(value, Some(Vec::new()));
+    assert!(!proves_membership(&proof, root, b"marker", b""));
+}
