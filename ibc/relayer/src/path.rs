@@ -398,6 +398,32 @@ enum Stage {
     Done,
 }
 
+/// The next step of a four-step handshake whose two ends both exist, from
+/// their states `(id, state, version read at)`. ICS-03 and ICS-04 number
+/// INIT, TRYOPEN and OPEN alike (1, 2, 3), so one table serves both.
+fn handshake_stage(
+    what: &str,
+    fz: (&str, i32, u64),
+    bz: (&str, i32, u64),
+    state_name: fn(i32) -> String,
+) -> Result<(Stage, u64)> {
+    const INIT: i32 = conn::State::Init as i32;
+    const TRYOPEN: i32 = conn::State::Tryopen as i32;
+    const OPEN: i32 = conn::State::Open as i32;
+    match (fz.1, bz.1) {
+        (INIT, TRYOPEN) => Ok((Stage::Ack, bz.2)),
+        (OPEN, TRYOPEN) => Ok((Stage::Confirm, fz.2)),
+        (OPEN, OPEN) => Ok((Stage::Done, 0)),
+        _ => bail!(
+            "the {what} handshake cannot go on: {} is {} on the FZ and {} is {} on the BZ",
+            fz.0,
+            state_name(fz.1),
+            bz.0,
+            state_name(bz.1)
+        ),
+    }
+}
+
 /// The connection handshake's stage from both ends on chain, and the state
 /// version the end the next step proves was read at.
 async fn connection_stage(fz: &Chain, bz: &Chain, ids: &PathIds, file: &Path) -> Result<(Stage, u64)> {
@@ -447,19 +473,12 @@ async fn connection_stage(fz: &Chain, bz: &Chain, ids: &PathIds, file: &Path) ->
             file.display()
         );
     }
-    let bz_state = State::try_from(bz_end.state).unwrap_or_default();
-    match (fz_state, bz_state) {
-        (State::Init, State::Tryopen) => Ok((Stage::Ack, bz_v)),
-        (State::Open, State::Tryopen) => Ok((Stage::Confirm, fz_v)),
-        (State::Open, State::Open) => Ok((Stage::Done, 0)),
-        _ => bail!(
-            "the connection handshake cannot go on: {} is {} on the FZ and {} is {} on the BZ",
-            ids.fz_connection,
-            connection_state_name(fz_end.state),
-            ids.bz_connection,
-            connection_state_name(bz_end.state)
-        ),
-    }
+    handshake_stage(
+        "connection",
+        (&ids.fz_connection, fz_end.state, fz_v),
+        (&ids.bz_connection, bz_end.state, bz_v),
+        connection_state_name,
+    )
 }
 
 /// Step 2: the connection between the two clients (four-step handshake, FZ
@@ -662,19 +681,12 @@ async fn channel_stage(fz: &Chain, bz: &Chain, ids: &PathIds, file: &Path) -> Re
             file.display()
         );
     }
-    let bz_state = State::try_from(bz_end.state).unwrap_or_default();
-    match (fz_state, bz_state) {
-        (State::Init, State::Tryopen) => Ok((Stage::Ack, bz_v)),
-        (State::Open, State::Tryopen) => Ok((Stage::Confirm, fz_v)),
-        (State::Open, State::Open) => Ok((Stage::Done, 0)),
-        _ => bail!(
-            "the channel handshake cannot go on: {} is {} on the FZ and {} is {} on the BZ",
-            ids.fz_channel,
-            channel_state_name(fz_end.state),
-            ids.bz_channel,
-            channel_state_name(bz_end.state)
-        ),
-    }
+    handshake_stage(
+        "channel",
+        (&ids.fz_channel, fz_end.state, fz_v),
+        (&ids.bz_channel, bz_end.state, bz_v),
+        channel_state_name,
+    )
 }
 
 /// Step 3: the settlement channel on port `settlement` (four-step handshake,
