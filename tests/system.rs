@@ -172,3 +172,32 @@ fn demo_command_runs_the_payment_tour_and_checks_invariants() {
     assert!(out.contains("Alice   70000 yen   Bob   20000 yen"), "{out}");
     assert!(out.contains("invariants hold"), "{out}");
 }
+
+#[test]
+fn init_with_keystore_writes_no_plain_admin_key_and_a_world_readable_validator_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("fz");
+    let keys = dir.path().join("keys");
+    let out = Command::new(BIN)
+        .args(["init", "--home", home.to_str().expect("utf8"), "--chain-id", "kawase-ks", "--zone", "fz"])
+        .args(["--keystore", "--keyring-dir", keys.to_str().expect("utf8")])
+        .env("KAWASE_PASSPHRASE", "correct horse battery")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "init --keystore: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!home.join("keys/admin.json").exists(), "no plain admin key beside an encrypted one");
+    let listed = Command::new(BIN)
+        .args(["keys", "list", "--keyring-dir", keys.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("admin"), "the admin key is in the keystore");
+
+    // A validator key that others may read is not this node's key any more.
+    let pv = home.join("config/priv_validator_key.json");
+    std::fs::set_permissions(&pv, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let start = Command::new(BIN).args(["start", "--home", home.to_str().expect("utf8")]).output().expect("run");
+    assert!(!start.status.success(), "start must refuse a 0644 validator key");
+    let err = String::from_utf8_lossy(&start.stderr);
+    assert!(err.contains("chmod 600"), "the error says how to fix it: {err}");
+}

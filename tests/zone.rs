@@ -374,3 +374,109 @@ fn http_get(addr: &str, path: &str) -> String {
     s.read_to_string(&mut out).expect("read");
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
 }
+
+fn signed(key: &Key, chain_id: &str, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {
+    let p = TxParams { chain_id: chain_id.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    build_tx(key, &p, msgs).expect("tx")
+}
+
+/// Two nodes whose mempools saw registrations in different orders (gossip
+/// off, so each keeps its own): node 0 admits a payment signed with the
+/// account number its view gave the payer, node 1's registration commits
+/// first and the payer gets another number. The payment must then fail the
+/// same way everywhere; a signature cached against the old number would
+/// make node 0 alone accept it and split the zone.
+#[test]
+fn a_registration_race_between_two_mempools_never_splits_the_zone() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain_id = "kawase-zone-race";
+    let homes = testnet(dir.path(), 2, chain_id);
+    for home in &homes {
+        let cfg = home.join("config/config.toml");
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        let text: String = text
+            .lines()
+            .map(|l| if l.trim_start().starts_with("gossip_peers") { "gossip_peers = \"\"" } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&cfg, text).expect("config");
+    }
+    let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    let admin = admin_key(&homes[0]);
+    rt().block_on(async {
+        let all: Vec<&Node> = nodes.iter().collect();
+        wait_all(&all, 1, Duration::from_secs(60)).await;
+        let (bank1, bank2) = (Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519));
+        for (i, bank) in [&bank1, &bank2].into_iter().enumerate() {
+            let r = nodes[0]
+                .client()
+                .broadcast_tx_commit(register_bank_tx(&admin, chain_id, i as u64, bank, &format!("Bank {i}")))
+                .await
+                .expect("commit");
+            assert!(r.tx_result.code.is_ok(), "{}", r.tx_result.log);
+        }
+        let number = |k: &Key| {
+            let k = k.address().to_string();
+            let n = &nodes[0];
+            async move {
+                let r = n.client().abci_query(Some("/accounts/account".into()), k.into_bytes(), None, false).await;
+                serde_json::from_slice::<serde_json::Value>(&r.expect("query").value).expect("json")["number"]
+                    .as_u64()
+                    .expect("number")
+            }
+        };
+        let (n1, n2) = (number(&bank1).await, number(&bank2).await);
+        let (mut seq1, mut seq2) = (0u64, 0u64);
+        let mut races = 0;
+        for attempt in 0..10 {
+            let (x, c, y) = (Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519));
+            // Next account number, as both nodes see it now.
+            let next = n2 + 1 + 3 * attempt as u64;
+            let register = signed(&bank1, chain_id, n1, seq1, vec![
+                msgs::register_account(bank1.address(), x.address(), kawase_accounts::Role::Customer, "X"),
+                msgs::register_account(bank1.address(), c.address(), kawase_accounts::Role::Customer, "C"),
+            ]);
+            let issue = signed(&bank1, chain_id, n1, seq1 + 1, vec![msgs::issue(bank1.address(), x.address(), 5, &format!("d{attempt}"))]);
+            seq1 += 2;
+            let pay = signed(&x, chain_id, next, 0, vec![msgs::transfer(x.address(), c.address(), 1)]);
+            let other = signed(&bank2, chain_id, n2, seq2, vec![msgs::register_account(bank2.address(), y.address(), kawase_accounts::Role::Customer, "Y")]);
+            seq2 += 1;
+            let (c0, c1) = (nodes[0].client(), nodes[1].client());
+            tokio::join!(
+                async {
+                    for tx in [register.clone(), issue.clone(), pay.clone()] {
+                        let r = c0.broadcast_tx_sync(tx).await.expect("sync");
+                        assert!(r.code.is_ok(), "node 0 admits: {}", r.log);
+                    }
+                },
+                async {
+                    let r = c1.broadcast_tx_sync(other.clone()).await.expect("sync");
+                    assert!(r.code.is_ok(), "node 1 admits: {}", r.log);
+                }
+            );
+            // Wait until both registrations committed, then a few blocks.
+            let start = height(&nodes[0]).await.unwrap_or(0);
+            wait_all(&all, start + 6, Duration::from_secs(60)).await;
+            let top = height(&nodes[0]).await.unwrap_or(0).min(height(&nodes[1]).await.unwrap_or(0));
+            assert_agree(&all, top).await;
+            // Did node 1's registration win the race (x got another number)?
+            if number(&x).await != next {
+                races += 1;
+                for n in &nodes {
+                    let t = n.client().tx(tendermint::Hash::Sha256(sha256(&pay)), false).await;
+                    assert!(t.map(|t| t.tx_result.code.is_err()).unwrap_or(true), "a stale signature committed as a success");
+                }
+            }
+            if races >= 2 {
+                break;
+            }
+        }
+        assert!(races >= 1, "the race never happened in 10 attempts: the test proves nothing");
+    });
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).into()
+}

@@ -53,4 +53,8 @@ impl ErrorCode for Error {
             Error::InvalidGenesis(_) => 13,
         }
     }
+
+    fn is_storage_fault(&self) -> bool {
+        matches!(self, Error::Storage(_))
+    }
 }

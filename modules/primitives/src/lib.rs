@@ -28,6 +28,12 @@ pub trait ErrorCode {
     fn codespace(&self) -> &'static str;
     /// Non-zero code, stable across releases.
     fn code(&self) -> u32;
+    /// A storage failure (disk, corrupt or inconsistent state), not a
+    /// property of the transaction: the node halts instead of recording it
+    /// as a result, since another node's store may not fail the same way.
+    fn is_storage_fault(&self) -> bool {
+        false
+    }
 }
 
 /// Implements `prost::Name` so a message's type URL is `/<package>.<Name>`.

@@ -113,15 +113,40 @@ pub fn write_changes<S: StateWrite + ?Sized>(state: &mut S, changes: Changes) {
 /// A transactional overlay over a base state. Fork one per transaction (or
 /// per message), run the handler on it, then either [`Delta::into_changes`]
 /// and apply to the parent, or drop it: nothing leaks on error.
+///
+/// A read that fails underneath the overlay is latched ([`Delta::fault`])
+/// whatever the caller then makes of the error: a module or ibc-rs may turn
+/// it into a rejection or an error acknowledgement, but the block executor
+/// sees the latch and halts instead of committing a node-local result.
 #[derive(Debug)]
 pub struct Delta<B> {
     base: B,
     changes: Changes,
+    fault: std::sync::OnceLock<StateError>,
 }
 
 impl<B: StateRead> Delta<B> {
     pub fn new(base: B) -> Self {
-        Self { base, changes: Changes::default() }
+        Self { base, changes: Changes::default(), fault: std::sync::OnceLock::new() }
+    }
+
+    /// The first storage failure seen through this overlay (a failed read
+    /// of its base, or one recorded with [`Delta::record_fault`]).
+    pub fn fault(&self) -> Option<&StateError> {
+        self.fault.get()
+    }
+
+    /// Records a storage failure that a handler found but cannot return
+    /// (an IBC callback that must answer with an acknowledgement).
+    pub fn record_fault(&self, e: StateError) {
+        let _ = self.fault.set(e);
+    }
+
+    fn latch<T>(&self, r: Result<T, StateError>) -> Result<T, StateError> {
+        if let Err(e) = &r {
+            self.record_fault(e.clone());
+        }
+        r
     }
 
     pub fn changes(&self) -> &Changes {
@@ -147,12 +172,12 @@ impl<B: StateRead> StateRead for Delta<B> {
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self.changes.writes.get(key) {
             Some(v) => Ok(v.clone()),
-            None => self.base.get_raw(key),
+            None => self.latch(self.base.get_raw(key)),
         }
     }
 
     fn prefix_raw(&self, prefix: &[u8]) -> Result<Entries, StateError> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.base.prefix_raw(prefix)?.into_iter().collect();
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.latch(self.base.prefix_raw(prefix))?.into_iter().collect();
         let range = self
             .changes
             .writes
@@ -170,7 +195,7 @@ impl<B: StateRead> StateRead for Delta<B> {
     fn get_nonverifiable(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self.changes.nonverifiable.get(key) {
             Some(v) => Ok(Some(v.clone())),
-            None => self.base.get_nonverifiable(key),
+            None => self.latch(self.base.get_nonverifiable(key)),
         }
     }
 }

@@ -30,6 +30,15 @@ impl<'a, B: StateRead> SettlementApp<'a, B> {
         SettlementApp { state, side }
     }
 
+    /// A storage failure must halt the node, never become an (error)
+    /// acknowledgement or a refused packet: the callbacks cannot return it,
+    /// so it is latched on the shared overlay, where the executor finds it.
+    fn latch_fault(&self, e: &Error) {
+        if kawase_primitives::ErrorCode::is_storage_fault(e) {
+            self.state.borrow().record_fault(kawase_primitives::StateError(e.to_string()));
+        }
+    }
+
     /// Runs `f` on a child overlay: applied if it succeeds, dropped if not,
     /// so a refused packet leaves nothing behind but its error ack.
     fn atomically(&self, f: impl FnOnce(&mut Delta<&Delta<B>>) -> Result<(), Error>) -> Result<(), Error> {
@@ -321,6 +330,7 @@ impl<B: StateRead> Module for SettlementApp<'_, B> {
         let ack = match result {
             Ok(()) => success_ack(),
             Err(e) => {
+                self.latch_fault(&e);
                 self.state.borrow_mut().emit(
                     Event::new("settlement_rejected")
                         .attr("channel", channel)
@@ -358,6 +368,9 @@ impl<B: StateRead> Module for SettlementApp<'_, B> {
             let ok = ack_is_success(bytes).ok_or_else(|| Error::MalformedPacket("unrecognised ack".into()))?;
             self.conclude(packet.chan_id_on_a.as_str(), u64::from(packet.seq_on_a), &ins, ok, &ack_reason(bytes))
         });
+        if let Err(e) = &result {
+            self.latch_fault(e);
+        }
         (ModuleExtras::empty(), result.map_err(app_err))
     }
 
@@ -373,6 +386,9 @@ impl<B: StateRead> Module for SettlementApp<'_, B> {
         let result = Instruction::decode(&packet.data).and_then(|ins| {
             self.conclude(packet.chan_id_on_a.as_str(), u64::from(packet.seq_on_a), &ins, false, "timeout")
         });
+        if let Err(e) = &result {
+            self.latch_fault(e);
+        }
         (ModuleExtras::empty(), result.map_err(app_err))
     }
 }

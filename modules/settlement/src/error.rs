@@ -64,6 +64,15 @@ impl ErrorCode for Error {
             Error::Accounts(e) => e.code(),
         }
     }
+
+    fn is_storage_fault(&self) -> bool {
+        match self {
+            Error::Storage(_) => true,
+            Error::Token(e) => e.is_storage_fault(),
+            Error::Accounts(e) => e.is_storage_fault(),
+            _ => false,
+        }
+    }
 }
 
 impl Error {

@@ -69,4 +69,12 @@ impl ErrorCode for Error {
             Error::Accounts(e) => e.code(),
         }
     }
+
+    fn is_storage_fault(&self) -> bool {
+        match self {
+            Error::Storage(_) => true,
+            Error::Accounts(e) => e.is_storage_fault(),
+            _ => false,
+        }
+    }
 }

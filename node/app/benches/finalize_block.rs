@@ -259,7 +259,7 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
     let mut state = Delta::new(latest.clone());
     for p in prepared {
         let tx = p.decoded.expect("planned transfers decode");
-        let out = run_tx(&mut state, &tx, &block, p.sig_verified);
+        let out = run_tx(&mut state, &tx, &block, p.sig).expect("the bench store does not fail");
         assert!(out.result.is_ok(), "planned transfers succeed: {:?}", out.result);
     }
     let changes = state.into_changes();
@@ -321,7 +321,10 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
         let t0 = Instant::now();
         let prepared = prepare_block(&latest, CHAIN, &params, txs, &Default::default());
         prepare.push(t0.elapsed());
-        assert!(prepared.iter().all(|p| p.sig_verified == Some(true)), "every signature verifies");
+        assert!(
+            prepared.iter().all(|p| matches!(p.sig, kawase_app::exec::SigCheck::Checked { valid: true, .. })),
+            "every signature verifies"
+        );
     }
     // One core, per transaction: decode, then verification by key type.
     let sample = &blocks[0];

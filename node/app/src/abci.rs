@@ -40,6 +40,10 @@ impl AppConfig {
 pub enum AppError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A read failed underneath block execution (latched by the overlay):
+    /// the block cannot be executed here, and must not be given a result.
+    #[error(transparent)]
+    StorageFault(#[from] exec::StorageFault),
     #[error("state: {0}")]
     State(String),
     #[error("the chain is already initialised (height {0})")]
@@ -92,6 +96,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct App {
     inner: Arc<Mutex<Inner>>,
+    /// The chain's identity and parameters once known, readable without
+    /// the lock (CheckTx's lock-free half); fixed for the App's life.
+    chain: Arc<std::sync::OnceLock<Chain>>,
     /// The same store, for queries: they read committed versions only, so
     /// they need not wait for the block or CheckTx holding `inner`.
     storage: Storage,
@@ -114,7 +121,12 @@ impl App {
             params,
         });
         let check = Delta::new(latest);
+        let chain_cell = Arc::new(std::sync::OnceLock::new());
+        if let Some(c) = &chain {
+            let _ = chain_cell.set(c.clone());
+        }
         Ok(App {
+            chain: chain_cell,
             storage: storage.clone(),
             inner: Arc::new(Mutex::new(Inner {
                 storage,
@@ -176,8 +188,15 @@ impl App {
         app_state.apply(&req.chain_id, &mut delta).map_err(AppError::Genesis)?;
         let changes = delta.into_changes();
         let root = kawase_state::app_hash(inner.storage.prepare(1, &changes)?.root_hash());
-        inner.chain =
-            Some(Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() });
+        let chain = Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() };
+        // A repeated InitChain (crash before block 1) may only repeat the same chain.
+        if let Some(known) = self.chain.get() {
+            if known.chain_id != chain.chain_id || known.zone != chain.zone {
+                return Err(AppError::Genesis("InitChain again with another chain id or zone".into()));
+            }
+        }
+        let _ = self.chain.set(chain.clone());
+        inner.chain = Some(chain);
         // Transactions may reach CheckTx before block 1 commits the genesis.
         inner.check = Delta::new(inner.storage.latest());
         inner.check.apply(changes.clone());
@@ -231,16 +250,23 @@ impl App {
         );
         let prepared = exec::prepare_block(&state, &chain.chain_id, &chain.params, &req.txs, &inner.sig_cache);
         let mut tx_results = Vec::with_capacity(req.txs.len());
+        let mut executed = Vec::with_capacity(req.txs.len());
         for (index, p) in prepared.into_iter().enumerate() {
             let (hash, outcome) = match p.decoded {
-                Ok(tx) => (Some(tx.hash), exec::run_tx(&mut state, &tx, &block, p.sig_verified)),
+                Ok(tx) => (Some(tx.hash), exec::run_tx(&mut state, &tx, &block, p.sig)?),
                 Err(f) => (None, TxOutcome { result: Err(f), events: Vec::new() }),
             };
             let hash = hash.unwrap_or_else(|| crate::tx::tx_hash(&req.txs[index]));
-            inner.sig_cache.remove(&hash);
+            executed.push(hash);
             let record = TxRecord::new(&hash, height, index as u32, &outcome);
             state.put_nonverifiable(state_key::tx_result(&hash), prost::Message::encode_to_vec(&record));
             tx_results.push(exec_result(&outcome));
+        }
+        if let Some(e) = state.fault() {
+            return Err(exec::StorageFault(e.to_string()).into());
+        }
+        for hash in &executed {
+            inner.sig_cache.remove(hash);
         }
         if inner.config.check_invariants {
             kawase_token::check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
@@ -275,17 +301,49 @@ impl App {
     /// CheckTx: runs the full transaction on the mempool view; only
     /// transactions that would succeed enter the mempool.
     pub fn check_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
-        self.check_tx_inner(tx, None)
+        let pre = self.precheck_tx(tx)?;
+        self.check_prechecked_tx(pre)
     }
 
-    /// CheckTx again after a block, for a transaction whose signature was
-    /// verified when it entered the mempool (a signature cannot stop being
-    /// valid, so only the stateful checks are repeated).
+    /// The expensive, stateless half of CheckTx, run without the app lock
+    /// (block execution needs it): decode, and verify the signature against
+    /// the committed account's number. A flood of bad signatures costs CPU
+    /// on the caller's thread, never time under the lock.
+    pub fn precheck_tx(&self, tx: &[u8]) -> Result<PrecheckedTx, Failure> {
+        let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
+        let chain_id = &chain.chain_id;
+        let decoded = DecodedTx::decode(tx, &chain.params)?;
+        let committed = kawase_accounts::StateReadExt::account(&self.storage.latest(), &decoded.signer)
+            .map_err(Failure::from)?;
+        // A transaction for another chain is refused by the ante phase before
+        // its signature matters: no need to verify it.
+        let sig = committed.map(|a| (a.number, decoded.chain_id == *chain_id && decoded.verify_signature(chain_id, a.number)));
+        Ok(PrecheckedTx { decoded, sig })
+    }
+
+    /// The stateful half of CheckTx, under the app lock: the transaction on
+    /// the mempool view, reusing the pre-check's signature result only if
+    /// the signer's account number in the view is the one it checked.
+    pub fn check_prechecked_tx(&self, pre: PrecheckedTx) -> Result<[u8; 32], Failure> {
+        let sig = match pre.sig {
+            Some((account_number, valid)) => exec::SigCheck::Checked { account_number, valid },
+            None => exec::SigCheck::Verify,
+        };
+        self.check_tx_inner(&pre.decoded, Some(sig))
+    }
+
+    /// CheckTx again after a block. The signature is reused only from the
+    /// cache of signatures this node verified, for the same account number
+    /// and chain id; a signature over a number the account no longer has
+    /// (its registration committed in another order) is verified again.
     pub fn recheck_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
-        self.check_tx_inner(tx, Some(true))
+        let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
+        let decoded = DecodedTx::decode(tx, &chain.params)?;
+        self.check_tx_inner(&decoded, None)
     }
 
-    fn check_tx_inner(&self, tx: &[u8], sig_verified: Option<bool>) -> Result<[u8; 32], Failure> {
+    /// `sig` is `None` for a recheck (use the cache).
+    fn check_tx_inner(&self, decoded: &DecodedTx, sig: Option<exec::SigCheck<'_>>) -> Result<[u8; 32], Failure> {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let chain = inner.chain.clone().ok_or(TxError::NotInitialised)?;
@@ -310,12 +368,22 @@ impl App {
             block_time_secs: (time_nanos / 1_000_000_000) as i64,
             block_time_nanos: time_nanos,
         };
-        let decoded = DecodedTx::decode(tx, &chain.params)?;
         let mut child = Delta::new(&inner.check);
-        let out = exec::run_tx(&mut child, &decoded, &block, sig_verified);
+        let sig = sig.unwrap_or(exec::SigCheck::Cached(&inner.sig_cache));
+        // A storage failure refuses the transaction here (CheckTx results
+        // are node-local); block execution is what halts on one.
+        let out = exec::run_tx(&mut child, decoded, &block, sig).map_err(|e| {
+            tracing::error!(error = %e, "CheckTx");
+            Failure::from(TxError::Internal(e.to_string()))
+        })?;
         out.result?;
-        inner.sig_cache.insert(decoded.hash);
+        // The ante phase passed, so the signer exists in the view.
+        let number = kawase_accounts::StateReadExt::account(&child, &decoded.signer)
+            .map_err(Failure::from)?
+            .map(|a| a.number)
+            .ok_or_else(|| TxError::Internal("signer vanished after the ante phase".into()))?;
         let changes = child.into_changes();
+        inner.sig_cache.insert(decoded.hash, number, &chain.chain_id);
         inner.check.apply(changes);
         inner.check.take_events();
         Ok(decoded.hash)
@@ -356,6 +424,20 @@ impl App {
 
     pub fn query_request(&self, req: &RequestQuery) -> ResponseQuery {
         crate::query::handle(&self.storage, req)
+    }
+}
+
+/// A transaction after the lock-free half of CheckTx.
+pub struct PrecheckedTx {
+    decoded: DecodedTx,
+    /// The committed signer's account number and whether the signature is
+    /// valid for it; `None` when the signer is not committed yet.
+    sig: Option<(u64, bool)>,
+}
+
+impl PrecheckedTx {
+    pub fn hash(&self) -> [u8; 32] {
+        self.decoded.hash
     }
 }
 

@@ -63,11 +63,14 @@ pub struct Failure {
     pub codespace: &'static str,
     pub code: u32,
     pub log: String,
+    /// A storage failure, not a rejection: block execution halts on it
+    /// (see [`ErrorCode::is_storage_fault`]) and never records it as a result.
+    pub storage_fault: bool,
 }
 
 impl Failure {
     pub fn from_err<E: ErrorCode + std::fmt::Display>(e: &E) -> Self {
-        Failure { codespace: e.codespace(), code: e.code(), log: e.to_string() }
+        Failure { codespace: e.codespace(), code: e.code(), log: e.to_string(), storage_fault: e.is_storage_fault() }
     }
 }
 

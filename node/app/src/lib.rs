@@ -16,7 +16,7 @@ pub mod state_key;
 pub mod testkit;
 pub mod tx;
 
-pub use abci::{App, AppConfig, AppError};
+pub use abci::{App, AppConfig, AppError, PrecheckedTx};
 pub use error::{Failure, TxError};
 pub use genesis::{AppState, Params, Zone};
 

@@ -56,10 +56,12 @@ const MAX_NAME_LEN: usize = 64;
 /// Key files are under a kilobyte; anything far larger is not one.
 const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// Ceilings on argon2 parameters read from a file, so a crafted file cannot
-/// make `load` allocate gigabytes or grind for minutes.
-const MAX_M_COST_KIB: u32 = 1 << 21;
-const MAX_T_COST: u32 = 64;
-const MAX_P_COST: u32 = 16;
+/// make `load` allocate gigabytes or grind for minutes: 256 MiB (13 times
+/// our default of 19 MiB), and at most 1 GiB-pass of work in all.
+const MAX_M_COST_KIB: u32 = 1 << 18;
+const MAX_T_COST: u32 = 16;
+const MAX_P_COST: u32 = 8;
+const MAX_WORK_KIB_PASSES: u64 = 1 << 20;
 /// Key files and the directory are private to their owner, like ssh keys.
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
@@ -518,7 +520,11 @@ fn unseal(doc: &KeyDocument, origin: &str, passphrase: &str) -> Result<Key, Keys
     let nonce: [u8; NONCE_LEN] = decode_exact(&c.nonce, "nonce").map_err(corrupt)?;
     let ciphertext: [u8; SECRET_LEN + TAG_LEN] = decode_exact(&c.ciphertext, "ciphertext").map_err(corrupt)?;
     let p = &c.kdf_params;
-    if p.m_cost > MAX_M_COST_KIB || p.t_cost > MAX_T_COST || p.p_cost > MAX_P_COST {
+    if p.m_cost > MAX_M_COST_KIB
+        || p.t_cost > MAX_T_COST
+        || p.p_cost > MAX_P_COST
+        || u64::from(p.m_cost) * u64::from(p.t_cost) > MAX_WORK_KIB_PASSES
+    {
         return Err(corrupt(format!(
             "argon2 parameters m={} t={} p={} exceed this build's limits",
             p.m_cost, p.t_cost, p.p_cost
@@ -592,6 +598,24 @@ mod tests {
         assert_eq!(ks.show("alice").expect("show"), info);
         // No temp files left behind.
         assert_eq!(fs::read_dir(ks.dir()).expect("read_dir").count(), 1);
+    }
+
+    #[test]
+    fn a_key_file_demanding_gigabytes_of_argon2_memory_is_refused_before_any_work() {
+        let (_tmp, ks) = store();
+        ks.add("greedy", KeyKind::Ed25519, PASS).expect("add");
+        let path = ks.dir().join("greedy.json");
+        let text = fs::read_to_string(&path).expect("read");
+        for (m, t) in [(1u32 << 21, 2u32), (1 << 18, 16)] {
+            let mut doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+            doc["crypto"]["kdf_params"]["m_cost"] = m.into();
+            doc["crypto"]["kdf_params"]["t_cost"] = t.into();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+            fs::write(&path, doc.to_string()).expect("write");
+            let err = ks.load("greedy", PASS).expect_err("refused");
+            assert!(matches!(err, KeystoreError::Corrupt { .. }), "m={m} t={t}: {err}");
+            assert!(err.to_string().contains("exceed"), "{err}");
+        }
     }
 
     #[test]

@@ -110,13 +110,19 @@ impl Mempool {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// CheckTx and admit. The mempool lock is held across CheckTx so the
-    /// app's mempool view and the pool agree on order.
+    /// CheckTx and admit. Decoding and the signature check run first, under
+    /// no lock (a flood of bad signatures must not hold up Commit, which
+    /// takes the mempool lock); the stateful half holds the mempool lock so
+    /// the app's mempool view and the pool agree on order.
     pub fn add(&self, tx: Vec<u8>) -> Result<[u8; 32], MempoolError> {
         if tx.len() > self.config.max_tx_bytes {
             return Err(MempoolError::TooLarge { size: tx.len(), max: self.config.max_tx_bytes });
         }
         let hash = tx_hash(&tx);
+        if self.contains(&hash) {
+            return Err(MempoolError::Duplicate);
+        }
+        let pre = self.app.precheck_tx(&tx).map_err(MempoolError::Rejected)?;
         let mut inner = self.lock();
         if inner.by_hash.contains_key(&hash) {
             return Err(MempoolError::Duplicate);
@@ -124,7 +130,7 @@ impl Mempool {
         if inner.by_seq.len() >= self.config.max_txs || inner.bytes + tx.len() > self.config.max_bytes {
             return Err(MempoolError::Full { txs: inner.by_seq.len(), bytes: inner.bytes });
         }
-        self.app.check_tx_bytes(&tx).map_err(MempoolError::Rejected)?;
+        self.app.check_prechecked_tx(pre).map_err(MempoolError::Rejected)?;
         let seq = inner.next_seq;
         inner.next_seq += 1;
         inner.bytes += tx.len();

@@ -252,6 +252,22 @@ pub struct KeyFile {
     pub secret_hex: String,
 }
 
+/// Reads a secret key file, refusing one that others may read or write (as
+/// ssh does): a key another local user could copy, or swap for their own,
+/// is not this node's key any more.
+pub fn read_private(path: &Path) -> Result<String> {
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} has mode {mode:04o}: a key file must be private to its owner (run `chmod 600 {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
 /// Writes a file readable by the owner only.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     let mut f = fs::OpenOptions::new()
@@ -304,12 +320,34 @@ impl Home {
 
     /// Creates a fresh home: config, node and validator keys, an admin
     /// account key and a single-validator genesis.
-    pub fn init(&self, chain_id: &str, zone: Zone, moniker: &str) -> Result<()> {
+    ///
+    /// `admin_to` decides where the admin key goes: `None` writes the plain
+    /// `keys/admin.json` (0600, for throw-away test homes); a keystore
+    /// puts it there encrypted under the given passphrase instead, and no
+    /// plain copy is written.
+    pub fn init(
+        &self,
+        chain_id: &str,
+        zone: Zone,
+        moniker: &str,
+        admin_to: Option<(&kawase_client::Keystore, &str, &str)>,
+    ) -> Result<()> {
         let chain: tendermint::chain::Id =
             chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
-        let validator = self.create_node(NodeConfig::new(moniker, Ports::standard()))?;
         let admin = Key::generate(KeyKind::Ed25519);
-        self.write_admin_key(&admin)?;
+        // Refuse an existing name before anything is written.
+        if let Some((ks, name, _)) = admin_to {
+            if ks.show(name).is_ok() {
+                bail!("the keystore {} already has a key `{name}`; choose another --admin-key-name", ks.dir().display());
+            }
+        }
+        let validator = self.create_node(NodeConfig::new(moniker, Ports::standard()))?;
+        match admin_to {
+            Some((ks, name, passphrase)) => {
+                ks.import_key(name, &admin, passphrase)?;
+            }
+            None => self.write_admin_key(&admin)?,
+        }
         self.write_genesis(&new_genesis(chain, zone, &admin, vec![validator]))
     }
 
@@ -361,8 +399,7 @@ impl Home {
     pub fn load_validator_key(&self) -> Result<ed25519_consensus::SigningKey> {
         let path = self.config_dir().join("priv_validator_key.json");
         let pv: PrivValidatorKey =
-            serde_json::from_str(&fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
-                .with_context(|| format!("parsing {}", path.display()))?;
+            serde_json::from_str(&read_private(&path)?).with_context(|| format!("parsing {}", path.display()))?;
         ed25519_of(&pv.priv_key).with_context(|| format!("{}: not an ed25519 key", path.display()))
     }
 
@@ -370,8 +407,7 @@ impl Home {
     pub fn load_node_key(&self) -> Result<[u8; 32]> {
         let path = self.config_dir().join("node_key.json");
         let nk: NodeKey =
-            serde_json::from_str(&fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
-                .with_context(|| format!("parsing {}", path.display()))?;
+            serde_json::from_str(&read_private(&path)?).with_context(|| format!("parsing {}", path.display()))?;
         Ok(ed25519_of(&nk.priv_key).with_context(|| format!("{}: not an ed25519 key", path.display()))?.to_bytes())
     }
 

@@ -94,7 +94,7 @@ impl KeyringOpts {
     }
 
     /// A new passphrase (asked twice on a terminal).
-    fn new_passphrase(&self, purpose: &str) -> Result<String> {
+    pub fn new_passphrase(&self, purpose: &str) -> Result<String> {
         let first = self.passphrase(purpose)?;
         if self.passphrase_file.is_none() && std::env::var_os("KAWASE_PASSPHRASE").is_none() {
             let again = rpassword::prompt_password("repeat it: ").context("reading the passphrase")?;

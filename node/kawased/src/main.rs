@@ -54,6 +54,15 @@ enum Command {
         zone: ZoneArg,
         #[arg(long, default_value = "node0")]
         moniker: String,
+        /// Put the admin key into the encrypted keystore (--keyring-dir, passphrase from
+        /// --passphrase-file, KAWASE_PASSPHRASE or the terminal) instead of a plain keys/admin.json.
+        #[arg(long)]
+        keystore: bool,
+        /// The admin key's name in the keystore (with --keystore).
+        #[arg(long, default_value = "admin", requires = "keystore")]
+        admin_key_name: String,
+        #[command(flatten)]
+        keyring: keys::KeyringOpts,
     },
     /// Run the zone node: consensus (Malachite), block store, mempool, JSON-RPC and metrics.
     Start {
@@ -203,12 +212,23 @@ fn run(cli: Cli) -> Result<()> {
     };
     init_tracing(if solo { ",informalsystems_malachitebft_network=off" } else { "" });
     match cli.command {
-        Command::Init { home, chain_id, zone, moniker } => {
+        Command::Init { home, chain_id, zone, moniker, keystore, admin_key_name, keyring } => {
             let zone: Zone = zone.into();
             let h = home::Home::new(&home);
-            h.init(&chain_id, zone, &moniker)?;
-            println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
-            println!("admin key: {}", h.keys_dir().join("admin.json").display());
+            if keystore {
+                let ks = keyring.keystore()?;
+                let pass = keyring.new_passphrase(&format!("the new key `{admin_key_name}`"))?;
+                h.init(&chain_id, zone, &moniker, Some((&ks, &admin_key_name, &pass)))?;
+                println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
+                println!("admin key: `{admin_key_name}` in the keystore {} (encrypted)", ks.dir().display());
+            } else {
+                h.init(&chain_id, zone, &moniker, None)?;
+                println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
+                println!(
+                    "admin key: {} (plain text, 0600; `kawased init --keystore` encrypts it instead)",
+                    h.keys_dir().join("admin.json").display()
+                );
+            }
             println!("next: kawased start --home {}", home.display());
             Ok(())
         }
