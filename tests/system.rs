@@ -187,10 +187,8 @@ fn init_with_keystore_writes_no_plain_admin_key_and_a_world_readable_validator_k
         .expect("run");
     assert!(out.status.success(), "init --keystore: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!home.join("keys/admin.json").exists(), "no plain admin key beside an encrypted one");
-    let listed = Command::new(BIN)
-        .args(["keys", "list", "--keyring-dir", keys.to_str().expect("utf8")])
-        .output()
-        .expect("run");
+    let listed =
+        Command::new(BIN).args(["keys", "list", "--keyring-dir", keys.to_str().expect("utf8")]).output().expect("run");
     assert!(String::from_utf8_lossy(&listed.stdout).contains("admin"), "the admin key is in the keystore");
 
     // A validator key that others may read is not this node's key any more.

@@ -376,7 +376,13 @@ fn http_get(addr: &str, path: &str) -> String {
 }
 
 fn signed(key: &Key, chain_id: &str, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {
-    let p = TxParams { chain_id: chain_id.into(), account_number: number, sequence, memo: String::new(), timeout_height: 0 };
+    let p = TxParams {
+        chain_id: chain_id.into(),
+        account_number: number,
+        sequence,
+        memo: String::new(),
+        timeout_height: 0,
+    };
     build_tx(key, &p, msgs).expect("tx")
 }
 
@@ -430,17 +436,36 @@ fn a_registration_race_between_two_mempools_never_splits_the_zone() {
         let (mut seq1, mut seq2) = (0u64, 0u64);
         let mut races = 0;
         for attempt in 0..10 {
-            let (x, c, y) = (Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519));
+            let (x, c, y) =
+                (Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519));
             // Next account number, as both nodes see it now.
             let next = n2 + 1 + 3 * attempt as u64;
-            let register = signed(&bank1, chain_id, n1, seq1, vec![
-                msgs::register_account(bank1.address(), x.address(), kawase_accounts::Role::Customer, "X"),
-                msgs::register_account(bank1.address(), c.address(), kawase_accounts::Role::Customer, "C"),
-            ]);
-            let issue = signed(&bank1, chain_id, n1, seq1 + 1, vec![msgs::issue(bank1.address(), x.address(), 5, &format!("d{attempt}"))]);
+            let register = signed(
+                &bank1,
+                chain_id,
+                n1,
+                seq1,
+                vec![
+                    msgs::register_account(bank1.address(), x.address(), kawase_accounts::Role::Customer, "X"),
+                    msgs::register_account(bank1.address(), c.address(), kawase_accounts::Role::Customer, "C"),
+                ],
+            );
+            let issue = signed(
+                &bank1,
+                chain_id,
+                n1,
+                seq1 + 1,
+                vec![msgs::issue(bank1.address(), x.address(), 5, &format!("d{attempt}"))],
+            );
             seq1 += 2;
             let pay = signed(&x, chain_id, next, 0, vec![msgs::transfer(x.address(), c.address(), 1)]);
-            let other = signed(&bank2, chain_id, n2, seq2, vec![msgs::register_account(bank2.address(), y.address(), kawase_accounts::Role::Customer, "Y")]);
+            let other = signed(
+                &bank2,
+                chain_id,
+                n2,
+                seq2,
+                vec![msgs::register_account(bank2.address(), y.address(), kawase_accounts::Role::Customer, "Y")],
+            );
             seq2 += 1;
             let (c0, c1) = (nodes[0].client(), nodes[1].client());
             tokio::join!(
@@ -465,7 +490,10 @@ fn a_registration_race_between_two_mempools_never_splits_the_zone() {
                 races += 1;
                 for n in &nodes {
                     let t = n.client().tx(tendermint::Hash::Sha256(sha256(&pay)), false).await;
-                    assert!(t.map(|t| t.tx_result.code.is_err()).unwrap_or(true), "a stale signature committed as a success");
+                    assert!(
+                        t.map(|t| t.tx_result.code.is_err()).unwrap_or(true),
+                        "a stale signature committed as a success"
+                    );
                 }
             }
             if races >= 2 {

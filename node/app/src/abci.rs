@@ -313,11 +313,12 @@ impl App {
         let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
         let chain_id = &chain.chain_id;
         let decoded = DecodedTx::decode(tx, &chain.params)?;
-        let committed = kawase_accounts::StateReadExt::account(&self.storage.latest(), &decoded.signer)
-            .map_err(Failure::from)?;
+        let committed =
+            kawase_accounts::StateReadExt::account(&self.storage.latest(), &decoded.signer).map_err(Failure::from)?;
         // A transaction for another chain is refused by the ante phase before
         // its signature matters: no need to verify it.
-        let sig = committed.map(|a| (a.number, decoded.chain_id == *chain_id && decoded.verify_signature(chain_id, a.number)));
+        let sig = committed
+            .map(|a| (a.number, decoded.chain_id == *chain_id && decoded.verify_signature(chain_id, a.number)));
         Ok(PrecheckedTx { decoded, sig })
     }
 

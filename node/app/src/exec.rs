@@ -276,8 +276,7 @@ pub fn prepare_block<'c, S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
         let sig = match decoded.as_ref().map(|tx| (tx, state.account(&tx.signer))) {
             Ok((tx, Ok(Some(acct)))) => SigCheck::Checked {
                 account_number: acct.number,
-                valid: verified.contains(&tx.hash, acct.number, chain_id)
-                    || tx.verify_signature(chain_id, acct.number),
+                valid: verified.contains(&tx.hash, acct.number, chain_id) || tx.verify_signature(chain_id, acct.number),
             },
             // Created in this block (or unreadable: the sequential pass
             // reads it again and reports): checked inline.

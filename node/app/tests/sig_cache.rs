@@ -45,10 +45,8 @@ fn a_signature_checked_against_a_mempool_account_number_is_not_reused_after_the_
     }
 
     // Node B proposed first: bank B's registration of bob takes number 3.
-    let bob = d.bank_b.sign(
-        CHAIN,
-        vec![msgs::register_account(d.bank_b.address(), d.bob.address(), Role::Customer, "B-1")],
-    );
+    let bob =
+        d.bank_b.sign(CHAIN, vec![msgs::register_account(d.bank_b.address(), d.bob.address(), Role::Customer, "B-1")]);
     b.app.check_tx_bytes(&bob).expect("valid in B's mempool view");
     let (ra, ha) = a.block(vec![bob.clone()]).expect("block 1 on A");
     let (rb, hb) = b.block(vec![bob]).expect("block 1 on B");

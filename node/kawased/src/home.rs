@@ -338,7 +338,10 @@ impl Home {
         // Refuse an existing name before anything is written.
         if let Some((ks, name, _)) = admin_to {
             if ks.show(name).is_ok() {
-                bail!("the keystore {} already has a key `{name}`; choose another --admin-key-name", ks.dir().display());
+                bail!(
+                    "the keystore {} already has a key `{name}`; choose another --admin-key-name",
+                    ks.dir().display()
+                );
             }
         }
         let validator = self.create_node(NodeConfig::new(moniker, Ports::standard()))?;
