@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kawase_app::exec::{prepare_block, run_tx, BlockInfo};
+use kawase_app::exec::{prepare_block, run_tx, BlockInfo, SigCache};
 use kawase_app::testkit::{customer_genesis, TestChain, Wallet};
 use kawase_app::tx::DecodedTx;
 use kawase_app::{AppConfig, AppState, Params, Zone};
@@ -253,8 +253,9 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
         block_time_secs: chain.time_secs,
         block_time_nanos: chain.time_secs as u64 * 1_000_000_000,
     };
+    let no_cache = SigCache::default();
     let t0 = Instant::now();
-    let prepared = prepare_block(&latest, CHAIN, &params, txs, &Default::default());
+    let prepared = prepare_block(&latest, CHAIN, &params, txs, &no_cache);
     let t1 = Instant::now();
     let mut state = Delta::new(latest.clone());
     for p in prepared {
@@ -317,9 +318,10 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
     // same blocks: account numbers never change, so it does the same work.
     let params = Params::standard();
     let mut prepare = Vec::with_capacity(blocks.len());
+    let no_cache = SigCache::default();
     for txs in &blocks {
         let t0 = Instant::now();
-        let prepared = prepare_block(&latest, CHAIN, &params, txs, &Default::default());
+        let prepared = prepare_block(&latest, CHAIN, &params, txs, &no_cache);
         prepare.push(t0.elapsed());
         assert!(
             prepared.iter().all(|p| matches!(p.sig, kawase_app::exec::SigCheck::Checked { valid: true, .. })),
