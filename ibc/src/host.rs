@@ -91,6 +91,11 @@ impl<'a, B: StateRead> IbcHost<'a, B> {
         })
     }
 
+    /// The transaction's signer.
+    pub fn signer(&self) -> Address {
+        self.signer
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, HostError> {
         self.state.borrow().get_raw(key).map_err(read_err)
     }
@@ -625,6 +630,13 @@ impl Router for Routes<'_> {
 /// Runs one IBC message (validate, then execute) on the host.
 pub fn dispatch<B: StateRead>(host: &mut IbcHost<'_, B>, routes: &mut Routes<'_>, msg: Any) -> Result<(), IbcError> {
     let envelope = MsgEnvelope::try_from(msg).map_err(|e| IbcError::Malformed(e.to_string()))?;
+    // ibc-rs's dispatch accepts this message and does nothing; a relayer
+    // must not see success. Recovery is the admin's (`crate::recover_client`).
+    if matches!(envelope, MsgEnvelope::Client(ibc::core::client::types::msgs::ClientMsg::RecoverClient(_))) {
+        return Err(IbcError::Client(
+            "client recovery is the zone admin's: send /kawase.settlement.v1.MsgRecoverClient".into(),
+        ));
+    }
     ibc::core::entrypoint::dispatch(host, routes, envelope).map_err(IbcError::from)
 }
 

@@ -16,9 +16,13 @@
 
 mod error;
 mod host;
+mod lookup;
+mod recover;
 pub mod state_key;
 
 pub use error::IbcError;
+pub use lookup::{client_state, connection_chain, connection_end};
+pub use recover::recover_client;
 pub use host::{
     dispatch, host_consensus_state, record_host_block, HostBlock, HostHeader, IbcHost, Routes, UNBONDING_PERIOD,
 };

@@ -77,6 +77,7 @@ pub fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
         .args(["testnet", "--validators", "1", "--output"])
         .arg(dir)
         .args(["--chain-id", chain_id, "--zone", zone, "--base-port", &base.to_string()])
+        .args(if zone == "bz" { &["--fz-chain-id", "kawase-fz"][..] } else { &[] })
         .output()
         .expect("kawased testnet");
     assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
