@@ -9,6 +9,7 @@ mod path;
 mod recover;
 mod relay;
 mod report;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
