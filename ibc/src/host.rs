@@ -629,14 +629,14 @@ impl Router for Routes<'_> {
 
 /// Runs one IBC message (validate, then execute) on the host.
 pub fn dispatch<B: StateRead>(host: &mut IbcHost<'_, B>, routes: &mut Routes<'_>, msg: Any) -> Result<(), IbcError> {
-    let envelope = MsgEnvelope::try_from(msg).map_err(|e| IbcError::Malformed(e.to_string()))?;
-    // ibc-rs's dispatch accepts this message and does nothing; a relayer
-    // must not see success. Recovery is the admin's (`crate::recover_client`).
-    if matches!(envelope, MsgEnvelope::Client(ibc::core::client::types::msgs::ClientMsg::RecoverClient(_))) {
+    // ibc-rs neither decodes nor dispatches ibc-go's recover-client (only a
+    // chain's authority may recover); say where recovery lives instead.
+    if msg.type_url == ibc::core::client::types::msgs::RECOVER_CLIENT_TYPE_URL {
         return Err(IbcError::Client(
             "client recovery is the zone admin's: send /kawase.settlement.v1.MsgRecoverClient".into(),
         ));
     }
+    let envelope = MsgEnvelope::try_from(msg).map_err(|e| IbcError::Malformed(e.to_string()))?;
     ibc::core::entrypoint::dispatch(host, routes, envelope).map_err(IbcError::from)
 }
 
