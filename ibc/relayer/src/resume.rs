@@ -33,7 +33,7 @@ async fn counter(chain: &Chain, key: &str) -> Result<u64> {
 }
 
 /// The newest identifiers first: `prefix-(n-1)` down to `prefix-(n-SCAN)`.
-async fn ids(chain: &Chain, counter_key: &str, prefix: &str) -> Result<Vec<String>> {
+async fn newest_ids(chain: &Chain, counter_key: &str, prefix: &str) -> Result<Vec<String>> {
     let n = counter(chain, counter_key).await?;
     Ok((n.saturating_sub(SCAN)..n).rev().map(|i| format!("{prefix}-{i}")).collect())
 }
@@ -41,7 +41,7 @@ async fn ids(chain: &Chain, counter_key: &str, prefix: &str) -> Result<Vec<Strin
 /// The oldest unfrozen client on `host` tracking `tracked` (the path's own:
 /// substitutes and strays come later).
 async fn find_client(host: &Chain, tracked: &Chain) -> Result<Option<String>> {
-    for id in ids(host, "ibc/counter/clients", "07-tendermint").await?.into_iter().rev() {
+    for id in newest_ids(host, "ibc/counter/clients", "07-tendermint").await?.into_iter().rev() {
         if let Some(cs) = client_state(host, &id).await? {
             if cs.chain_id.as_str() == tracked.chain_id && cs.frozen_height.is_none() {
                 return Ok(Some(id));
@@ -62,7 +62,7 @@ fn rank(state: i32) -> i32 {
 
 async fn find_connection(chain: &Chain, want: impl Fn(&conn::ConnectionEnd) -> bool) -> Result<Option<String>> {
     let mut best: Option<(i32, String)> = None;
-    for id in ids(chain, "ibc/counter/connections", "connection").await? {
+    for id in newest_ids(chain, "ibc/counter/connections", "connection").await? {
         if let Some((end, _)) = connection_end(chain, &id).await? {
             if rank(end.state) > 0 && want(&end) && best.as_ref().is_none_or(|(r, _)| rank(end.state) > *r) {
                 best = Some((rank(end.state), id));
@@ -74,7 +74,7 @@ async fn find_connection(chain: &Chain, want: impl Fn(&conn::ConnectionEnd) -> b
 
 async fn find_channel(chain: &Chain, want: impl Fn(&chan::Channel) -> bool) -> Result<Option<String>> {
     let mut best: Option<(i32, String)> = None;
-    for id in ids(chain, "ibc/counter/channels", "channel").await? {
+    for id in newest_ids(chain, "ibc/counter/channels", "channel").await? {
         if let Some((end, _)) = channel_end(chain, &id).await? {
             if rank(end.state) > 0 && want(&end) && best.as_ref().is_none_or(|(r, _)| rank(end.state) > *r) {
                 best = Some((rank(end.state), id));
