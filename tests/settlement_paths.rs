@@ -2,10 +2,10 @@
 //! the FZ the BZ's genesis names, survives a frozen light client (the admin
 //! recovers it from a substitute), and a relayer killed between any two
 //! handshake steps completes the path on its next run.
-#[path = "common/zones.rs"]
-mod zones;
 #[path = "common/misbehaviour.rs"]
 mod misbehaviour;
+#[path = "common/zones.rs"]
+mod zones;
 
 use std::process::Command;
 
@@ -68,8 +68,10 @@ fn a_bz_refuses_a_settlement_channel_from_a_client_of_another_chain_and_opens_on
         net.link_both().await;
         let ch = net.channel.clone();
         net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, 300, 0)]).await;
-        eventually(30, "charge credited", || async { (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(()) })
-            .await;
+        eventually(30, "charge credited", || async {
+            (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(())
+        })
+        .await;
         net.assert_quiescent_invariant().await;
     });
 }
@@ -82,8 +84,10 @@ fn a_frozen_bz_client_recovered_by_the_admin_delivers_what_was_stranded_with_bal
         net.link_both().await;
         let ch = net.channel.clone();
         net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, 300, 0)]).await;
-        eventually(30, "charge credited", || async { (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(()) })
-            .await;
+        eventually(30, "charge credited", || async {
+            (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(())
+        })
+        .await;
         net.relayer.kill();
 
         // Money in flight both ways: a BZ payment held, an FZ charge reserved.
@@ -119,7 +123,13 @@ fn a_frozen_bz_client_recovered_by_the_admin_delivers_what_was_stranded_with_bal
         assert_eq!((err.0.as_str(), err.1), ("accounts", 7), "{err:?}");
 
         let admin_key = net.bz.home.join("keys/admin.json");
-        let out = net.relayer.run_args(&["recover-client", "--zone", "bz", "--admin-key-file", admin_key.to_str().expect("utf8")]);
+        let out = net.relayer.run_args(&[
+            "recover-client",
+            "--zone",
+            "bz",
+            "--admin-key-file",
+            admin_key.to_str().expect("utf8"),
+        ]);
         assert!(out.starts_with(&format!("BZ client {bz_client} (of kawase-fz) recovered from substitute")), "{out}");
         assert_eq!(frozen_height(&net, &bz_client).await, 0, "the subject is active again");
         let clients: Value =
@@ -130,7 +140,8 @@ fn a_frozen_bz_client_recovered_by_the_admin_delivers_what_was_stranded_with_bal
         // The old channel carries on: the payment settles, the charge lands.
         net.relayer.start();
         eventually(60, "payment and charge settled", || async {
-            let done = net.bz.bz(&net.alice_bz).await == Some((230, 0)) && net.bz.bz(&net.bob_bz).await == Some((120, 0));
+            let done =
+                net.bz.bz(&net.alice_bz).await == Some((230, 0)) && net.bz.bz(&net.bob_bz).await == Some((120, 0));
             done.then_some(())
         })
         .await;

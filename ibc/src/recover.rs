@@ -20,7 +20,7 @@ use ibc::core::host::ValidationContext;
 use ibc::primitives::Signer;
 use kawase_primitives::StateRead;
 
-use crate::{IbcHost, IbcError};
+use crate::{IbcError, IbcHost};
 
 /// Replaces the state of `subject` by that of `substitute` (see module docs).
 /// Validates everything before writing anything.

@@ -29,8 +29,7 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
     // The FZ's real header at a height the BZ's client already trusts.
     let fz = net.fz.client();
     let real = fz.commit(block::Height::try_from(h).expect("h")).await.expect("commit").signed_header;
-    let vals =
-        fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
+    let vals = fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
     let set = tendermint::validator::Set::without_proposer(vals.validators);
 
     // A second header for the same height, signed by the same (only)
@@ -39,8 +38,7 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
     let mut forged = real.header.clone();
     forged.app_hash = tendermint::AppHash::try_from(vec![0xAB; 32]).expect("hash");
     let block_id = block::Id { hash: forged.hash(), part_set_header: real.commit.block_id.part_set_header };
-    let CommitSig::BlockIdFlagCommit { validator_address, timestamp, .. } = real.commit.signatures[0].clone()
-    else {
+    let CommitSig::BlockIdFlagCommit { validator_address, timestamp, .. } = real.commit.signatures[0].clone() else {
         panic!("the validator signed block {h}")
     };
     let vote = tendermint::vote::Vote {
@@ -61,9 +59,9 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
         round: real.commit.round,
         block_id,
         signatures: vec![CommitSig::BlockIdFlagCommit {
-        validator_address,
-        timestamp,
-        signature: tendermint::Signature::try_from(sig.to_bytes().as_slice()).ok(),
+            validator_address,
+            timestamp,
+            signature: tendermint::Signature::try_from(sig.to_bytes().as_slice()).ok(),
         }],
     };
     let forged = SignedHeader::new(forged, commit).expect("signed header");
@@ -72,7 +70,7 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
     let trusted_vals = set.clone();
     let relayer_key = {
         let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(net.relayer.config.with_file_name("bz-key.json")).expect("key"),
+            &std::fs::read_to_string(net.relayer.config.with_file_name("bz-key.json")).expect("key"),
         )
         .expect("json");
         let s: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32");
@@ -83,11 +81,8 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
     let header = kawase_ibc::ibc::clients::tendermint::types::Header {
         signed_header: forged,
         validator_set: set,
-        trusted_height: kawase_ibc::ibc::core::client::types::Height::new(
-        0,
-        earliest_trusted(net, bz_client, h).await,
-        )
-        .expect("height"),
+        trusted_height: kawase_ibc::ibc::core::client::types::Height::new(0, earliest_trusted(net, bz_client, h).await)
+            .expect("height"),
         trusted_next_validator_set: trusted_vals,
     };
     let update = kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient {
@@ -125,4 +120,3 @@ pub async fn earliest_trusted(net: &Net, client: &str, below: u64) -> u64 {
     }
     panic!("no consensus state below {below}")
 }
-

@@ -302,7 +302,12 @@ pub async fn network() -> Net {
 
 /// A relayer config in `dir` for `fz` and `bz` (RPC addresses and chain
 /// ids), with `key` on both.
-pub fn relayer_config(dir: &Path, key: &Key, (fz_chain, fz_rpc): (&str, &str), (bz_chain, bz_rpc): (&str, &str)) -> Relayer {
+pub fn relayer_config(
+    dir: &Path,
+    key: &Key,
+    (fz_chain, fz_rpc): (&str, &str),
+    (bz_chain, bz_rpc): (&str, &str),
+) -> Relayer {
     std::fs::create_dir_all(dir).expect("dir");
     key_file(&dir.join("fz-key.json"), key);
     key_file(&dir.join("bz-key.json"), key);

@@ -54,7 +54,7 @@ async fn find_client(host: &Chain, tracked: &Chain) -> Result<Option<String>> {
 /// Rank of a handshake state: the furthest-along end is the one to resume.
 fn rank(state: i32) -> i32 {
     match state {
-        3 => 2, // OPEN
+        3 => 2,     // OPEN
         1 | 2 => 1, // INIT, TRYOPEN
         _ => 0,
     }
@@ -99,10 +99,9 @@ pub async fn discover(fz: &Chain, bz: &Chain, ids: &mut PathIds) -> Result<bool>
     }
     if ids.fz_connection.is_empty() {
         let (a, b) = (ids.fz_client.clone(), ids.bz_client.clone());
-        let found = find_connection(fz, |e| {
-            e.client_id == a && e.counterparty.as_ref().is_some_and(|c| c.client_id == b)
-        })
-        .await?;
+        let found =
+            find_connection(fz, |e| e.client_id == a && e.counterparty.as_ref().is_some_and(|c| c.client_id == b))
+                .await?;
         ids.fz_connection = found.unwrap_or_default();
     }
     if !ids.fz_connection.is_empty() && ids.bz_connection.is_empty() {
@@ -123,7 +122,8 @@ pub async fn discover(fz: &Chain, bz: &Chain, ids: &mut PathIds) -> Result<bool>
     if !ids.fz_channel.is_empty() && ids.bz_channel.is_empty() {
         let (bz_conn, fz_chan) = (ids.bz_connection.clone(), ids.fz_channel.clone());
         let found = find_channel(bz, |e| {
-            e.connection_hops.first() == Some(&bz_conn) && e.counterparty.as_ref().is_some_and(|c| c.channel_id == fz_chan)
+            e.connection_hops.first() == Some(&bz_conn)
+                && e.counterparty.as_ref().is_some_and(|c| c.channel_id == fz_chan)
         })
         .await?;
         ids.bz_channel = found.unwrap_or_default();

@@ -79,12 +79,36 @@ proto_name!(MsgDischarge, "kawase.settlement.v1", "MsgDischarge");
 /// A statelessly valid settlement action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
-    Link { signer: Address, channel: ChannelId, bz: Address, timeout_secs: u64 },
-    Charge { signer: Address, channel: ChannelId, amount: u128, timeout_secs: u64 },
-    Pay { signer: Address, to: Address, amount: u128, memo: String, timeout_secs: u64 },
-    Discharge { signer: Address, amount: u128, timeout_secs: u64 },
+    Link {
+        signer: Address,
+        channel: ChannelId,
+        bz: Address,
+        timeout_secs: u64,
+    },
+    Charge {
+        signer: Address,
+        channel: ChannelId,
+        amount: u128,
+        timeout_secs: u64,
+    },
+    Pay {
+        signer: Address,
+        to: Address,
+        amount: u128,
+        memo: String,
+        timeout_secs: u64,
+    },
+    Discharge {
+        signer: Address,
+        amount: u128,
+        timeout_secs: u64,
+    },
     /// Admin: revive an expired or frozen client (sends no packet).
-    RecoverClient { signer: Address, subject: ClientId, substitute: ClientId },
+    RecoverClient {
+        signer: Address,
+        subject: ClientId,
+        substitute: ClientId,
+    },
 }
 
 /// Longest payment memo.

@@ -92,7 +92,15 @@ mod tests {
         assert!(bz_hold("channel-0", 9) < bz_hold("channel-0", 10));
         assert!(bz_balance(&a) < bz_balance(&b));
         assert!(fz_link("channel-0", &b) < fz_link("channel-1", &a));
-        for k in [fz_link("c", &a), fz_bz_index("c", &a), bz_link(&a), bz_balance(&a), bz_held(&a), bz_hold("c", 1), bz_incoming(&a)] {
+        for k in [
+            fz_link("c", &a),
+            fz_bz_index("c", &a),
+            bz_link(&a),
+            bz_balance(&a),
+            bz_held(&a),
+            bz_hold("c", 1),
+            bz_incoming(&a),
+        ] {
             assert!(k.starts_with(PREFIX.as_bytes()));
         }
         assert!(!bz_held(&a).starts_with(bz_hold_prefix()));

@@ -11,6 +11,7 @@
 //! account, FZ reserved = BZ balance + BZ holds.
 use std::cell::RefCell;
 
+use kawase_accounts::StateReadExt as _;
 use kawase_accounts::{Role, StateWriteExt as _};
 use kawase_ibc::ibc::core::channel::types::acknowledgement::Acknowledgement;
 use kawase_ibc::ibc::core::channel::types::packet::Packet;
@@ -19,7 +20,6 @@ use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, PortId};
 use kawase_ibc::ibc::core::router::module::Module;
 use kawase_ibc::ibc::primitives::Signer;
 use kawase_primitives::{Address, Context, Delta, MemState};
-use kawase_accounts::StateReadExt as _;
 use kawase_settlement::{BzHoldings, Msg, Side, StateReadExt as _, StateWriteExt as _};
 use kawase_token::{StateReadExt as _, StateWriteExt as _, TokenHoldings};
 use proptest::prelude::*;
