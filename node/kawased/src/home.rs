@@ -440,6 +440,7 @@ fn new_genesis(
         params: Params::standard(),
         accounts: kawase_accounts::Genesis { admin: admin.address(), banks: Vec::new(), accounts: Vec::new() },
         token: Default::default(),
+        settlement: Default::default(),
     };
     GenesisDoc {
         genesis_time: tendermint::Time::now(),
@@ -503,6 +504,22 @@ pub fn testnet_with(
     Ok(homes)
 }
 
+/// Names, in a BZ's genesis in every home, the FZ (by chain id) whose
+/// settlement channel the BZ accepts.
+pub fn name_fz_counterparty(homes: &[Home], fz_chain_id: &str) -> Result<()> {
+    for h in homes {
+        let mut genesis = h.load_genesis()?;
+        if genesis.app_state.zone != Zone::Bz {
+            bail!("only a Business Zone names its FZ counterparty (--fz-chain-id)");
+        }
+        let s = kawase_app::genesis::SettlementGenesis::bz_of(fz_chain_id);
+        s.fz.as_ref().map(|f| f.validate()).transpose().with_context(|| format!("FZ chain id `{fz_chain_id}`"))?;
+        genesis.app_state.settlement = s;
+        h.write_genesis(&genesis)?;
+    }
+    Ok(())
+}
+
 pub fn consensus_params() -> tendermint::consensus::Params {
     let p = Params::standard();
     tendermint::consensus::Params {
@@ -535,7 +552,13 @@ pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
         consensus_params: consensus_params(),
         validators: vec![tendermint::validator::Info::new(validator.public_key(), 10u32.into())],
         app_hash: Default::default(),
-        app_state: demo.genesis(zone),
+        app_state: kawase_app::AppState {
+            settlement: match zone {
+                Zone::Bz => kawase_app::genesis::SettlementGenesis::bz_of("kawase-fz-1"),
+                Zone::Fz => Default::default(),
+            },
+            ..demo.genesis(zone)
+        },
     })
 }
 

@@ -82,6 +82,10 @@ enum Command {
         /// Node i listens on base+10i (p2p), +1 (rpc), +2 (abci), +3 (gossip), +4 (metrics).
         #[arg(long, default_value_t = 26656)]
         base_port: u16,
+        /// BZ only: the chain id of the FZ whose settlement channel this BZ
+        /// accepts (genesis `settlement.fz`); without it no channel opens.
+        #[arg(long)]
+        fz_chain_id: Option<String>,
     },
     /// Serve the application to an external CometBFT over the ABCI socket protocol.
     Abci {
@@ -257,8 +261,11 @@ fn run(cli: Cli) -> Result<()> {
             unreachable!("handled above")
         }
         Command::Start { home } => start::run(&home),
-        Command::Testnet { validators, output, chain_id, zone, base_port } => {
+        Command::Testnet { validators, output, chain_id, zone, base_port, fz_chain_id } => {
             let homes = home::testnet(&output, validators, &chain_id, zone.into(), base_port)?;
+            if let Some(fz) = fz_chain_id {
+                home::name_fz_counterparty(&homes, &fz)?;
+            }
             for h in &homes {
                 let c = h.load_config()?;
                 println!("{}  rpc {}  p2p {}", h.root.display(), c.rpc.laddr, c.p2p.laddr);
