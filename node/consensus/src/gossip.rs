@@ -278,9 +278,9 @@ async fn read_frame<R: AsyncRead + Unpin>(
         let mut buf = Vec::new();
         (&mut *r).take(n as u64).read_to_end(&mut buf).await?;
         if buf.len() != n {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            return Err(Closed::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        Ok(buf)
+        Ok::<_, Closed>(buf)
     })
     .await
     .map_err(|_| Closed::Timeout("frame"))?
@@ -363,7 +363,7 @@ async fn dial(peer: &GossipPeer, key: &SigningKey, config: &GossipConfig) -> Res
         let mut stream = TcpStream::connect(peer.addr).await?;
         let _ = stream.set_nodelay(true);
         auth::handshake(&mut stream, key, &config.chain_id, |id| id == expected).await?;
-        Ok(stream)
+        Ok::<_, Closed>(stream)
     })
     .await
     .map_err(|_| Closed::Timeout("handshake"))?

@@ -31,6 +31,7 @@ struct Node {
 }
 
 fn chain(dir: &std::path::Path) -> (TestChain, Demo) {
+    std::fs::create_dir_all(dir).unwrap();
     let mut d = Demo::new();
     let mut chain = TestChain::open(AppConfig::new(dir.join("s")), CHAIN).unwrap();
     chain.init(&d.genesis(Zone::Fz)).unwrap();

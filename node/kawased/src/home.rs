@@ -527,6 +527,23 @@ pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn testnet_homes_name_each_gossip_peer_by_its_node_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let homes = testnet(dir.path(), 3, "kawase-t", Zone::Fz, 40_000).expect("testnet");
+        for (i, h) in homes.iter().enumerate() {
+            let peers = parse_gossip_peers(&h.load_config().expect("config").mempool.gossip_peers).expect("peers");
+            assert_eq!(peers.len(), 2);
+            for (j, other) in homes.iter().enumerate().filter(|(j, _)| *j != i) {
+                let id = other.node_id().expect("id");
+                let port = Ports::testnet(40_000, j as u16).gossip;
+                assert!(peers.iter().any(|p| p.id.to_string() == id && p.addr.port() == port), "node{i} lacks node{j}");
+            }
+        }
+        assert!(parse_gossip_peers("127.0.0.1:5").is_err(), "a peer without an id is refused");
+        assert!(parse_gossip_peers("abcd@127.0.0.1:5").is_err(), "a short id is refused");
+    }
+
     /// `genesis/fz.json` and `genesis/bz.json` are what `sample_genesis`
     /// builds (set KAWASE_BLESS=1 to rewrite them) and a chain starts from them.
     #[test]

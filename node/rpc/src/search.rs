@@ -49,7 +49,7 @@ pub struct SearchLimits {
 
 impl Default for SearchLimits {
     fn default() -> Self {
-        SearchLimits { max_scanned: 100_000, max_decoded_blocks: 1_000 }
+        SearchLimits { max_scanned: 500_000, max_decoded_blocks: 1_000 }
     }
 }
 
