@@ -201,12 +201,10 @@ impl Inbound {
     async fn serve(self: Arc<Self>, mut stream: TcpStream) -> Result<(), Closed> {
         let c = &self.config;
         let allowed = |id: NodeId| self.allowed.contains(&id) && !self.reputation.is_banned(id);
-        let id = tokio::time::timeout(
-            c.handshake_timeout,
-            auth::handshake(&mut stream, &self.key, &self.chain_id, allowed),
-        )
-        .await
-        .map_err(|_| Closed::Timeout("handshake"))??;
+        let id =
+            tokio::time::timeout(c.handshake_timeout, auth::handshake(&mut stream, &self.key, &self.chain_id, allowed))
+                .await
+                .map_err(|_| Closed::Timeout("handshake"))??;
         loop {
             let frame = match read_frame(&mut stream, c.max_frame, c.idle_timeout, c.frame_timeout).await {
                 Err(e @ Closed::FrameTooLarge { .. }) => {

@@ -208,7 +208,10 @@ fn run(cli: Cli) -> Result<()> {
             let h = home::Home::new(&home);
             h.init(&chain_id, zone, &moniker)?;
             println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
-            println!("node id: {} (peers name this node `ID@HOST:PORT` in persistent_peers and gossip_peers)", h.node_id()?);
+            println!(
+                "node id: {} (peers name this node `ID@HOST:PORT` in persistent_peers and gossip_peers)",
+                h.node_id()?
+            );
             println!("admin key: {}", h.keys_dir().join("admin.json").display());
             println!("next: kawased start --home {}", home.display());
             Ok(())

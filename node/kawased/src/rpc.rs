@@ -22,7 +22,6 @@ use tokio::sync::broadcast;
 
 use crate::home::{parse_duration, parse_laddr, NodeConfig};
 
-
 pub struct NodeBackend {
     shared: Arc<Shared>,
     events: broadcast::Sender<NodeEvent>,

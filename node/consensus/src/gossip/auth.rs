@@ -152,10 +152,8 @@ mod tests {
         let (a, b) = (SigningKey::from([1u8; 32]), SigningKey::from([2u8; 32]));
         let (ida, idb) = (NodeId::of_seed([1u8; 32]), NodeId::of_seed([2u8; 32]));
         let (mut x, mut y) = tokio::io::duplex(1024);
-        let (ra, rb) = tokio::join!(
-            handshake(&mut x, &a, "c", |id| id == idb),
-            handshake(&mut y, &b, "c", |id| id == ida)
-        );
+        let (ra, rb) =
+            tokio::join!(handshake(&mut x, &a, "c", |id| id == idb), handshake(&mut y, &b, "c", |id| id == ida));
         assert_eq!((ra.unwrap(), rb.unwrap()), (idb, ida));
 
         let (mut x, mut y) = tokio::io::duplex(1024);
