@@ -234,4 +234,39 @@ impl BlockStore {
         }
         Ok(out)
     }
+
+    /// Visits the locations [`BlockStore::search`] finds, without collecting
+    /// them and in either direction (newest first when `desc`), until
+    /// `visit` returns false: RPC bounds its own work this way.
+    pub fn scan_events(
+        &self,
+        composite: &str,
+        value: &str,
+        desc: bool,
+        visit: &mut dyn FnMut(TxLocation) -> bool,
+    ) -> Result<(), StoreError> {
+        let prefix = key::event_prefix(composite, value);
+        // The prefix ends in 0x00, so bumping that byte bounds the range.
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_lower_bound(prefix.clone());
+        ro.set_iterate_upper_bound(end);
+        let mode = if desc { IteratorMode::End } else { IteratorMode::Start };
+        for item in self.db.iterator_opt(mode, ro) {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else { continue };
+            if rest.len() != 12 {
+                continue;
+            }
+            let h = u64::from_be_bytes(rest[..8].try_into().unwrap_or_default());
+            let i = u32::from_be_bytes(rest[8..].try_into().unwrap_or_default());
+            if !visit(TxLocation { height: h, index: i }) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }

@@ -196,6 +196,12 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
 
+/// Peers name a node by this id, so `init` prints it where an operator looks.
+fn print_node_id(h: &home::Home) -> Result<()> {
+    println!("node id: {} (peers name this node `ID@HOST:PORT` in persistent_peers and gossip_peers)", h.node_id()?);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keys { out, keyring, cmd } => return keys::run(cmd, &keyring, out.output),
@@ -224,10 +230,12 @@ fn run(cli: Cli) -> Result<()> {
                 let pass = keyring.new_passphrase(&format!("the new key `{admin_key_name}`"))?;
                 h.init(&chain_id, zone, &moniker, Some((&ks, &admin_key_name, &pass)))?;
                 println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
+                print_node_id(&h)?;
                 println!("admin key: `{admin_key_name}` in the keystore {} (encrypted)", ks.dir().display());
             } else {
                 h.init(&chain_id, zone, &moniker, None)?;
                 println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
+                print_node_id(&h)?;
                 println!(
                     "admin key: {} (plain text, 0600; `kawased init --keystore` encrypts it instead)",
                     h.keys_dir().join("admin.json").display()
