@@ -10,8 +10,10 @@
 //! first (signature cache, mempool view) and one checks the invariants
 //! after every block.
 //!
-//! The sequence is generated against the first run from a seed; the seeds
-//! are `0..PROPTEST_CASES` (default 2), or the one in `KAWASE_DETERMINISM_SEED`.
+//! The sequence is generated against the first run from a seed: seeds
+//! `KAWASE_FUZZ_SEED` (default 0) onwards, `PROPTEST_CASES` of them
+//! (default 2); a failure names its seed, and `KAWASE_FUZZ_SEED=<seed>
+//! PROPTEST_CASES=1` replays it.
 use kawase_accounts::{Role, StateReadExt as _};
 use kawase_app::testkit::{TestChain, Wallet};
 use kawase_app::{AppConfig, AppState, Params, Zone};
@@ -251,11 +253,9 @@ fn execute(genesis: &AppState, blocks: &[Vec<Vec<u8>>], run: Run) -> Trace {
 }
 
 fn seeds() -> Vec<u64> {
-    if let Some(s) = std::env::var("KAWASE_DETERMINISM_SEED").ok().and_then(|s| s.parse().ok()) {
-        return vec![s];
-    }
+    let base = std::env::var("KAWASE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0u64);
     let n = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2u64);
-    (0..n).collect()
+    (0..n).map(|i| base.wrapping_add(i)).collect()
 }
 
 fn check(zone: Zone) {

@@ -275,8 +275,10 @@ fn build(input: &Input, world: &World) -> (Vec<u8>, Option<Code>) {
             (resign(&w, CHAIN, &body, &auth, 1), (!known).then_some(("tx", 7)))
         }
         Mutation::RandomIbc(i, value) => {
-            body.messages = vec![cosmrs::proto::Any { type_url: IBC_URLS[*i].into(), value: value.clone() }];
-            (resign(&w, CHAIN, &body, &auth, 1), None)
+            // Signed by the admin, who may send IBC messages: random payloads
+            // reach ibc-rs decoding and, when they decode, its handlers.
+            let mut admin = world.d.admin.clone();
+            (admin.sign(CHAIN, vec![cosmrs::Any { type_url: IBC_URLS[*i].into(), value: value.clone() }]), None)
         }
         Mutation::BadPubkey(bad) => {
             let info = &mut auth.signer_infos[0];

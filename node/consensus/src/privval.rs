@@ -28,6 +28,8 @@ pub enum PrivvalError {
     Conflict { height: u64, round: i64, step: u8 },
     #[error("privval state {path}: {reason}")]
     State { path: String, reason: String },
+    #[error("privval state {path} is in use by another signer (another kawased on this home?): refusing to sign")]
+    Locked { path: String },
 }
 
 /// `data/priv_validator_state.json`, in CometBFT's shape.
