@@ -23,11 +23,11 @@ use kawase_ibc::ibc::core::router::module::Module;
 use kawase_ibc::ibc::primitives::Signer;
 use kawase_primitives::{Address, Delta, MemState, StateRead};
 use kawase_settlement::packet::{Instruction, Kind, PacketData};
-use kawase_settlement::{ack_is_success, Msg, Side, StateReadExt as _, StateWriteExt as _};
+use kawase_settlement::{ack_is_success, Msg, Side, StateWriteExt as _};
 use kawase_token::{StateReadExt as _, StateWriteExt as _};
-use prost::Message;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use prost::Message;
 
 const CUSTOMERS: usize = 3;
 const ISSUED: u128 = 1_000;
@@ -322,7 +322,13 @@ fn one_case(w: &mut World, h: &Hostile) -> Result<(), TestCaseError> {
         Hostile::Ack { from_bz, a, b, amount, ack, shape } => {
             let (from, to) = if *from_bz { (Side::Bz, Side::Fz) } else { (Side::Fz, Side::Bz) };
             let msg = if *from_bz {
-                Msg::Pay { signer: bz_cust(*a), to: bz_cust(*b), amount: *amount, memo: String::new(), timeout_secs: 600 }
+                Msg::Pay {
+                    signer: bz_cust(*a),
+                    to: bz_cust(*b),
+                    amount: *amount,
+                    memo: String::new(),
+                    timeout_secs: 600,
+                }
             } else {
                 Msg::Charge { signer: fz_cust(*a), channel: channel(), amount: *amount, timeout_secs: 600 }
             };

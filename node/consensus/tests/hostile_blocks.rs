@@ -124,7 +124,8 @@ fn random_and_mutated_block_encodings_are_refused_or_checked_without_panicking()
     };
     let proposer = set.validators[0].address;
     let time = Time::from_unix_timestamp(1_800_000_000, 0).unwrap();
-    let original = block::build_block(&ctx, &tip, proposer, time, vec![b"tx-1".to_vec(), vec![0u8; 200], b"tx-3".to_vec()]);
+    let original =
+        block::build_block(&ctx, &tip, proposer, time, vec![b"tx-1".to_vec(), vec![0u8; 200], b"tx-3".to_vec()]);
     block::validate_block(&ctx, &tip, &original, Some(proposer), None).unwrap();
     let encoded = block::encode_block(&original);
     let original_hash = original.header.hash();

@@ -50,8 +50,10 @@ enum Frame {
 fn frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(Frame::Raw),
-        (prop_oneof![0u32..64, Just(u32::MAX), (16u32 << 20)..(16u32 << 20) + 8, any::<u32>()],
-            proptest::collection::vec(any::<u8>(), 0..128))
+        (
+            prop_oneof![0u32..64, Just(u32::MAX), (16u32 << 20)..(16u32 << 20) + 8, any::<u32>()],
+            proptest::collection::vec(any::<u8>(), 0..128)
+        )
             .prop_map(|(n, b)| Frame::Prefixed(n, b)),
         proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20).prop_map(Frame::Txs),
     ]

@@ -88,8 +88,11 @@ fn any_json() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            proptest::collection::vec((prop_oneof![proptest::sample::select(PARAMS.to_vec()).prop_map(String::from), "\\PC{0,8}"], inner), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            proptest::collection::vec(
+                (prop_oneof![proptest::sample::select(PARAMS.to_vec()).prop_map(String::from), "\\PC{0,8}"], inner),
+                0..6
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
@@ -224,7 +227,10 @@ fn uri_query() -> impl Strategy<Value = String> {
     proptest::collection::vec((key, value), 0..5).prop_map(|kv| {
         kv.into_iter()
             .map(|(k, v)| {
-                let v: String = v.bytes().map(|b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+                let v: String = v
+                    .bytes()
+                    .map(|b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("%{b:02X}") })
+                    .collect();
                 format!("{k}={v}")
             })
             .collect::<Vec<_>>()
@@ -330,7 +336,10 @@ fn an_oversized_websocket_message_closes_only_that_connection() {
         let url = format!("ws://{addr}/websocket");
         let mut big = tokio_tungstenite::connect_async(url.clone()).await.unwrap().0;
         let mut other = tokio_tungstenite::connect_async(url).await.unwrap().0;
-        let huge = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"broadcast_tx_sync","params":{{"tx":"{}"}}}}"#, "A".repeat(20_000));
+        let huge = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"broadcast_tx_sync","params":{{"tx":"{}"}}}}"#,
+            "A".repeat(20_000)
+        );
         let _ = big.send(WsMessage::Text(huge.into())).await;
         // The server closes it: the stream ends or errors, with no answer.
         loop {
