@@ -250,11 +250,7 @@ impl Cluster {
             }
             std::fs::write(home.join("config/config.toml"), toml::to_string(&c).expect("toml")).expect("config");
         }
-        let nodes = homes
-            .into_iter()
-            .zip(0..)
-            .map(|(home, _)| Node { home, rpc: String::new(), child: None, paused: false })
-            .collect();
+        let nodes = homes.into_iter().map(|home| Node { home, rpc: String::new(), child: None, paused: false }).collect();
         Cluster { chain_id: chain_id.into(), nodes, links }
     }
 

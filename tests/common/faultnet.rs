@@ -41,7 +41,7 @@ impl RelayerProc {
     fn new(dir: &Path, key: &Key, fz_rpc: &str, bz_rpc: &str) -> RelayerProc {
         std::fs::create_dir_all(dir).expect("relayer dir");
         key_file(&dir.join("key.json"), key);
-        let addr = |rpc: &str| rpc.trim_start_matches("http://").parse().expect("rpc socket");
+        let addr = |rpc: &str| -> std::net::SocketAddr { rpc.trim_start_matches("http://").parse().expect("rpc socket") };
         let proxies = [Proxy::start(addr(fz_rpc)), Proxy::start(addr(bz_rpc))];
         std::fs::write(
             dir.join("relayer.toml"),

@@ -101,18 +101,32 @@ async fn fz_invariants(
         per_bank[*bank] += free + res;
         reserved.push((*a, res));
     }
+    let positions = q(rpc, "/token/positions", b"").await?;
+    let list = positions.as_array().cloned().unwrap_or_default();
+    let netted = list.iter().all(|p| {
+        amount(&p["amount"]) > 0 && !list.iter().any(|o| o["debtor"] == p["creditor"] && o["creditor"] == p["debtor"])
+    });
+    v.invariant("interbank positions are netted (one direction, positive)", netted, || format!("{rpc}: {positions}"));
+    let owed = |bank: &str, side: &str| -> u128 {
+        list.iter().filter(|p| p[side].as_str() == Some(bank)).map(|p| amount(&p["amount"])).sum()
+    };
     let mut supplies = 0u128;
     for (i, b) in net.banks.iter().enumerate() {
-        let supply = amount(&q(rpc, "/token/bank", b.address().to_string().as_bytes()).await?["supply"]);
+        let addr = b.address().to_string();
+        let s = q(rpc, "/token/bank", addr.as_bytes()).await?;
+        let [supply, minted, burned, out, inn] =
+            ["supply", "minted", "burned", "settled_out", "settled_in"].map(|k| amount(&s[k]));
         supplies += supply;
         v.invariant("bank supply = its customers' free + reserved", supply == per_bank[i], || {
             format!("{rpc} bank {i}: supply {supply}, customers hold {}", per_bank[i])
         });
+        let lhs = supply.wrapping_add(owed(&addr, "debtor")).wrapping_add(out).wrapping_add(burned);
+        let rhs = minted.wrapping_add(owed(&addr, "creditor")).wrapping_add(inn);
+        v.invariant("bank: supply + owed + settled out + burned = minted + owed to it + settled in", lhs == rhs, || {
+            format!("{rpc} bank {i}: {s} positions {positions}")
+        });
     }
     v.invariant("sum of bank supplies = total supply", supplies == total, || format!("{rpc}: {supplies} != {total}"));
-    let positions = q(rpc, "/token/positions", b"").await?;
-    let ok = positions.as_array().is_some_and(|l| l.iter().all(|p| amount(&p["amount"]) > 0));
-    v.invariant("interbank positions are netted and positive", ok, || format!("{rpc}: {positions}"));
     Ok(reserved)
 }
 

@@ -19,7 +19,8 @@ use super::manifest::{Manifest, Rng};
 #[derive(Clone, Default)]
 pub struct Registered(pub Arc<Mutex<Vec<(Address, usize)>>>);
 
-enum Role2 {
+#[derive(Clone, Copy)]
+enum Part {
     Bank(usize),
     FzCustomer,
     BzCustomer,
@@ -60,10 +61,10 @@ pub fn spawn(m: &Manifest, net: &FaultNet, secs: u64, seed: u64) -> (Registered,
     });
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
-    let mut actors: Vec<(Key, Role2)> = net.banks.iter().enumerate().map(|(i, b)| (b.clone(), Role2::Bank(i))).collect();
+    let mut actors: Vec<(Key, Part)> = net.banks.iter().enumerate().map(|(i, b)| (b.clone(), Part::Bank(i))).collect();
     for c in &net.customers {
-        actors.push((c.fz.clone(), Role2::FzCustomer));
-        actors.push((c.bz.clone(), Role2::BzCustomer));
+        actors.push((c.fz.clone(), Part::FzCustomer));
+        actors.push((c.bz.clone(), Part::BzCustomer));
     }
     for (i, (key, role)) in actors.into_iter().enumerate() {
         let ctx = ctx.clone();
@@ -73,7 +74,7 @@ pub fn spawn(m: &Manifest, net: &FaultNet, secs: u64, seed: u64) -> (Registered,
     (registered, tasks)
 }
 
-async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Role2, mut rng: Rng, deadline: Instant) {
+async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline: Instant) {
     let me = key.address();
     let mut actor = Actor::new(key);
     let w = &ctx.weights;
@@ -81,7 +82,7 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Role2, mut rng: Rng, deadline
     while Instant::now() < deadline {
         n += 1;
         match role {
-            Role2::Bank(bi) => {
+            Part::Bank(bi) => {
                 let total = (w.issue + w.register).max(1) as u64;
                 if rng.below(total) < w.issue as u64 {
                     let list = &ctx.bank_customers[bi];
@@ -98,7 +99,7 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Role2, mut rng: Rng, deadline
                     actor.send(&ctx.fz, &ctx.history, "register", Effect::None, msg).await;
                 }
             }
-            Role2::FzCustomer => {
+            Part::FzCustomer => {
                 let total = (w.transfer + w.charge).max(1) as u64;
                 if rng.below(total) < w.transfer as u64 {
                     let to = ctx.fz_peers[rng.below(ctx.fz_peers.len() as u64) as usize];
@@ -110,7 +111,7 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Role2, mut rng: Rng, deadline
                     actor.send(&ctx.fz, &ctx.history, "charge", Effect::None, msg).await;
                 }
             }
-            Role2::BzCustomer => {
+            Part::BzCustomer => {
                 let total = (w.pay + w.discharge).max(1) as u64;
                 if rng.below(total) < w.pay as u64 {
                     let to = ctx.bz_peers[rng.below(ctx.bz_peers.len() as u64) as usize];
