@@ -40,6 +40,7 @@ struct Summary {
     txs_checked: u64,
     committed: u64,
     refused: u64,
+    refused_by: BTreeMap<String, u64>,
     unknown_committed: u64,
     unknown_absent: u64,
     forks: u64,
@@ -62,6 +63,9 @@ impl Summary {
         self.txs_checked += v.txs_checked;
         self.committed += v.committed;
         self.refused += v.refused;
+        for (k, n) in &v.refused_by {
+            *self.refused_by.entry(k.clone()).or_default() += n;
+        }
         self.unknown_committed += v.unknown_committed;
         self.unknown_absent += v.unknown_absent;
         self.forks += v.forks;
@@ -91,6 +95,9 @@ impl Summary {
             "transactions checked: {} (committed as told: {}, refused by CheckTx: {}, unknown then found: {}, unknown never committed: {})",
             self.txs_checked, self.committed, self.refused, self.unknown_committed, self.unknown_absent
         );
+        for (k, n) in &self.refused_by {
+            eprintln!("  refused {n}x: {k}");
+        }
         eprintln!(
             "forks: {}, app hash mismatches: {}, lost txs: {}, duplicated txs: {}, wrong results: {}",
             self.forks, self.app_hash_mismatches, self.lost, self.duplicated, self.wrong_result

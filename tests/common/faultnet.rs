@@ -222,9 +222,9 @@ pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
             .map(|(ci, c)| msgs::register_account(bank.address(), c.fz.address(), Role::Customer, &format!("{bi}-{ci}")))
             .collect();
         actor.must(&fz_ep, &history, "register", Effect::None, reg).await;
-        for c in &mine {
-            let amount = m.load.initial_issue;
-            let msg = vec![msgs::issue(bank.address(), c.fz.address(), amount, "setup")];
+        for (ci, c) in mine.iter().enumerate() {
+            let amount = u128::from(m.load.initial_issue);
+            let msg = vec![msgs::issue(bank.address(), c.fz.address(), amount, &format!("setup-{ci}"))];
             actor.must(&fz_ep, &history, "issue", Effect::Issue(amount), msg).await;
         }
         customers.extend(mine);
@@ -268,7 +268,7 @@ pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
         dir: dir.to_path_buf(),
     };
     tokio::task::block_in_place(|| net.relayers[0].start()).unwrap_or_else(|e| panic!("{e}"));
-    net.link_and_charge(m.load.initial_charge).await;
+    net.link_and_charge(u128::from(m.load.initial_charge)).await;
     net
 }
 

@@ -47,9 +47,9 @@ pub struct Load {
     pub banks: u16,
     pub customers_per_bank: u16,
     /// Issued to each customer at setup.
-    pub initial_issue: u128,
+    pub initial_issue: u64,
     /// Charged to each customer's BZ account at setup.
-    pub initial_charge: u128,
+    pub initial_charge: u64,
     /// Pause between one actor's transactions.
     pub pause_ms: u64,
     /// Relative weights of the operations.

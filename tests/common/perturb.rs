@@ -14,6 +14,8 @@ use super::proxy::Mode;
 #[derive(Default, Debug)]
 pub struct Applied {
     pub by_kind: BTreeMap<String, u32>,
+    /// Restarts after a process died by itself, per process (capped).
+    pub self_restarts: BTreeMap<String, u32>,
     /// Processes that crashed, failed to restart or to stop: each a finding.
     pub findings: Vec<String>,
     pub log: Vec<String>,
@@ -133,22 +135,37 @@ fn start_relayer(net: &mut FaultNet, i: usize, out: &mut Applied) {
     }
 }
 
+/// A process that keeps dying by itself is started again at most this
+/// often per run (a crash loop is one finding, not a busy loop).
+const MAX_SELF_RESTARTS: u32 = 3;
+
 /// Records processes that died without being told to, and starts them
-/// again so the run can go on.
+/// again (a few times) so the run can go on.
 fn watch(net: &mut FaultNet, out: &mut Applied) {
     for z in [ZoneName::Fz, ZoneName::Bz] {
         let c = cluster(net, z);
         for i in 0..c.nodes.len() {
             if let Some(e) = c.nodes[i].exited() {
-                out.findings.push(e);
-                start_node(c, i, out);
+                let name = format!("{} node {i}", c.chain_id);
+                let n = out.self_restarts.entry(name.clone()).or_default();
+                *n += 1;
+                if *n <= MAX_SELF_RESTARTS {
+                    out.findings.push(e);
+                    start_node(c, i, out);
+                } else if *n == MAX_SELF_RESTARTS + 1 {
+                    out.findings.push(format!("{name} keeps dying by itself; left down"));
+                }
             }
         }
     }
     for i in 0..2 {
         if let Some(e) = net.relayers[i].exited() {
-            out.findings.push(e);
-            start_relayer(net, i, out);
+            let n = out.self_restarts.entry(format!("relayer {i}")).or_default();
+            *n += 1;
+            if *n <= MAX_SELF_RESTARTS {
+                out.findings.push(e);
+                start_relayer(net, i, out);
+            }
         }
     }
 }

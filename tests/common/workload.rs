@@ -95,7 +95,7 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline:
                     // Recorded before sending: whether it commits is for
                     // the checks to find out (an unknown account holds 0).
                     ctx.registered.0.lock().unwrap_or_else(|p| p.into_inner()).push((new, bi));
-                    let msg = vec![msgs::register_account(me, new, Role::Customer, &format!("load-{n}"))];
+                    let msg = vec![msgs::register_account(me, new, Role::Customer, &format!("load-{n}-{new}"))];
                     actor.send(&ctx.fz, &ctx.history, "register", Effect::None, msg).await;
                 }
             }
