@@ -10,25 +10,34 @@
 //!
 //! `KAWASE_FAULTS_PROFILE=ci|soak|path.toml` picks the manifest (ci by
 //! default); `KAWASE_SOAK_SECS` bounds a soak; scripts/soak.sh runs one.
-mod common {
-    pub mod checks;
-    pub mod cluster;
-    pub mod faultnet;
-    pub mod load;
-    pub mod manifest;
-    pub mod money;
-    pub mod perturb;
-    pub mod proxy;
-    pub mod workload;
-    pub mod zones;
-}
+// The harness pieces live in tests/common/, one concern per file; they
+// refer to each other as `super::NAME`, so they sit at the crate root.
+#[path = "common/checks.rs"]
+mod checks;
+#[path = "common/cluster.rs"]
+mod cluster;
+#[path = "common/faultnet.rs"]
+mod faultnet;
+#[path = "common/load.rs"]
+mod load;
+#[path = "common/manifest.rs"]
+mod manifest;
+#[path = "common/money.rs"]
+mod money;
+#[path = "common/perturb.rs"]
+mod perturb;
+#[path = "common/proxy.rs"]
+mod proxy;
+#[path = "common/workload.rs"]
+mod workload;
+#[path = "common/zones.rs"]
+mod zones;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::checks::{self, Verdict};
-use common::manifest::{Manifest, Rng, ZoneName};
-use common::{faultnet, money, perturb, workload};
+use checks::Verdict;
+use manifest::{Manifest, Rng, ZoneName};
 
 /// What all runs found, printed at the end.
 #[derive(Default)]
@@ -89,7 +98,10 @@ impl Summary {
         let total: u32 = self.perturbations.values().sum();
         eprintln!("==== fault suite summary ({name}, {:.0} s) ====", elapsed.as_secs_f64());
         eprintln!("runs: {}", self.runs);
-        eprintln!("perturbations applied: {total} {:?}, create-path kills: {}", self.perturbations, self.handshake_kills);
+        eprintln!(
+            "perturbations applied: {total} {:?}, create-path kills: {}",
+            self.perturbations, self.handshake_kills
+        );
         eprintln!("block pairs compared across nodes: {}", self.blocks_compared);
         eprintln!(
             "transactions checked: {} (committed as told: {}, refused by CheckTx: {}, unknown then found: {}, unknown never committed: {})",

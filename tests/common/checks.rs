@@ -194,7 +194,10 @@ pub async fn transactions_as_told(
             }
             (Outcome::Committed { height, code }, None) => {
                 v.lost += 1;
-                v.fail(format!("{} tx {} ({}) told committed at {height} code {code} is not found", ep.chain_id, s.hash, s.op));
+                v.fail(format!(
+                    "{} tx {} ({}) told committed at {height} code {code} is not found",
+                    ep.chain_id, s.hash, s.op
+                ));
                 false
             }
             (Outcome::Refused { code, log }, seen) => {
@@ -212,7 +215,10 @@ pub async fn transactions_as_told(
             (Outcome::Unknown(_), Some((h, c))) => {
                 v.unknown_committed += 1;
                 if h <= top && in_blocks != vec![h] {
-                    v.fail(format!("{} tx {} ({}) indexed at {h} but in blocks {in_blocks:?}", ep.chain_id, s.hash, s.op));
+                    v.fail(format!(
+                        "{} tx {} ({}) indexed at {h} but in blocks {in_blocks:?}",
+                        ep.chain_id, s.hash, s.op
+                    ));
                 }
                 c == 0
             }

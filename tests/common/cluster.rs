@@ -146,7 +146,11 @@ impl Node {
         match c.try_wait() {
             Ok(Some(status)) => {
                 self.child = None;
-                Some(format!("{} exited by itself ({status}):\n{}", self.home.display(), tail(&self.home.join("node.log"), 15)))
+                Some(format!(
+                    "{} exited by itself ({status}):\n{}",
+                    self.home.display(),
+                    tail(&self.home.join("node.log"), 15)
+                ))
             }
             _ => None,
         }
@@ -193,7 +197,9 @@ impl Cluster {
         let homes: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("node{i}"))).collect();
         let configs: Vec<toml::Table> = homes
             .iter()
-            .map(|h| toml::from_str(&std::fs::read_to_string(h.join("config/config.toml")).expect("config")).expect("toml"))
+            .map(|h| {
+                toml::from_str(&std::fs::read_to_string(h.join("config/config.toml")).expect("config")).expect("toml")
+            })
             .collect();
         let field = |c: &toml::Table, section: &str, key: &str| -> String {
             c[section][key].as_str().expect("string field").to_owned()
@@ -250,7 +256,8 @@ impl Cluster {
             }
             std::fs::write(home.join("config/config.toml"), toml::to_string(&c).expect("toml")).expect("config");
         }
-        let nodes = homes.into_iter().map(|home| Node { home, rpc: String::new(), child: None, paused: false }).collect();
+        let nodes =
+            homes.into_iter().map(|home| Node { home, rpc: String::new(), child: None, paused: false }).collect();
         Cluster { chain_id: chain_id.into(), nodes, links }
     }
 

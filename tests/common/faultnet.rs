@@ -41,7 +41,8 @@ impl RelayerProc {
     fn new(dir: &Path, key: &Key, fz_rpc: &str, bz_rpc: &str) -> RelayerProc {
         std::fs::create_dir_all(dir).expect("relayer dir");
         key_file(&dir.join("key.json"), key);
-        let addr = |rpc: &str| -> std::net::SocketAddr { rpc.trim_start_matches("http://").parse().expect("rpc socket") };
+        let addr =
+            |rpc: &str| -> std::net::SocketAddr { rpc.trim_start_matches("http://").parse().expect("rpc socket") };
         let proxies = [Proxy::start(addr(fz_rpc)), Proxy::start(addr(bz_rpc))];
         std::fs::write(
             dir.join("relayer.toml"),
@@ -65,13 +66,8 @@ impl RelayerProc {
     /// Runs a relayer command to completion (bounded); its stdout or error.
     pub fn run(&self, args: &[&str], limit: Duration) -> Result<String, String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("cli.log")).expect("log");
-        let mut child = self
-            .command()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn relayer");
+        let mut child =
+            self.command().args(args).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().expect("spawn relayer");
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -111,7 +107,8 @@ impl RelayerProc {
 
     /// `kawase-relayer start`, waiting (bounded) for `ready`.
     pub fn start(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("relayer.log")).expect("log");
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("relayer.log")).expect("log");
         let mut child = self
             .command()
             .arg("start")
@@ -219,7 +216,9 @@ pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
         let reg = mine
             .iter()
             .enumerate()
-            .map(|(ci, c)| msgs::register_account(bank.address(), c.fz.address(), Role::Customer, &format!("{bi}-{ci}")))
+            .map(|(ci, c)| {
+                msgs::register_account(bank.address(), c.fz.address(), Role::Customer, &format!("{bi}-{ci}"))
+            })
             .collect();
         actor.must(&fz_ep, &history, "register", Effect::None, reg).await;
         for (ci, c) in mine.iter().enumerate() {
@@ -277,10 +276,22 @@ impl FaultNet {
         let ch = self.channel.clone();
         for c in self.customers.clone() {
             let mut a = Actor::new(c.fz.clone());
-            a.must(&self.fz_ep, &self.history, "link", Effect::None, vec![msgs::link(c.fz.address(), &ch, c.bz.address(), 0)])
-                .await;
-            a.must(&self.fz_ep, &self.history, "charge", Effect::None, vec![msgs::charge(c.fz.address(), &ch, charge, 0)])
-                .await;
+            a.must(
+                &self.fz_ep,
+                &self.history,
+                "link",
+                Effect::None,
+                vec![msgs::link(c.fz.address(), &ch, c.bz.address(), 0)],
+            )
+            .await;
+            a.must(
+                &self.fz_ep,
+                &self.history,
+                "charge",
+                Effect::None,
+                vec![msgs::charge(c.fz.address(), &ch, charge, 0)],
+            )
+            .await;
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         for c in &self.customers {

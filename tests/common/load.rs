@@ -104,7 +104,10 @@ impl Endpoint {
 /// An ABCI query at one node; `None` if the node did not answer.
 pub async fn query_at(rpc: &str, path: &str, data: &[u8]) -> Option<Result<Value, String>> {
     let c = client(rpc);
-    let r = tokio::time::timeout(RPC_LIMIT, c.abci_query(Some(path.into()), data.to_vec(), None, false)).await.ok()?.ok()?;
+    let r = tokio::time::timeout(RPC_LIMIT, c.abci_query(Some(path.into()), data.to_vec(), None, false))
+        .await
+        .ok()?
+        .ok()?;
     if r.code.is_err() {
         return Some(Err(r.log));
     }
@@ -140,9 +143,22 @@ impl Actor {
 
     /// Signs `msgs`, sends them with broadcast_tx_commit to the next node
     /// and records what it was told.
-    pub async fn send(&mut self, ep: &Endpoint, h: &History, op: &'static str, effect: Effect, msgs: Vec<CosmosAny>) -> Sent {
+    pub async fn send(
+        &mut self,
+        ep: &Endpoint,
+        h: &History,
+        op: &'static str,
+        effect: Effect,
+        msgs: Vec<CosmosAny>,
+    ) -> Sent {
         if self.number.is_none() && !self.sync(ep).await {
-            return Sent { zone: ep.zone, hash: String::new(), op, effect, outcome: Outcome::Unknown("account not readable".into()) };
+            return Sent {
+                zone: ep.zone,
+                hash: String::new(),
+                op,
+                effect,
+                outcome: Outcome::Unknown("account not readable".into()),
+            };
         }
         let p = TxParams {
             chain_id: ep.chain_id.clone(),
@@ -200,7 +216,6 @@ impl Actor {
         }
         panic!("setup transaction {op} on {} never committed: {last:?}", ep.chain_id);
     }
-
 }
 
 /// Whether transaction `hash` is in the chain with code 0 on some node.

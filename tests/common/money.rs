@@ -122,15 +122,22 @@ async fn fz_invariants(
         });
         let lhs = supply.wrapping_add(owed(&addr, "debtor")).wrapping_add(out).wrapping_add(burned);
         let rhs = minted.wrapping_add(owed(&addr, "creditor")).wrapping_add(inn);
-        v.invariant("bank: supply + owed + settled out + burned = minted + owed to it + settled in", lhs == rhs, || {
-            format!("{rpc} bank {i}: {s} positions {positions}")
-        });
+        v.invariant(
+            "bank: supply + owed + settled out + burned = minted + owed to it + settled in",
+            lhs == rhs,
+            || format!("{rpc} bank {i}: {s} positions {positions}"),
+        );
     }
     v.invariant("sum of bank supplies = total supply", supplies == total, || format!("{rpc}: {supplies} != {total}"));
     Ok(reserved)
 }
 
-async fn bz_invariants(net: &FaultNet, rpc: &str, fz_reserved: &[Vec<(Address, u128)>], v: &mut Verdict) -> Result<(), String> {
+async fn bz_invariants(
+    net: &FaultNet,
+    rpc: &str,
+    fz_reserved: &[Vec<(Address, u128)>],
+    v: &mut Verdict,
+) -> Result<(), String> {
     let bz_total = amount(&q(rpc, "/settlement/bz_total", b"").await?["amount"]);
     let mut held_sum = 0u128;
     let mut per_link = Vec::new();

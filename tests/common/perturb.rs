@@ -70,7 +70,13 @@ pub fn run(net: &mut FaultNet, schedule: &[Perturbation]) -> Applied {
         if edge == Edge::Begin {
             *out.by_kind.entry(format!("{:?}", p.kind)).or_default() += 1;
         }
-        out.log.push(format!("{:>7.2}s {edge:?} {:?} {:?} node {}", start.elapsed().as_secs_f64(), p.kind, p.zone, p.node));
+        out.log.push(format!(
+            "{:>7.2}s {edge:?} {:?} {:?} node {}",
+            start.elapsed().as_secs_f64(),
+            p.kind,
+            p.zone,
+            p.node
+        ));
         apply(net, p, edge, &mut links, &mut out);
     }
     out

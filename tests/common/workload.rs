@@ -104,7 +104,9 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline:
                 if rng.below(total) < w.transfer as u64 {
                     let to = ctx.fz_peers[rng.below(ctx.fz_peers.len() as u64) as usize];
                     let amount = 1 + rng.below(80) as u128;
-                    actor.send(&ctx.fz, &ctx.history, "transfer", Effect::None, vec![msgs::transfer(me, to, amount)]).await;
+                    actor
+                        .send(&ctx.fz, &ctx.history, "transfer", Effect::None, vec![msgs::transfer(me, to, amount)])
+                        .await;
                 } else {
                     let amount = 1 + rng.below(40) as u128;
                     let msg = vec![msgs::charge(me, &ctx.channel, amount, 0)];
@@ -120,7 +122,9 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline:
                     actor.send(&ctx.bz, &ctx.history, "pay", Effect::None, msg).await;
                 } else {
                     let amount = 1 + rng.below(30) as u128;
-                    actor.send(&ctx.bz, &ctx.history, "discharge", Effect::None, vec![msgs::discharge(me, amount, 0)]).await;
+                    actor
+                        .send(&ctx.bz, &ctx.history, "discharge", Effect::None, vec![msgs::discharge(me, amount, 0)])
+                        .await;
                 }
             }
         }
