@@ -140,7 +140,7 @@ async fn one_run(m: &Manifest, run: u32, summary: &mut Summary) {
         eprintln!("run {run}: {l}");
     }
     let mut v = Verdict::default();
-    if let Err(e) = money::quiesce(&net, Duration::from_secs(240)).await {
+    if let Err(e) = money::quiesce(&net, Duration::from_secs(150)).await {
         v.fail(format!("not quiescent: {e}"));
     }
     let history = net.history.all();

@@ -102,7 +102,7 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline:
             Part::FzCustomer => {
                 let total = (w.transfer + w.charge).max(1) as u64;
                 if rng.below(total) < w.transfer as u64 {
-                    let to = ctx.fz_peers[rng.below(ctx.fz_peers.len() as u64) as usize];
+                    let to = other(&ctx.fz_peers, me, &mut rng);
                     let amount = 1 + rng.below(80) as u128;
                     actor
                         .send(&ctx.fz, &ctx.history, "transfer", Effect::None, vec![msgs::transfer(me, to, amount)])
@@ -116,7 +116,7 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline:
             Part::BzCustomer => {
                 let total = (w.pay + w.discharge).max(1) as u64;
                 if rng.below(total) < w.pay as u64 {
-                    let to = ctx.bz_peers[rng.below(ctx.bz_peers.len() as u64) as usize];
+                    let to = other(&ctx.bz_peers, me, &mut rng);
                     let amount = 1 + rng.below(40) as u128;
                     let msg = vec![msgs::pay(me, to, amount, &format!("inv-{n}"), 0)];
                     actor.send(&ctx.bz, &ctx.history, "pay", Effect::None, msg).await;
@@ -130,4 +130,15 @@ async fn actor_loop(ctx: Arc<Ctx>, key: Key, role: Part, mut rng: Rng, deadline:
         }
         tokio::time::sleep(ctx.pause).await;
     }
+}
+
+/// A peer other than `me` (or `me` if it is the only one).
+fn other(peers: &[Address], me: Address, rng: &mut Rng) -> Address {
+    for _ in 0..8 {
+        let p = peers[rng.below(peers.len() as u64) as usize];
+        if p != me {
+            return p;
+        }
+    }
+    me
 }
