@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod block;
+pub mod crash;
 pub mod gossip;
 pub mod mempool;
 pub mod metrics;

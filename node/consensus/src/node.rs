@@ -228,6 +228,7 @@ pub struct Running {
 /// Opens the stores, initialises or replays the app, and starts consensus.
 pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> Result<Running, NodeError> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| NodeError::Engine(e.to_string()))?;
+    crate::crash::announce();
     let store = BlockStore::open(&settings.data_dir.join("blockstore"))?;
     let tip = recover(&settings, &app, &store)?;
     tracing::info!(height = tip.height, app_hash = %hex::encode_upper(&tip.app_hash), "state recovered");
@@ -427,17 +428,21 @@ fn execute(
     let resp = app.try_finalize_block(req)?;
     let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
     let height = h.height.value();
+    crate::crash::point("after-finalize", height);
     match mempool {
         Some(pool) => {
             let guard = pool.begin_commit();
             app.try_commit()?;
+            crate::crash::point("after-app-commit", height);
             guard.recheck(&hashes);
+            crate::crash::point("after-recheck", height);
         }
         None => {
             app.try_commit()?;
         }
     }
     store.put_results(height, &hashes, &resp)?;
+    crate::crash::point("after-results", height);
     Ok(resp)
 }
 
@@ -642,7 +647,9 @@ impl Driver {
         let encoded = block::encode_block(&blk);
         let id = block::value_id(&blk, &encoded);
         self.shared.store.put_pending(height.0, &id, &encoded)?;
+        crate::crash::point("after-pending", height.0);
         self.shared.store.put_own_proposal(height.0, round.as_i64(), &id)?;
+        crate::crash::point("after-own-proposal", height.0);
         let pv = ProposedValue {
             height,
             round,
@@ -806,6 +813,7 @@ impl Driver {
             .ok_or_else(|| NodeError::Engine(format!("decided block {id:?} at {height} is unknown here")))?;
         let blk = block::decode_block(&encoded).map_err(NodeError::Inconsistent)?;
         self.shared.store.put_decided(height, &encoded, &id, &cert)?;
+        crate::crash::point("after-decided", height);
         let shared = self.shared.clone();
         let blk = Arc::new(blk);
         let blk2 = blk.clone();
