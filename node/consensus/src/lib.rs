@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod block;
+mod commit;
 pub mod crash;
 pub mod gossip;
 pub mod mempool;
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod node;
 pub mod privval;
 pub mod store;
+pub mod streams;
 pub mod types;
 
 pub use node::{start, CommittedBlock, ConsensusStatus, NodeError, NodeSettings, Running, Shared};
