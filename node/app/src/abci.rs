@@ -452,17 +452,20 @@ impl TxRecord {
     }
 }
 
+/// The result code the `/tx` index holds for `hash`, if any.
+fn indexed_code(state: &impl StateRead, hash: &[u8; 32]) -> Result<Option<u32>, AppError> {
+    let raw = state.get_nonverifiable(&state_key::tx_result(hash)).map_err(|e| AppError::State(e.to_string()))?;
+    raw.map(|raw| {
+        prost::Message::decode(raw.as_slice())
+            .map(|r: TxRecord| r.code)
+            .map_err(|e| AppError::State(format!("tx index entry {}: {e}", hex::encode_upper(hash))))
+    })
+    .transpose()
+}
+
 /// Whether the `/tx` index already holds a success for `hash`.
 fn committed_success(state: &impl StateRead, hash: &[u8; 32]) -> Result<bool, AppError> {
-    let raw = state.get_nonverifiable(&state_key::tx_result(hash)).map_err(|e| AppError::State(e.to_string()))?;
-    match raw {
-        None => Ok(false),
-        Some(raw) => {
-            let prev: TxRecord = prost::Message::decode(raw.as_slice())
-                .map_err(|e| AppError::State(format!("tx index entry {}: {e}", hex::encode_upper(hash))))?;
-            Ok(prev.code == 0)
-        }
-    }
+    Ok(indexed_code(state, hash)? == Some(0))
 }
 
 /// Whether this occurrence of `hash` goes into the `/tx` index. The first
@@ -471,10 +474,10 @@ fn committed_success(state: &impl StateRead, hash: &[u8; 32]) -> Result<bool, Ap
 /// so the replaced one did nothing). A committed success is never
 /// overwritten, so a Byzantine proposer's duplicate cannot make it look failed.
 fn replaces_index_entry(state: &impl StateRead, hash: &[u8; 32], ok: bool) -> Result<bool, AppError> {
-    if state.get_nonverifiable(&state_key::tx_result(hash)).map_err(|e| AppError::State(e.to_string()))?.is_none() {
-        return Ok(true);
-    }
-    Ok(ok && !committed_success(state, hash)?)
+    Ok(match indexed_code(state, hash)? {
+        None => true,
+        Some(code) => ok && code != 0,
+    })
 }
 
 fn abci_events(events: &[Event]) -> Vec<pb::Event> {

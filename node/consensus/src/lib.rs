@@ -6,6 +6,7 @@
 pub mod block;
 mod commit;
 pub mod crash;
+mod engine;
 pub mod gossip;
 pub mod mempool;
 pub mod metrics;

@@ -6,32 +6,30 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use kawase_app::App;
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, P2pConfig, PubSubProtocol, TimeoutConfig, ValuePayload, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::engine::host::Next;
-use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
-use malachitebft_app_channel::app::node::{EngineHandle, Node, NodeConfig, NodeHandle};
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{CommitCertificate, Round, Validity};
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
-use malachitebft_app_channel::app::types::{Keypair, LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
-use serde::{Deserialize, Serialize};
 use tendermint::block::Block;
 use tendermint::{chain, Time};
 use tendermint_proto::v0_38::abci::ResponseFinalizeBlock;
 
 use crate::block::{self, BlockContext, Tip};
+use crate::engine::ZoneNode;
+pub use crate::engine::{EngineConfig, Handle, KeyFile};
 use crate::mempool::Mempool;
 use crate::privval::PrivValidator;
 use crate::store::BlockStore;
 use crate::streams::{fin_digest, Assembled, Limits, ProposalStreams};
 use crate::types::{
-    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, PublicKey, Signer, ValidatorSet,
+    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, ValidatorSet,
     Value, ValueId, ZoneContext,
 };
 
@@ -101,102 +99,6 @@ impl Shared {
     }
     fn update_status(&self, f: impl FnOnce(&mut ConsensusStatus)) {
         f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EngineConfig {
-    pub moniker: String,
-    pub consensus: ConsensusConfig,
-    pub value_sync: ValueSyncConfig,
-}
-
-impl NodeConfig for EngineConfig {
-    fn moniker(&self) -> &str {
-        &self.moniker
-    }
-    fn consensus(&self) -> &ConsensusConfig {
-        &self.consensus
-    }
-    fn value_sync(&self) -> &ValueSyncConfig {
-        &self.value_sync
-    }
-}
-
-/// The key as Malachite's node trait wants it serialisable.
-#[derive(Serialize, Deserialize)]
-pub struct KeyFile(pub String);
-
-/// The Malachite `Node`: hands the engine our keys, codec and config.
-#[derive(Clone)]
-struct ZoneNode {
-    data_dir: PathBuf,
-    config: EngineConfig,
-    key: PrivateKey,
-    node_key: [u8; 32],
-    privval: Arc<PrivValidator>,
-    chain_id: chain::Id,
-}
-
-pub struct Handle {
-    pub engine: EngineHandle,
-    pub events: TxEvent<ZoneContext>,
-}
-
-#[async_trait]
-impl NodeHandle<ZoneContext> for Handle {
-    fn subscribe(&self) -> RxEvent<ZoneContext> {
-        self.events.subscribe()
-    }
-    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
-        self.engine.actor.kill_and_wait(None).await?;
-        self.engine.handle.abort();
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Node for ZoneNode {
-    type Context = ZoneContext;
-    type Config = EngineConfig;
-    type Genesis = ();
-    type PrivateKeyFile = KeyFile;
-    type SigningProvider = Signer;
-    type NodeHandle = Handle;
-
-    async fn start(&self) -> eyre::Result<Handle> {
-        Err(eyre::eyre!("the zone node is started with kawase_consensus::start"))
-    }
-    async fn run(self) -> eyre::Result<()> {
-        Err(eyre::eyre!("the zone node is started with kawase_consensus::start"))
-    }
-    fn get_home_dir(&self) -> PathBuf {
-        self.data_dir.clone()
-    }
-    fn load_config(&self) -> eyre::Result<EngineConfig> {
-        Ok(self.config.clone())
-    }
-    fn get_address(&self, pk: &PublicKey) -> Address {
-        Address::from_public_key(pk)
-    }
-    fn get_public_key(&self, pk: &PrivateKey) -> PublicKey {
-        pk.public_key()
-    }
-    fn get_keypair(&self, _pk: PrivateKey) -> Keypair {
-        // The p2p identity is the node key, not the validator key.
-        Keypair::ed25519_from_bytes(self.node_key).expect("an ed25519 seed is any 32 bytes")
-    }
-    fn load_private_key(&self, _file: KeyFile) -> PrivateKey {
-        self.key.clone()
-    }
-    fn load_private_key_file(&self) -> eyre::Result<KeyFile> {
-        Ok(KeyFile(String::new()))
-    }
-    fn load_genesis(&self) -> eyre::Result<()> {
-        Ok(())
-    }
-    fn get_signing_provider(&self, _pk: PrivateKey) -> Signer {
-        Signer { chain_id: self.chain_id.clone(), privval: self.privval.clone() }
     }
 }
 

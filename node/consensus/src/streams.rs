@@ -176,35 +176,27 @@ impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
             self.streams.insert(key.clone(), Stream { opened: self.next_opened, ..Stream::default() });
             self.usage.entry(from.clone()).or_default().streams += 1;
         }
-        let added = match msg.content {
+        let stream = self.streams.get_mut(&key)?;
+        let before = stream.bytes;
+        match msg.content {
             StreamContent::Data(ProposalPart::Init(init)) => {
-                let stream = self.streams.get_mut(&key)?;
                 if stream.init.is_none() {
                     stream.init = Some(init);
                 }
-                0
             }
             StreamContent::Data(ProposalPart::Data(d)) => {
-                let n = d.len();
-                let stream = self.streams.get_mut(&key)?;
-                stream.bytes = stream.bytes.saturating_add(n);
+                stream.bytes = stream.bytes.saturating_add(d.len());
                 if let Some(old) = stream.data.insert(msg.sequence, d) {
                     stream.bytes = stream.bytes.saturating_sub(old.len());
-                    n.saturating_sub(old.len())
-                } else {
-                    n
                 }
             }
-            StreamContent::Data(ProposalPart::Fin(sig)) => {
-                let stream = self.streams.get_mut(&key)?;
-                stream.fin = Some((msg.sequence, sig));
-                0
-            }
-            StreamContent::Fin => 0,
-        };
-        self.total_bytes = self.total_bytes.saturating_add(added);
+            StreamContent::Data(ProposalPart::Fin(sig)) => stream.fin = Some((msg.sequence, sig)),
+            StreamContent::Fin => {}
+        }
+        let after = stream.bytes;
         let usage = self.usage.entry(from.clone()).or_default();
-        usage.bytes = usage.bytes.saturating_add(added);
+        usage.bytes = usage.bytes.saturating_add(after).saturating_sub(before);
+        self.total_bytes = self.total_bytes.saturating_add(after).saturating_sub(before);
         if self.streams.get(&key).is_some_and(|s| s.bytes > self.limits.max_stream_bytes) {
             tracing::warn!(peer = %from, "proposal stream too large; dropped");
             self.remove(&key);
