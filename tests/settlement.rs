@@ -1,6 +1,8 @@
 //! Two-layer settlement with real processes: an FZ and a BZ (`kawased
 //! start`, one validator each) and `kawase-relayer` on loopback. Every
 //! balance, reserved amount, hold and position is checked at each step.
+#[path = "common/misbehaviour.rs"]
+mod misbehaviour;
 #[path = "common/zones.rs"]
 mod zones;
 
@@ -9,6 +11,7 @@ use std::time::Duration;
 use kawase_client::{msgs, CosmosAny, Key, KeyKind};
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgRecvPacket, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
+use misbehaviour::*;
 use prost::{Message, Name};
 use serde_json::Value;
 use tendermint_rpc::Client;
@@ -284,22 +287,8 @@ fn relayer_killed_again_and_again_mid_batch_settles_every_payment_exactly_once()
     });
 }
 
-/// The FZ validator's ed25519 key, from its CometBFT `priv_validator_key.json`.
-fn validator_key(home: &std::path::Path) -> ed25519_consensus::SigningKey {
-    use base64::Engine as _;
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(home.join("config/priv_validator_key.json")).expect("validator key"),
-    )
-    .expect("json");
-    let raw =
-        base64::engine::general_purpose::STANDARD.decode(v["priv_key"]["value"].as_str().expect("b64")).expect("b64");
-    let seed: [u8; 32] = raw[..32].try_into().expect("32-byte seed");
-    ed25519_consensus::SigningKey::from(seed)
-}
-
 #[test]
 fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() {
-    use tendermint::block::{self, signed_header::SignedHeader, Commit, CommitSig};
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
         let mut net = network().await;
         net.relayer.start();
@@ -307,84 +296,11 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
         net.relayer.kill();
         let path: Value = serde_json::from_str(&net.relayer.run("show-path")).expect("json");
         let bz_client = path["path"]["bz_client"].as_str().expect("client").to_owned();
-
-        // The FZ's real header at a height the BZ's client already trusts.
         let h = path["bz_client_height_of_fz"].as_u64().expect("h");
-        let fz = net.fz.client();
-        let real = fz.commit(block::Height::try_from(h).expect("h")).await.expect("commit").signed_header;
-        let vals =
-            fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
-        let set = tendermint::validator::Set::without_proposer(vals.validators);
 
-        // A second header for the same height, signed by the same (only)
-        // validator: equivocation.
-        let key = validator_key(&net.fz.home);
-        let mut forged = real.header.clone();
-        forged.app_hash = tendermint::AppHash::try_from(vec![0xAB; 32]).expect("hash");
-        let block_id = block::Id { hash: forged.hash(), part_set_header: real.commit.block_id.part_set_header };
-        let CommitSig::BlockIdFlagCommit { validator_address, timestamp, .. } = real.commit.signatures[0].clone()
-        else {
-            panic!("the validator signed block {h}")
-        };
-        let vote = tendermint::vote::Vote {
-            vote_type: tendermint::vote::Type::Precommit,
-            height: forged.height,
-            round: real.commit.round,
-            block_id: Some(block_id),
-            timestamp: Some(timestamp),
-            validator_address,
-            validator_index: tendermint::vote::ValidatorIndex::try_from(0u32).expect("index"),
-            signature: None,
-            extension: Vec::new(),
-            extension_signature: None,
-        };
-        let sig = key.sign(&vote.into_signable_vec(forged.chain_id.clone()));
-        let commit = Commit {
-            height: forged.height,
-            round: real.commit.round,
-            block_id,
-            signatures: vec![CommitSig::BlockIdFlagCommit {
-                validator_address,
-                timestamp,
-                signature: tendermint::Signature::try_from(sig.to_bytes().as_slice()).ok(),
-            }],
-        };
-        let forged = SignedHeader::new(forged, commit).expect("signed header");
-
-        // The validator set is fixed, so it is also the trusted next set.
-        let trusted_vals = set.clone();
-        let relayer_key = {
-            let v: Value = serde_json::from_str(
-                &std::fs::read_to_string(net.relayer.config.with_file_name("bz-key.json")).expect("key"),
-            )
-            .expect("json");
-            let s: [u8; 32] = hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32");
-            Key::from_seed(KeyKind::Ed25519, s).expect("key")
-        };
         assert_eq!(frozen_height(&net, &bz_client).await, 0, "client starts unfrozen");
-        // Verified from the client's earliest consensus state, as a real
-        // equivocation would be.
-        let header = kawase_ibc::ibc::clients::tendermint::types::Header {
-            signed_header: forged,
-            validator_set: set,
-            trusted_height: kawase_ibc::ibc::core::client::types::Height::new(
-                0,
-                earliest_trusted(&net, &bz_client, h).await,
-            )
-            .expect("height"),
-            trusted_next_validator_set: trusted_vals,
-        };
-        let update = kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient {
-            client_id: bz_client.clone(),
-            client_message: Some(header.into()),
-            signer: relayer_key.address().to_string(),
-        };
-        let msg = CosmosAny {
-            type_url: kawase_ibc::ibc_proto::ibc::core::client::v1::MsgUpdateClient::type_url(),
-            value: update.encode_to_vec(),
-        };
         // Accepted as evidence: the client is frozen, not updated.
-        net.bz.ok(&relayer_key, vec![msg]).await;
+        freeze_bz_client(&net, &bz_client, h).await;
         assert!(frozen_height(&net, &bz_client).await > 0, "client frozen after misbehaviour");
         let clients: Value =
             serde_json::from_str(&net.relayer.run_args(&["clients", "--output", "json"])).expect("json");
@@ -400,29 +316,6 @@ fn two_valid_conflicting_headers_freeze_the_light_client_and_stop_its_packets() 
         let log = std::fs::read_to_string(net.relayer.config.with_file_name("relayer.log")).unwrap_or_default();
         assert!(log.to_lowercase().contains("frozen"), "relayer reports the frozen client:\n{log}");
     });
-}
-
-/// The frozen height of the BZ's client (0 = not frozen).
-async fn frozen_height(net: &Net, client: &str) -> u64 {
-    let key = format!("clients/{client}/clientState");
-    let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
-    let any = kawase_ibc::ibc_proto::google::protobuf::Any::decode(r.value.as_slice()).expect("any");
-    let cs = kawase_ibc::ibc_proto::ibc::lightclients::tendermint::v1::ClientState::decode(any.value.as_slice())
-        .expect("client state");
-    cs.frozen_height.map(|f| f.revision_height).unwrap_or(0)
-}
-
-/// The lowest height the BZ's client of the FZ holds a consensus state for
-/// (the trusted base a misbehaving header is verified from).
-async fn earliest_trusted(net: &Net, client: &str, below: u64) -> u64 {
-    for h in 1..below {
-        let key = format!("clients/{client}/consensusStates/0-{h}");
-        let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
-        if !r.value.is_empty() {
-            return h;
-        }
-    }
-    panic!("no consensus state below {below}")
 }
 
 #[test]

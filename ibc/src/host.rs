@@ -91,6 +91,11 @@ impl<'a, B: StateRead> IbcHost<'a, B> {
         })
     }
 
+    /// The transaction's signer.
+    pub fn signer(&self) -> Address {
+        self.signer
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, HostError> {
         self.state.borrow().get_raw(key).map_err(read_err)
     }
@@ -624,6 +629,13 @@ impl Router for Routes<'_> {
 
 /// Runs one IBC message (validate, then execute) on the host.
 pub fn dispatch<B: StateRead>(host: &mut IbcHost<'_, B>, routes: &mut Routes<'_>, msg: Any) -> Result<(), IbcError> {
+    // ibc-rs neither decodes nor dispatches ibc-go's recover-client (only a
+    // chain's authority may recover); say where recovery lives instead.
+    if msg.type_url == ibc::core::client::types::msgs::RECOVER_CLIENT_TYPE_URL {
+        return Err(IbcError::Client(
+            "client recovery is the zone admin's: send /kawase.settlement.v1.MsgRecoverClient".into(),
+        ));
+    }
     let envelope = MsgEnvelope::try_from(msg).map_err(|e| IbcError::Malformed(e.to_string()))?;
     ibc::core::entrypoint::dispatch(host, routes, envelope).map_err(IbcError::from)
 }

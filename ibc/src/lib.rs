@@ -16,12 +16,16 @@
 
 mod error;
 mod host;
+mod lookup;
+mod recover;
 pub mod state_key;
 
 pub use error::IbcError;
 pub use host::{
     dispatch, host_consensus_state, record_host_block, HostBlock, HostHeader, IbcHost, Routes, UNBONDING_PERIOD,
 };
+pub use lookup::{client_state, connection_chain, connection_end};
+pub use recover::recover_client;
 
 /// The port of the settlement application on both zones.
 pub const SETTLEMENT_PORT: &str = "settlement";

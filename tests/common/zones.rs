@@ -77,6 +77,7 @@ pub fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
         .args(["testnet", "--validators", "1", "--output"])
         .arg(dir)
         .args(["--chain-id", chain_id, "--zone", zone, "--base-port", &base.to_string()])
+        .args(if zone == "bz" { &["--fz-chain-id", "kawase-fz"][..] } else { &[] })
         .output()
         .expect("kawased testnet");
     assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
@@ -270,6 +271,8 @@ pub struct Net {
     pub fz: Zone,
     pub bz: Zone,
     pub relayer: Relayer,
+    /// The relayer's key (registered as a relayer on both zones).
+    pub relayer_key: Key,
     pub bank1: Key,
     pub bank2: Key,
     /// FZ customers (bank 1, bank 2) and their BZ keys.
@@ -281,9 +284,48 @@ pub struct Net {
     pub _dir: Option<tempfile::TempDir>,
 }
 
+impl Net {
+    /// The directory the zones and relayers live under.
+    pub fn dir(&self) -> PathBuf {
+        self.fz.home.parent().and_then(Path::parent).expect("dir/fz/node0").to_path_buf()
+    }
+}
+
 /// Both zones, two banks with a customer each (1,000 and 500 issued), the
 /// relayer registered on both zones and the path created.
 pub async fn network() -> Net {
+    let mut net = network_without_path().await;
+    let path: Value = serde_json::from_str(&net.relayer.run("create-path")).expect("path json");
+    net.channel = path["fz_channel"].as_str().expect("channel").to_owned();
+    net
+}
+
+/// A relayer config in `dir` for `fz` and `bz` (RPC addresses and chain
+/// ids), with `key` on both.
+pub fn relayer_config(
+    dir: &Path,
+    key: &Key,
+    (fz_chain, fz_rpc): (&str, &str),
+    (bz_chain, bz_rpc): (&str, &str),
+) -> Relayer {
+    std::fs::create_dir_all(dir).expect("dir");
+    key_file(&dir.join("fz-key.json"), key);
+    key_file(&dir.join("bz-key.json"), key);
+    let config = dir.join("relayer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval_ms = 100\n\n[fz]\nchain_id = \"{fz_chain}\"\nrpc = \"{fz_rpc}\"\nkey_file = \"fz-key.json\"\n\n\
+             [bz]\nchain_id = \"{bz_chain}\"\nrpc = \"{bz_rpc}\"\nkey_file = \"bz-key.json\"\n"
+        ),
+    )
+    .expect("config");
+    Relayer { config, proc: None }
+}
+
+/// [`network`] without the path: the relayer is configured but has created
+/// nothing (`channel` is empty).
+pub async fn network_without_path() -> Net {
     let dir = tempfile::tempdir().expect("tmp");
     eprintln!("zones and relayer under {}", dir.path().display());
     let fz = start_zone(&dir.path().join("fz"), "kawase-fz", "fz");
@@ -315,23 +357,10 @@ pub async fn network() -> Net {
     )
     .await;
 
-    let rdir = dir.path().join("relayer");
-    std::fs::create_dir_all(&rdir).expect("dir");
-    key_file(&rdir.join("fz-key.json"), &relayer);
-    key_file(&rdir.join("bz-key.json"), &relayer);
-    let config = rdir.join("relayer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "poll_interval_ms = 100\n\n[fz]\nchain_id = \"kawase-fz\"\nrpc = \"{}\"\nkey_file = \"fz-key.json\"\n\n\
-             [bz]\nchain_id = \"kawase-bz\"\nrpc = \"{}\"\nkey_file = \"bz-key.json\"\n",
-            fz.rpc, bz.rpc
-        ),
-    )
-    .expect("config");
-    let relayer = Relayer { config, proc: None };
-    let path: Value = serde_json::from_str(&relayer.run("create-path")).expect("path json");
-    let channel = path["fz_channel"].as_str().expect("channel").to_owned();
+    let relayer_key = relayer;
+    let relayer =
+        relayer_config(&dir.path().join("relayer"), &relayer_key, ("kawase-fz", &fz.rpc), ("kawase-bz", &bz.rpc));
+    let channel = String::new();
     // KAWASE_KEEP_TEST_DIRS=1 keeps homes and logs for a post-mortem.
     let dir = if std::env::var_os("KAWASE_KEEP_TEST_DIRS").is_some() {
         let _ = dir.keep();
@@ -339,7 +368,7 @@ pub async fn network() -> Net {
     } else {
         Some(dir)
     };
-    Net { fz, bz, relayer, bank1, bank2, alice, bob, alice_bz: k(), bob_bz: k(), channel, _dir: dir }
+    Net { fz, bz, relayer, relayer_key, bank1, bank2, alice, bob, alice_bz: k(), bob_bz: k(), channel, _dir: dir }
 }
 
 impl Net {

@@ -6,8 +6,10 @@
 mod chain;
 mod metrics;
 mod path;
+mod recover;
 mod relay;
 mod report;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,6 +77,20 @@ enum Cmd {
     },
     /// Update both light clients to the counterparty's latest height.
     UpdateClients,
+    /// Revive the path's expired or frozen client on one zone: create a
+    /// substitute client with the relayer key, then recover the path's
+    /// client from it with the zone admin's key (docs/operators.md).
+    RecoverClient {
+        /// The zone whose client to recover.
+        #[arg(long, value_enum)]
+        zone: ZoneName,
+        /// That zone's admin key (keystore file or plain key file).
+        #[arg(long)]
+        admin_key_file: PathBuf,
+        /// First line unlocks an encrypted admin key file.
+        #[arg(long)]
+        admin_passphrase_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -345,6 +361,20 @@ async fn run(cli: Cli) -> Result<()> {
             let ids = path_file.load_clients()?;
             update_one(&mut fz, &ids.fz_client, &bz).await?;
             update_one(&mut bz, &ids.bz_client, &fz).await?;
+        }
+        Cmd::RecoverClient { zone, admin_key_file, admin_passphrase_file } => {
+            let ids = path_file.load_clients()?;
+            let admin = load_key(&admin_key_file, admin_passphrase_file.as_deref())?;
+            let (host, subject, tracked) = match zone {
+                ZoneName::Fz => (&mut fz, &ids.fz_client, &bz),
+                ZoneName::Bz => (&mut bz, &ids.bz_client, &fz),
+            };
+            let substitute = recover::recover_client(host, subject, tracked, admin).await?;
+            println!(
+                "{} client {subject} (of {}) recovered from substitute {substitute}",
+                host.label(),
+                tracked.chain_id
+            );
         }
         Cmd::Start => {
             let ids = path_file.load_complete()?;

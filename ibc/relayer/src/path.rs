@@ -5,7 +5,9 @@
 //! `create-connection`, `create-channel`): each reads what the path file
 //! names back from the chains, does only what is missing, and records every
 //! new identifier in the path file as soon as the chain has it, so an
-//! interrupted step carries on from where the chains are.
+//! interrupted step carries on from where the chains are. Identifiers a
+//! crash kept out of the path file (or a lost file) are found on the chains
+//! first (`crate::resume`).
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -368,9 +370,11 @@ async fn check_client(host: &Chain, id: &str, tracked: &Chain, file: &Path) -> R
 
 /// Step 1: the FZ's client of the BZ and the BZ's client of the FZ.
 pub async fn create_clients(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds, file: &PathFile) -> Result<Outcome> {
+    resume(fz, bz, ids, file).await?;
     let mut outcome = Outcome::Existing;
     if ids.fz_client.is_empty() {
         ids.fz_client = create_client(fz, bz).await?;
+        crate::resume::crash_point("fz-client");
         file.save(ids)?;
         tracing::info!(client = %ids.fz_client, "FZ client of the BZ created");
         outcome = Outcome::Created;
@@ -379,6 +383,7 @@ pub async fn create_clients(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds, f
     }
     if ids.bz_client.is_empty() {
         ids.bz_client = create_client(bz, fz).await?;
+        crate::resume::crash_point("bz-client");
         file.save(ids)?;
         tracing::info!(client = %ids.bz_client, "BZ client of the FZ created");
         outcome = Outcome::Created;
@@ -386,6 +391,15 @@ pub async fn create_clients(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds, f
         check_client(bz, &ids.bz_client, fz, file.path()).await?;
     }
     Ok(outcome)
+}
+
+/// Fills identifiers the path file lacks from chain state, and records them.
+async fn resume(fz: &Chain, bz: &Chain, ids: &mut PathIds, file: &PathFile) -> Result<()> {
+    if crate::resume::discover(fz, bz, ids).await? {
+        tracing::info!(?ids, "resumed identifiers from chain state");
+        file.save(ids)?;
+    }
+    Ok(())
 }
 
 /// Where a four-step handshake (FZ initiating) stands.
@@ -484,6 +498,7 @@ async fn connection_stage(fz: &Chain, bz: &Chain, ids: &PathIds, file: &Path) ->
 /// Step 2: the connection between the two clients (four-step handshake, FZ
 /// initiating), carried on from wherever an earlier run left it.
 pub async fn create_connection(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds, file: &PathFile) -> Result<Outcome> {
+    resume(fz, bz, ids, file).await?;
     if !ids.has_clients() {
         return Err(run_first(file.path(), "clients", "create-clients"));
     }
@@ -495,11 +510,13 @@ pub async fn create_connection(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds
     }
     if stage <= Stage::Init {
         version = connection_open_init(fz, ids).await?;
+        crate::resume::crash_point("connection-init");
         ids.bz_connection.clear();
         file.save(ids)?;
     }
     if stage <= Stage::Try {
         version = connection_open_try(fz, bz, ids, version).await?;
+        crate::resume::crash_point("connection-try");
         file.save(ids)?;
     }
     if stage <= Stage::Ack {
@@ -692,6 +709,7 @@ async fn channel_stage(fz: &Chain, bz: &Chain, ids: &PathIds, file: &Path) -> Re
 /// Step 3: the settlement channel on port `settlement` (four-step handshake,
 /// FZ initiating), carried on from wherever an earlier run left it.
 pub async fn create_channel(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds, file: &PathFile) -> Result<Outcome> {
+    resume(fz, bz, ids, file).await?;
     if !ids.has_clients() {
         return Err(run_first(file.path(), "clients", "create-clients"));
     }
@@ -711,11 +729,13 @@ pub async fn create_channel(fz: &mut Chain, bz: &mut Chain, ids: &mut PathIds, f
     }
     if stage <= Stage::Init {
         version = channel_open_init(fz, ids).await?;
+        crate::resume::crash_point("channel-init");
         ids.bz_channel.clear();
         file.save(ids)?;
     }
     if stage <= Stage::Try {
         version = channel_open_try(fz, bz, ids, version).await?;
+        crate::resume::crash_point("channel-try");
         file.save(ids)?;
     }
     if stage <= Stage::Ack {

@@ -14,6 +14,7 @@ use kawase_ibc::ibc::primitives::Signer;
 use kawase_primitives::{Address, Delta, Event, StateRead, StateWrite};
 use kawase_token::{StateReadExt as _, StateWriteExt as _};
 
+use crate::counterparty::CounterpartyRead as _;
 use crate::packet::Instruction;
 use crate::state::{LinkStatus, StateReadExt as _, StateWriteExt as _};
 use crate::{Error, Side, VERSION};
@@ -77,6 +78,14 @@ impl<'a, B: StateRead> SettlementApp<'a, B> {
             if let Some(c) = existing {
                 return Err(refuse(format!("this BZ already settles on {c}")));
             }
+            // Only a channel to the FZ this BZ names (defect 5a): the chain
+            // its connection's client tracks, and the pinned ids if any.
+            let state = self.state.borrow();
+            let fz = state.fz_counterparty().map_err(|e| refuse(e.to_string()))?.ok_or_else(|| {
+                refuse("this BZ names no FZ counterparty (genesis `settlement.fz`): no channel is accepted".into())
+            })?;
+            let (client, chain) = kawase_ibc::connection_chain(&*state, &hops[0]).map_err(|e| refuse(e.to_string()))?;
+            fz.accepts(hops[0].as_str(), client.as_str(), &chain).map_err(refuse)?;
         }
         Ok(())
     }
@@ -113,6 +122,11 @@ impl<'a, B: StateRead> SettlementApp<'a, B> {
                     Some((f, _, c)) if f == *fz && c == channel => {}
                     _ => return Err(Error::NotLinked(*bz)),
                 }
+                // Only an active account receives: a charge to one closed or
+                // frozen since it was sent is refused, and the error ack
+                // makes the FZ unreserve it (nothing is ever credited to a
+                // closed account, where nothing could move it again).
+                s.active_account(bz)?;
                 s.bz_mint(bz, *amount)?;
                 s.emit(
                     Event::new("settlement_charged")
@@ -184,6 +198,10 @@ impl<'a, B: StateRead> SettlementApp<'a, B> {
                     }
                 }
                 (Side::Bz, Instruction::Payment { from_bz, to_bz, amount, .. }) => {
+                    // On success the FZ has already moved the money to the
+                    // payee's reservation, so only the payee may get it, even
+                    // if frozen meanwhile; it cannot be closed (its incoming
+                    // payment counts as funds, see `BzHoldings`).
                     let hold = s.bz_release(channel, sequence)?;
                     debug_assert_eq!((hold.owner, hold.amount), (*from_bz, *amount));
                     s.bz_credit(if ok { to_bz } else { from_bz }, *amount)?;

@@ -27,6 +27,8 @@ pub enum Error {
     Send(String),
     #[error("sender and receiver are the same account")]
     SelfPayment,
+    #[error("client recovery refused: {0}")]
+    Recover(String),
     /// A token-level failure (insufficient funds, reserved); keeps the
     /// token module's codespace and code.
     #[error(transparent)]
@@ -60,6 +62,7 @@ impl ErrorCode for Error {
             Error::Overflow(_) => 10,
             Error::Send(_) => 11,
             Error::SelfPayment => 12,
+            Error::Recover(_) => 13,
             Error::Token(e) => e.code(),
             Error::Accounts(e) => e.code(),
         }

@@ -18,15 +18,19 @@
 #![deny(clippy::unwrap_used)]
 
 mod app;
+mod counterparty;
 mod error;
 mod msg;
 pub mod packet;
+mod recover;
 mod state;
 pub mod state_key;
 
 pub use app::{ack_is_success, reserved_of, SettlementApp};
+pub use counterparty::{CounterpartyRead, CounterpartyWrite, FzCounterparty, Genesis};
 pub use error::Error;
 pub use msg::{Msg, MsgCharge, MsgDischarge, MsgLink, MsgPay, Outgoing};
+pub use recover::MsgRecoverClient;
 pub use state::{check_bz_invariants, BzAccount, BzHoldings, Hold, HoldKind, LinkStatus, StateReadExt, StateWriteExt};
 
 pub const CODESPACE: &str = "settlement";

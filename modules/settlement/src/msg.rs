@@ -6,7 +6,7 @@ use kawase_accounts::StateReadExt as _;
 use kawase_ibc::ibc::core::channel::handler::send_packet;
 use kawase_ibc::ibc::core::channel::types::packet::Packet;
 use kawase_ibc::ibc::core::channel::types::timeout::{TimeoutHeight, TimeoutTimestamp};
-use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, PortId};
+use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, ClientId, PortId};
 use kawase_ibc::ibc::core::host::types::path::{ChannelEndPath, SeqSendPath};
 use kawase_ibc::ibc::core::host::ValidationContext;
 use kawase_ibc::ibc::primitives::Timestamp;
@@ -79,10 +79,36 @@ proto_name!(MsgDischarge, "kawase.settlement.v1", "MsgDischarge");
 /// A statelessly valid settlement action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
-    Link { signer: Address, channel: ChannelId, bz: Address, timeout_secs: u64 },
-    Charge { signer: Address, channel: ChannelId, amount: u128, timeout_secs: u64 },
-    Pay { signer: Address, to: Address, amount: u128, memo: String, timeout_secs: u64 },
-    Discharge { signer: Address, amount: u128, timeout_secs: u64 },
+    Link {
+        signer: Address,
+        channel: ChannelId,
+        bz: Address,
+        timeout_secs: u64,
+    },
+    Charge {
+        signer: Address,
+        channel: ChannelId,
+        amount: u128,
+        timeout_secs: u64,
+    },
+    Pay {
+        signer: Address,
+        to: Address,
+        amount: u128,
+        memo: String,
+        timeout_secs: u64,
+    },
+    Discharge {
+        signer: Address,
+        amount: u128,
+        timeout_secs: u64,
+    },
+    /// Admin: revive an expired or frozen client (sends no packet).
+    RecoverClient {
+        signer: Address,
+        subject: ClientId,
+        substitute: ClientId,
+    },
 }
 
 /// Longest payment memo.
@@ -113,8 +139,14 @@ fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, Error> {
 }
 
 impl Msg {
-    pub fn type_urls() -> [String; 4] {
-        [MsgLink::type_url(), MsgCharge::type_url(), MsgPay::type_url(), MsgDischarge::type_url()]
+    pub fn type_urls() -> [String; 5] {
+        [
+            MsgLink::type_url(),
+            MsgCharge::type_url(),
+            MsgPay::type_url(),
+            MsgDischarge::type_url(),
+            crate::MsgRecoverClient::type_url(),
+        ]
     }
 
     /// Stateless phase: decode and validate. `None` if the type URL is not ours.
@@ -163,6 +195,13 @@ impl Msg {
                     timeout_secs: timeout(m.timeout_seconds)?,
                 })
             }),
+            "MsgRecoverClient" => decode::<crate::MsgRecoverClient>(value).and_then(|m| {
+                Ok(Msg::RecoverClient {
+                    signer: addr("signer", &m.signer)?,
+                    subject: crate::recover::client_id("subject_client_id", &m.subject_client_id)?,
+                    substitute: crate::recover::client_id("substitute_client_id", &m.substitute_client_id)?,
+                })
+            }),
             other => {
                 Err(Error::InvalidField { field: "type_url", reason: format!("unknown settlement message `{other}`") })
             }
@@ -174,20 +213,26 @@ impl Msg {
             Msg::Link { signer, .. }
             | Msg::Charge { signer, .. }
             | Msg::Pay { signer, .. }
-            | Msg::Discharge { signer, .. } => *signer,
+            | Msg::Discharge { signer, .. }
+            | Msg::RecoverClient { signer, .. } => *signer,
         }
     }
 
-    fn side(&self) -> Side {
+    /// The zone the message belongs on; `None`: either.
+    fn side(&self) -> Option<Side> {
         match self {
-            Msg::Link { .. } | Msg::Charge { .. } => Side::Fz,
-            Msg::Pay { .. } | Msg::Discharge { .. } => Side::Bz,
+            Msg::Link { .. } | Msg::Charge { .. } => Some(Side::Fz),
+            Msg::Pay { .. } | Msg::Discharge { .. } => Some(Side::Bz),
+            Msg::RecoverClient { .. } => None,
         }
     }
 
     /// Stateful phase on the transaction's overlay (dropped by the caller on
     /// error): the state change, then the packet that carries it.
     pub fn execute<B: StateRead>(&self, cell: &RefCell<Delta<B>>, side: Side, block: &HostBlock) -> Result<(), Error> {
+        if let Msg::RecoverClient { signer, subject, substitute } = self {
+            return crate::recover::execute(cell, block, *signer, subject, substitute);
+        }
         let mut host = IbcHost::new(cell, block, self.signer()).map_err(|e| Error::Send(e.to_string()))?;
         let (out, changes) = {
             let base = cell.borrow();
@@ -211,8 +256,8 @@ impl Msg {
         side: Side,
         next_seq: impl Fn(&ChannelId) -> Result<u64, Error>,
     ) -> Result<Outgoing, Error> {
-        if self.side() != side {
-            return Err(Error::WrongZone { expected: self.side().as_str() });
+        if let Some(s) = self.side().filter(|s| *s != side) {
+            return Err(Error::WrongZone { expected: s.as_str() });
         }
         let signer = self.signer();
         Ok(match self {
@@ -305,6 +350,9 @@ impl Msg {
                         .attr("sequence", seq),
                 );
                 Outgoing::new(chan, seq, Instruction::Discharge { fz, bz: signer, amount: *amount }, *timeout_secs)
+            }
+            Msg::RecoverClient { .. } => {
+                return Err(Error::InvalidField { field: "msg", reason: "MsgRecoverClient sends no packet".into() })
             }
         })
     }

@@ -136,6 +136,11 @@ pub trait StateReadExt: StateRead {
         Ok(self.get_u128(&state_key::bz_held(bz))?)
     }
 
+    /// BZ: payments in flight to `bz` (see [`state_key::bz_incoming`]).
+    fn bz_incoming(&self, bz: &Address) -> Result<u128, Error> {
+        Ok(self.get_u128(&state_key::bz_incoming(bz))?)
+    }
+
     fn bz_total(&self) -> Result<u128, Error> {
         Ok(self.get_u128(state_key::bz_total())?)
     }
@@ -261,6 +266,10 @@ pub trait StateWriteExt: StateWrite {
         let h = add("bz held", self.bz_held(owner)?, amount)?;
         self.put_u128(state_key::bz_balance(owner), b);
         self.put_u128(state_key::bz_held(owner), h);
+        if let Some(to) = to {
+            let i = add("bz incoming", self.bz_incoming(to)?, amount)?;
+            self.put_u128(state_key::bz_incoming(to), i);
+        }
         let r = HoldRecord {
             owner: owner.0.to_vec(),
             kind: kind as i32,
@@ -278,6 +287,10 @@ pub trait StateWriteExt: StateWrite {
             .ok_or_else(|| Error::Storage(StateError(format!("no hold for {channel}/{sequence}"))))?;
         let h = sub_internal("bz held", self.bz_held(&hold.owner)?, hold.amount)?;
         self.put_u128(state_key::bz_held(&hold.owner), h);
+        if let Some(to) = &hold.to {
+            let i = sub_internal("bz incoming", self.bz_incoming(to)?, hold.amount)?;
+            self.put_u128(state_key::bz_incoming(to), i);
+        }
         self.delete(state_key::bz_hold(channel, sequence));
         Ok(hold)
     }
@@ -299,16 +312,34 @@ pub trait StateWriteExt: StateWrite {
 impl<T: StateWrite + ?Sized> StateWriteExt for T {}
 
 /// BZ invariants: balances plus holds equal the BZ total; each account's
-/// `held` equals the sum of its holds; every balance belongs to a linked
-/// account.
+/// `held` equals the sum of its holds and its `incoming` the sum of the
+/// payments to it; every balance belongs to a linked account; a closed
+/// account holds nothing and is owed nothing.
 pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
+    use kawase_accounts::StateReadExt as _;
     let e = |x: Error| x.to_string();
     let mut sum: u128 = 0;
     let mut held_by: std::collections::BTreeMap<Address, u128> = Default::default();
+    let mut owed_to: std::collections::BTreeMap<Address, u128> = Default::default();
     for h in state.holds().map_err(e)? {
         let s = held_by.entry(h.owner).or_default();
         *s = s.checked_add(h.amount).ok_or("hold sum overflows")?;
         sum = sum.checked_add(h.amount).ok_or("hold sum overflows")?;
+        if let Some(to) = h.to {
+            let i = owed_to.entry(to).or_default();
+            *i = i.checked_add(h.amount).ok_or("incoming sum overflows")?;
+        }
+    }
+    for (k, v) in state.prefix_raw(state_key::bz_incoming_prefix()).map_err(|x| x.to_string())? {
+        let a = state_key::parse_addr_suffix(state_key::bz_incoming_prefix(), &k).ok_or("corrupt incoming key")?;
+        let arr: [u8; 16] = v.as_slice().try_into().map_err(|_| "corrupt incoming")?;
+        let expected = owed_to.remove(&a).unwrap_or(0);
+        if u128::from_be_bytes(arr) != expected {
+            return Err(format!("{a}: incoming {} != payments to it in flight {expected}", u128::from_be_bytes(arr)));
+        }
+    }
+    if let Some((a, x)) = owed_to.iter().find(|(_, x)| **x != 0) {
+        return Err(format!("{a}: payments of {x} in flight to it but no incoming record"));
     }
     for (k, v) in state.prefix_raw(state_key::bz_balance_prefix()).map_err(|x| x.to_string())? {
         let a = state_key::parse_addr_suffix(state_key::bz_balance_prefix(), &k).ok_or("corrupt balance key")?;
@@ -323,6 +354,17 @@ pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
         if acct.held != expected {
             return Err(format!("{}: held {} != sum of holds {expected}", acct.address, acct.held));
         }
+        let closed = state
+            .account(&acct.address)
+            .map_err(|x| x.to_string())?
+            .is_some_and(|a| a.status == kawase_accounts::Status::Closed);
+        let incoming = state.bz_incoming(&acct.address).map_err(e)?;
+        if closed && (acct.balance != 0 || acct.held != 0 || incoming != 0) {
+            return Err(format!(
+                "closed BZ account {} has balance {}, held {}, incoming {incoming}",
+                acct.address, acct.balance, acct.held
+            ));
+        }
     }
     let total = state.bz_total().map_err(e)?;
     if total != sum {
@@ -332,14 +374,23 @@ pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
 }
 
 /// Answers the accounts module's "may this account be closed?" for BZ
-/// money: a BZ balance or an amount held for a payment in flight.
+/// money: a BZ balance, an amount held for a payment or discharge it sent,
+/// or a payment in flight *to* it. The last one is the close rule of
+/// defect 4: a payment's payee is credited on the FZ's ack, after the FZ
+/// already moved reserved(payer) -> reserved(payee); refunding the payer
+/// then would break "reserved on FZ = balance + holds on BZ", so the payee
+/// must stay open until the credit lands. (Charges need no such rule: a
+/// charge to a closed or frozen account is refused on receipt and the FZ
+/// unreserves it on the error ack.)
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BzHoldings;
 
 impl<S: StateRead + ?Sized> kawase_accounts::HoldingsCheck<S> for BzHoldings {
     fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
         let storage = |e: Error| kawase_accounts::Error::from(StateError(e.to_string()));
-        Ok(state.bz_balance(address).map_err(storage)? != 0 || state.bz_held(address).map_err(storage)? != 0)
+        Ok(state.bz_balance(address).map_err(storage)? != 0
+            || state.bz_held(address).map_err(storage)? != 0
+            || state.bz_incoming(address).map_err(storage)? != 0)
     }
 }
 
@@ -358,5 +409,21 @@ mod holdings_tests {
         state.put_bz_link(&a, &fz, &bank, "channel-0");
         state.bz_mint(&a, 5).expect("mint");
         assert!(BzHoldings.holds_funds(&state, &a).expect("read"));
+    }
+
+    #[test]
+    fn a_payment_in_flight_to_an_account_counts_as_its_funds_until_released() {
+        let mut state = Delta::new(MemState::default());
+        let (a, b, fz, bank) = (Address([1; 20]), Address([4; 20]), Address([2; 20]), Address([3; 20]));
+        state.put_bz_link(&a, &fz, &bank, "channel-0");
+        state.put_bz_link(&b, &fz, &bank, "channel-0");
+        state.bz_mint(&a, 5).expect("mint");
+        state.bz_hold("channel-0", 1, &a, HoldKind::Payment, Some(&b), 5).expect("hold");
+        assert!(BzHoldings.holds_funds(&state, &b).expect("read"), "owed a payment in flight");
+        check_bz_invariants(&state).expect("invariants");
+        state.bz_release("channel-0", 1).expect("release");
+        state.bz_credit(&a, 5).expect("refund");
+        assert!(!BzHoldings.holds_funds(&state, &b).expect("read"));
+        check_bz_invariants(&state).expect("invariants");
     }
 }

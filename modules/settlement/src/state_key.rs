@@ -41,6 +41,17 @@ pub fn bz_held(bz: &Address) -> Vec<u8> {
     format!("settlement/bz/held/{}", bz.to_hex()).into_bytes()
 }
 
+/// BZ: sum of the payments in flight *to* a BZ account (held from their
+/// payers, settled or settling on the FZ, credited on the ack). An account
+/// owed such money cannot be closed.
+pub fn bz_incoming(bz: &Address) -> Vec<u8> {
+    format!("settlement/bz/incoming/{}", bz.to_hex()).into_bytes()
+}
+
+pub fn bz_incoming_prefix() -> &'static [u8] {
+    b"settlement/bz/incoming/"
+}
+
 /// BZ: one hold, by the packet that carries it (sequence zero-padded so
 /// holds list in send order).
 pub fn bz_hold(channel: &str, sequence: u64) -> Vec<u8> {
@@ -61,6 +72,11 @@ pub fn bz_channel() -> &'static [u8] {
     b"settlement/bz/channel"
 }
 
+/// BZ: the FZ counterparty its settlement channel must lead to.
+pub fn bz_counterparty() -> &'static [u8] {
+    b"settlement/bz/counterparty"
+}
+
 pub fn parse_addr_suffix(prefix: &[u8], key: &[u8]) -> Option<Address> {
     let rest = std::str::from_utf8(key.strip_prefix(prefix)?).ok()?;
     Address::from_hex(rest.rsplit('/').next()?).ok()
@@ -76,11 +92,20 @@ mod tests {
         assert!(bz_hold("channel-0", 9) < bz_hold("channel-0", 10));
         assert!(bz_balance(&a) < bz_balance(&b));
         assert!(fz_link("channel-0", &b) < fz_link("channel-1", &a));
-        for k in [fz_link("c", &a), fz_bz_index("c", &a), bz_link(&a), bz_balance(&a), bz_held(&a), bz_hold("c", 1)] {
+        for k in [
+            fz_link("c", &a),
+            fz_bz_index("c", &a),
+            bz_link(&a),
+            bz_balance(&a),
+            bz_held(&a),
+            bz_hold("c", 1),
+            bz_incoming(&a),
+        ] {
             assert!(k.starts_with(PREFIX.as_bytes()));
         }
         assert!(!bz_held(&a).starts_with(bz_hold_prefix()));
         assert!(!bz_hold("c", 1).starts_with(b"settlement/bz/held/"));
+        assert!(!bz_incoming(&a).starts_with(bz_hold_prefix()) && !bz_hold("c", 1).starts_with(bz_incoming_prefix()));
         assert_eq!(parse_addr_suffix(bz_balance_prefix(), &bz_balance(&b)), Some(b));
         assert_eq!(parse_addr_suffix(fz_link_prefix(), &fz_link("channel-3", &a)), Some(a));
     }

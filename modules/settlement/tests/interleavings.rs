@@ -1,15 +1,17 @@
 //! Seeded property test of the two-layer money logic: random links,
-//! charges, BZ payments, discharges and freezes, with the "network" between
+//! charges, BZ payments, discharges, FZ freezes and BZ freezes and closes, with the "network" between
 //! the zones delaying, reordering, and timing out packets and acks. The
 //! settlement app's own IBC callbacks handle every packet; the IBC core
 //! (light clients, proofs) is exercised by the system tests in
 //! `tests/settlement.rs`.
 //!
 //! After every step: the FZ token invariants and the BZ invariants hold and
-//! the FZ's total supply never changes. At quiescence: for every linked
+//! the FZ's total supply never changes, and no closed BZ account holds or
+//! is owed anything (nothing is ever credited to one). At quiescence: for every linked
 //! account, FZ reserved = BZ balance + BZ holds.
 use std::cell::RefCell;
 
+use kawase_accounts::StateReadExt as _;
 use kawase_accounts::{Role, StateWriteExt as _};
 use kawase_ibc::ibc::core::channel::types::acknowledgement::Acknowledgement;
 use kawase_ibc::ibc::core::channel::types::packet::Packet;
@@ -18,7 +20,7 @@ use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, PortId};
 use kawase_ibc::ibc::core::router::module::Module;
 use kawase_ibc::ibc::primitives::Signer;
 use kawase_primitives::{Address, Context, Delta, MemState};
-use kawase_settlement::{Msg, Side, StateReadExt as _, StateWriteExt as _};
+use kawase_settlement::{BzHoldings, Msg, Side, StateReadExt as _, StateWriteExt as _};
 use kawase_token::{StateReadExt as _, StateWriteExt as _, TokenHoldings};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -59,6 +61,10 @@ enum Op {
     Discharge(usize, u128),
     Freeze(usize),
     Unfreeze(usize),
+    /// The BZ admin freezes, unfreezes or closes a BZ account.
+    BzFreeze(usize),
+    BzUnfreeze(usize),
+    BzClose(usize),
     /// Deliver the k-th packet in flight (any order: the channel is unordered).
     Deliver(usize),
     /// Deliver the k-th acknowledgement back to its sender.
@@ -76,6 +82,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (i.clone(), 1u128..300).prop_map(|(i, a)| Op::Discharge(i, a)),
         1 => i.clone().prop_map(Op::Freeze),
         1 => i.clone().prop_map(Op::Unfreeze),
+        1 => i.clone().prop_map(Op::BzFreeze),
+        1 => i.clone().prop_map(Op::BzUnfreeze),
+        1 => i.clone().prop_map(Op::BzClose),
         6 => (0usize..8).prop_map(Op::Deliver),
         5 => (0usize..8).prop_map(Op::Ack),
         2 => (0usize..8).prop_map(Op::Timeout),
@@ -192,6 +201,15 @@ impl World {
                     self.fz.borrow_mut().apply(c);
                 }
             }
+            Op::BzFreeze(i) | Op::BzUnfreeze(i) | Op::BzClose(i) => {
+                let (signer, address) = (admin(), bz_cust(*i));
+                let m = match op {
+                    Op::BzFreeze(_) => kawase_accounts::Msg::Freeze { signer, address, reason: "test".into() },
+                    Op::BzUnfreeze(_) => kawase_accounts::Msg::Unfreeze { signer, address },
+                    _ => kawase_accounts::Msg::Close { signer, address },
+                };
+                let _ = self.bz_admin(m);
+            }
             Op::Deliver(k) if !self.in_flight.is_empty() => {
                 let (from, packet) = self.in_flight.remove(k % self.in_flight.len());
                 let to = Self::other(from);
@@ -215,7 +233,35 @@ impl World {
         }
     }
 
+    /// An accounts message on the BZ, signed by the admin; applied only if
+    /// it succeeds (with the BZ's own holdings check, as the node runs it).
+    fn bz_admin(&self, m: kawase_accounts::Msg) -> Result<(), kawase_accounts::Error> {
+        let changes = {
+            let base = self.bz.borrow();
+            let mut child = Delta::new(&*base);
+            m.execute(&mut child, &ctx(admin()), &BzHoldings).map(|_| child.into_changes())
+        }?;
+        self.bz.borrow_mut().apply(changes);
+        Ok(())
+    }
+
     fn check_always(&self) -> Result<(), String> {
+        let bz = self.bz.borrow();
+        for i in 0..CUSTOMERS {
+            let closed = bz
+                .account(&bz_cust(i))
+                .map_err(|e| e.to_string())?
+                .is_some_and(|a| a.status == kawase_accounts::Status::Closed);
+            if closed {
+                let (b, h) = (bz.bz_balance(&bz_cust(i)), bz.bz_held(&bz_cust(i)));
+                let (b, h) = (b.map_err(|e| e.to_string())?, h.map_err(|e| e.to_string())?);
+                let incoming = bz.holds().map_err(|e| e.to_string())?.iter().any(|h| h.to == Some(bz_cust(i)));
+                if b != 0 || h != 0 || incoming {
+                    return Err(format!("closed BZ account {i}: balance {b}, held {h}, payment in flight {incoming}"));
+                }
+            }
+        }
+        drop(bz);
         let fz = self.fz.borrow();
         kawase_token::check_invariants(&*fz)?;
         let total = fz.total_supply().map_err(|e| e.to_string())?;
@@ -328,5 +374,67 @@ fn a_payment_credits_the_payee_only_on_the_fz_acknowledgement() {
     assert_eq!(w.bz.borrow().bz_balance(&bz_cust(1)).expect("b"), 0);
     w.step(&Op::Ack(0));
     assert_eq!(w.bz.borrow().bz_balance(&bz_cust(1)).expect("b"), 150);
+    w.check_quiescent().expect("quiescent");
+}
+
+/// Links customers 0 and 1 and charges 500 to customer 0's BZ account.
+fn linked_and_charged() -> World {
+    let mut w = World::new();
+    for op in [Op::Link(0), Op::Link(1)] {
+        w.step(&op);
+    }
+    w.drain();
+    w.step(&Op::Charge(0, 500));
+    w.drain();
+    w
+}
+
+#[test]
+fn a_bz_account_with_a_payment_in_flight_to_it_cannot_be_closed() {
+    let mut w = linked_and_charged();
+    w.step(&Op::Pay(0, 1, 200));
+    w.step(&Op::Deliver(0));
+    // The FZ has settled: reserved(0) -> reserved(1). Refunding the payer on
+    // the BZ now would break the cross-zone invariant, so the payee must
+    // stay open until the ack credits it.
+    assert_eq!(w.fz.borrow().reserved(channel().as_str(), &fz_cust(1)).expect("r"), 200);
+    let close = kawase_accounts::Msg::Close { signer: admin(), address: bz_cust(1) };
+    assert_eq!(w.bz_admin(close.clone()), Err(kawase_accounts::Error::HoldsFunds(bz_cust(1))));
+    w.step(&Op::Ack(0));
+    assert_eq!(w.bz.borrow().bz_balance(&bz_cust(1)).expect("b"), 200);
+    w.check_always().expect("invariants");
+    w.check_quiescent().expect("quiescent");
+    // Once the money has arrived it is a balance: still not closable.
+    assert_eq!(w.bz_admin(close), Err(kawase_accounts::Error::HoldsFunds(bz_cust(1))));
+}
+
+#[test]
+fn a_payment_to_a_payee_frozen_on_the_bz_after_sending_still_credits_it_on_the_ack() {
+    let mut w = linked_and_charged();
+    w.step(&Op::Pay(0, 1, 200));
+    w.step(&Op::BzFreeze(1));
+    w.drain();
+    // The FZ settled, so the money is the payee's: credited (frozen, not lost).
+    assert_eq!(w.bz.borrow().bz_account(&bz_cust(1)).expect("b").map(|a| a.balance), Some(200));
+    w.check_always().expect("invariants");
+    w.check_quiescent().expect("quiescent");
+}
+
+#[test]
+fn a_charge_to_a_bz_account_closed_in_flight_is_refused_and_refunded_on_the_fz() {
+    let mut w = World::new();
+    w.step(&Op::Link(0));
+    w.drain();
+    w.step(&Op::Charge(0, 300));
+    assert_eq!(w.fz.borrow().reserved(channel().as_str(), &fz_cust(0)).expect("r"), 300);
+    w.bz_admin(kawase_accounts::Msg::Close { signer: admin(), address: bz_cust(0) }).expect("an empty account closes");
+    w.step(&Op::Deliver(0));
+    assert_eq!(w.bz.borrow().bz_balance(&bz_cust(0)).expect("b"), 0, "nothing credited to a closed account");
+    w.step(&Op::Ack(0));
+    let fz = w.fz.borrow();
+    assert_eq!(fz.reserved(channel().as_str(), &fz_cust(0)).expect("r"), 0);
+    assert_eq!(fz.balance(&fz_cust(0)).expect("balance"), ISSUED);
+    drop(fz);
+    w.check_always().expect("invariants");
     w.check_quiescent().expect("quiescent");
 }

@@ -135,6 +135,7 @@ impl World {
                     .map(|w| kawase_token::BalanceGenesis { address: w.address(), amount: OPENING_BALANCE.to_string() })
                     .collect(),
             },
+            settlement: Default::default(),
         }
     }
 }

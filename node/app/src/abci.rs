@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use kawase_primitives::{Changes, Delta, Event, StateWrite};
+use kawase_primitives::{Changes, Delta, Event, StateRead, StateWrite};
 use kawase_state::{PreparedCommit, Snapshot, Storage, StorageConfig, StorageError};
 use tendermint_proto::v0_38::abci::{
     self as pb, response_process_proposal::ProposalStatus, RequestCheckTx, RequestFinalizeBlock, RequestInfo,
@@ -258,8 +258,10 @@ impl App {
             };
             let hash = hash.unwrap_or_else(|| crate::tx::tx_hash(&req.txs[index]));
             executed.push(hash);
-            let record = TxRecord::new(&hash, height, index as u32, &outcome);
-            state.put_nonverifiable(state_key::tx_result(&hash), prost::Message::encode_to_vec(&record));
+            if replaces_index_entry(&state, &hash, outcome.result.is_ok())? {
+                let record = TxRecord::new(&hash, height, index as u32, &outcome);
+                state.put_nonverifiable(state_key::tx_result(&hash), prost::Message::encode_to_vec(&record));
+            }
             tx_results.push(exec_result(&outcome));
         }
         if let Some(e) = state.fault() {
@@ -268,6 +270,9 @@ impl App {
         for hash in &executed {
             inner.sig_cache.remove(hash);
         }
+        // In the same atomic commit as the state: the block store re-derives
+        // its results from this after a crash before it wrote them.
+        state.put_nonverifiable(state_key::last_block_results().to_vec(), crate::results::encode(height, &tx_results));
         if inner.config.check_invariants {
             kawase_token::check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
             kawase_settlement::check_bz_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
@@ -390,15 +395,32 @@ impl App {
         Ok(decoded.hash)
     }
 
-    /// Stateless validity of a proposed block (the same for every validator).
+    /// Validity of a proposed block: within the limits, every transaction
+    /// decodes, none appears twice, and none repeats a committed success
+    /// (an honest mempool never holds one: its sequence is used). A tx whose
+    /// earlier inclusion failed without effect may come again.
     pub fn proposal_is_valid(&self, txs: &[Bytes]) -> bool {
         let inner = self.lock();
         let Some(chain) = inner.chain.as_ref() else { return false };
         let p = &chain.params;
         let total: u64 = txs.iter().map(|t| t.len() as u64).sum();
-        txs.len() as u64 <= p.max_block_txs
-            && total <= p.max_block_bytes
-            && txs.iter().all(|t| DecodedTx::decode(t, p).is_ok())
+        if txs.len() as u64 > p.max_block_txs || total > p.max_block_bytes {
+            return false;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(txs.len());
+        let latest = inner.storage.latest();
+        for t in txs {
+            let Ok(tx) = DecodedTx::decode(t, p) else { return false };
+            if !seen.insert(tx.hash) {
+                return false;
+            }
+            match committed_success(&latest, &tx.hash) {
+                Ok(false) => {}
+                Ok(true) => return false,
+                Err(e) => fatal("ProcessProposal", e),
+            }
+        }
+        true
     }
 
     /// Picks mempool transactions for a proposal within the block limits.
@@ -511,6 +533,34 @@ impl TxRecord {
             "events": events,
         })
     }
+}
+
+/// The result code the `/tx` index holds for `hash`, if any.
+fn indexed_code(state: &impl StateRead, hash: &[u8; 32]) -> Result<Option<u32>, AppError> {
+    let raw = state.get_nonverifiable(&state_key::tx_result(hash)).map_err(|e| AppError::State(e.to_string()))?;
+    raw.map(|raw| {
+        prost::Message::decode(raw.as_slice())
+            .map(|r: TxRecord| r.code)
+            .map_err(|e| AppError::State(format!("tx index entry {}: {e}", hex::encode_upper(hash))))
+    })
+    .transpose()
+}
+
+/// Whether the `/tx` index already holds a success for `hash`.
+fn committed_success(state: &impl StateRead, hash: &[u8; 32]) -> Result<bool, AppError> {
+    Ok(indexed_code(state, hash)? == Some(0))
+}
+
+/// Whether this occurrence of `hash` goes into the `/tx` index. The first
+/// does; a later one only if it succeeded where the indexed one failed
+/// (a failure that used the sequence can never be followed by a success,
+/// so the replaced one did nothing). A committed success is never
+/// overwritten, so a Byzantine proposer's duplicate cannot make it look failed.
+fn replaces_index_entry(state: &impl StateRead, hash: &[u8; 32], ok: bool) -> Result<bool, AppError> {
+    Ok(match indexed_code(state, hash)? {
+        None => true,
+        Some(code) => ok && code != 0,
+    })
 }
 
 fn abci_events(events: &[Event]) -> Vec<pb::Event> {

@@ -4,6 +4,9 @@ use kawase_primitives::{StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 
 use crate::state_key;
 
+/// The settlement module's genesis part, for genesis writers.
+pub use kawase_settlement::{FzCounterparty, Genesis as SettlementGenesis};
+
 /// Which zone this chain is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +89,9 @@ pub struct AppState {
     pub accounts: kawase_accounts::Genesis,
     #[serde(default)]
     pub token: kawase_token::Genesis,
+    /// BZ: the FZ whose settlement channel it accepts (`settlement.fz`).
+    #[serde(default, skip_serializing_if = "kawase_settlement::Genesis::is_empty")]
+    pub settlement: kawase_settlement::Genesis,
 }
 
 impl AppState {
@@ -106,6 +112,11 @@ impl AppState {
         state.put_proto(state_key::params().to_vec(), &self.params);
         self.accounts.apply(state).map_err(|e| e.to_string())?;
         self.token.apply(state).map_err(|e| e.to_string())?;
+        let side = match self.zone {
+            Zone::Fz => kawase_settlement::Side::Fz,
+            Zone::Bz => kawase_settlement::Side::Bz,
+        };
+        self.settlement.apply(state, side).map_err(|e| format!("settlement: {e}"))?;
         kawase_token::check_invariants(state)
     }
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod exec;
 pub mod genesis;
 pub mod query;
+mod results;
 pub mod state_key;
 pub mod testkit;
 pub mod tx;

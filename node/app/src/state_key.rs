@@ -21,6 +21,14 @@ pub fn tx_result(hash: &[u8; 32]) -> Vec<u8> {
     format!("index/tx/{}", hex::encode_upper(hash)).into_bytes()
 }
 
+/// Non-verifiable: the last committed block's FinalizeBlock response
+/// (height, then the protobuf without the app hash, which the store keeps).
+/// Committed in the same atomic batch as the block's state, so after a crash
+/// the block store can re-derive the results it had not yet written.
+pub fn last_block_results() -> &'static [u8] {
+    b"index/block_results/last"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,6 +39,8 @@ mod tests {
             assert!(k.starts_with(PREFIX.as_bytes()));
         }
         assert!(!tx_result(&[0u8; 32]).starts_with(PREFIX.as_bytes()));
+        assert!(!last_block_results().starts_with(PREFIX.as_bytes()));
+        assert!(!last_block_results().starts_with(b"index/tx/"));
         assert!(tx_result(&[0u8; 32]) < tx_result(&[1u8; 32]));
     }
 }

@@ -86,6 +86,7 @@ impl Demo {
                 accounts: Vec::new(),
             },
             token: kawase_token::Genesis::default(),
+            settlement: Default::default(),
         }
     }
 

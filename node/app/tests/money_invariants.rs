@@ -913,6 +913,7 @@ impl World {
                     kawase_token::BalanceGenesis { address: addr[BOB], amount: BOB_OPENING.to_string() },
                 ],
             },
+            settlement: Default::default(),
         };
         let dir = tempfile::tempdir().expect("tempdir");
         // The app checks the invariants itself after every block as well

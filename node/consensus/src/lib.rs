@@ -4,12 +4,16 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod block;
+mod commit;
+pub mod crash;
+mod engine;
 pub mod gossip;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod privval;
 pub mod store;
+pub mod streams;
 pub mod types;
 
 pub use node::{start, CommittedBlock, ConsensusStatus, NodeError, NodeSettings, Running, Shared};

@@ -49,6 +49,26 @@ impl MempoolError {
             MempoolError::Rejected(f) => f.code,
         }
     }
+
+    /// True when the rejection shows the transaction itself is bad (cannot
+    /// be decoded, wrong chain, bad signature, too large, unknown message):
+    /// a peer forwards only what its own mempool admitted, so relaying such
+    /// a transaction counts against the peer. Duplicates, a full pool, wrong
+    /// sequences, timeouts and module (state) rejections are ordinary races
+    /// between honest nodes and do not. A bad signature can, rarely, be a
+    /// race too (the signer's account number in the peer's mempool view),
+    /// which is why gossip scores offences instead of banning on the first.
+    pub fn is_invalid_tx(&self) -> bool {
+        match self {
+            MempoolError::TooLarge { .. } => true,
+            MempoolError::Full { .. } | MempoolError::Duplicate => false,
+            // Codes of kawase_app::TxError (docs/errors.md): 2 too large,
+            // 3 malformed, 4 wrong chain id, 5 bad signature, 7 unknown
+            // message, 8 signer mismatch, 9 too many messages, 10
+            // unsupported signing, 12 no messages.
+            MempoolError::Rejected(f) => f.codespace == "tx" && matches!(f.code, 2 | 3 | 4 | 5 | 7 | 8 | 9 | 10 | 12),
+        }
+    }
 }
 
 struct Inner {

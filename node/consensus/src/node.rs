@@ -6,41 +6,35 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use kawase_app::App;
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, P2pConfig, PubSubProtocol, TimeoutConfig, ValuePayload, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::engine::host::Next;
-use malachitebft_app_channel::app::events::{RxEvent, TxEvent};
-use malachitebft_app_channel::app::node::{EngineHandle, Node, NodeConfig, NodeHandle};
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{CommitCertificate, Round, Validity};
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
-use malachitebft_app_channel::app::types::{Keypair, LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tendermint::block::Block;
 use tendermint::{chain, Time};
-use tendermint_proto::v0_38::abci::{RequestFinalizeBlock, RequestInitChain, ResponseFinalizeBlock};
+use tendermint_proto::v0_38::abci::ResponseFinalizeBlock;
 
 use crate::block::{self, BlockContext, Tip};
-use crate::mempool::{tx_hash, Mempool};
+use crate::engine::ZoneNode;
+pub use crate::engine::{EngineConfig, Handle, KeyFile};
+use crate::mempool::Mempool;
 use crate::privval::PrivValidator;
 use crate::store::BlockStore;
+use crate::streams::{fin_digest, Assembled, Limits, ProposalStreams};
 use crate::types::{
-    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, PublicKey, Signature, Signer, ValidatorSet,
+    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, ValidatorSet,
     Value, ValueId, ZoneContext,
 };
 
 /// Proposal data is streamed in chunks of this size.
 const CHUNK: usize = 1 << 20;
-/// Complete proposals for heights we have not reached, kept until we do.
-const MAX_FUTURE_PROPOSALS: usize = 64;
-/// Unfinished part streams kept at once (a peer can open at most a few).
-const MAX_STREAMS: usize = 64;
 
 /// Everything `kawased start` read from the home directory.
 pub struct NodeSettings {
@@ -108,102 +102,6 @@ impl Shared {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EngineConfig {
-    pub moniker: String,
-    pub consensus: ConsensusConfig,
-    pub value_sync: ValueSyncConfig,
-}
-
-impl NodeConfig for EngineConfig {
-    fn moniker(&self) -> &str {
-        &self.moniker
-    }
-    fn consensus(&self) -> &ConsensusConfig {
-        &self.consensus
-    }
-    fn value_sync(&self) -> &ValueSyncConfig {
-        &self.value_sync
-    }
-}
-
-/// The key as Malachite's node trait wants it serialisable.
-#[derive(Serialize, Deserialize)]
-pub struct KeyFile(pub String);
-
-/// The Malachite `Node`: hands the engine our keys, codec and config.
-#[derive(Clone)]
-struct ZoneNode {
-    data_dir: PathBuf,
-    config: EngineConfig,
-    key: PrivateKey,
-    node_key: [u8; 32],
-    privval: Arc<PrivValidator>,
-    chain_id: chain::Id,
-}
-
-pub struct Handle {
-    pub engine: EngineHandle,
-    pub events: TxEvent<ZoneContext>,
-}
-
-#[async_trait]
-impl NodeHandle<ZoneContext> for Handle {
-    fn subscribe(&self) -> RxEvent<ZoneContext> {
-        self.events.subscribe()
-    }
-    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
-        self.engine.actor.kill_and_wait(None).await?;
-        self.engine.handle.abort();
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Node for ZoneNode {
-    type Context = ZoneContext;
-    type Config = EngineConfig;
-    type Genesis = ();
-    type PrivateKeyFile = KeyFile;
-    type SigningProvider = Signer;
-    type NodeHandle = Handle;
-
-    async fn start(&self) -> eyre::Result<Handle> {
-        Err(eyre::eyre!("the zone node is started with kawase_consensus::start"))
-    }
-    async fn run(self) -> eyre::Result<()> {
-        Err(eyre::eyre!("the zone node is started with kawase_consensus::start"))
-    }
-    fn get_home_dir(&self) -> PathBuf {
-        self.data_dir.clone()
-    }
-    fn load_config(&self) -> eyre::Result<EngineConfig> {
-        Ok(self.config.clone())
-    }
-    fn get_address(&self, pk: &PublicKey) -> Address {
-        Address::from_public_key(pk)
-    }
-    fn get_public_key(&self, pk: &PrivateKey) -> PublicKey {
-        pk.public_key()
-    }
-    fn get_keypair(&self, _pk: PrivateKey) -> Keypair {
-        // The p2p identity is the node key, not the validator key.
-        Keypair::ed25519_from_bytes(self.node_key).expect("an ed25519 seed is any 32 bytes")
-    }
-    fn load_private_key(&self, _file: KeyFile) -> PrivateKey {
-        self.key.clone()
-    }
-    fn load_private_key_file(&self) -> eyre::Result<KeyFile> {
-        Ok(KeyFile(String::new()))
-    }
-    fn load_genesis(&self) -> eyre::Result<()> {
-        Ok(())
-    }
-    fn get_signing_provider(&self, _pk: PrivateKey) -> Signer {
-        Signer { chain_id: self.chain_id.clone(), privval: self.privval.clone() }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]
@@ -228,8 +126,9 @@ pub struct Running {
 /// Opens the stores, initialises or replays the app, and starts consensus.
 pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> Result<Running, NodeError> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| NodeError::Engine(e.to_string()))?;
+    crate::crash::announce();
     let store = BlockStore::open(&settings.data_dir.join("blockstore"))?;
-    let tip = recover(&settings, &app, &store)?;
+    let tip = crate::commit::recover(&settings, &app, &store)?;
     tracing::info!(height = tip.height, app_hash = %hex::encode_upper(&tip.app_hash), "state recovered");
 
     let privval = Arc::new(PrivValidator::open(
@@ -299,18 +198,17 @@ pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> R
         chain_id: settings.chain_id.clone(),
         consensus_hash: block::consensus_hash(&settings.consensus_params),
         validators_hash: settings.validators.hash(),
-        // A block's stream may carry the largest block plus framing.
-        max_stream_bytes: usize::try_from(settings.consensus_params.block.max_bytes)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1 << 20),
         key: settings.validator_key.clone(),
         address: validator_address,
         tip,
         timeout_commit: settings.timeout_commit,
         max_clock_drift: settings.max_clock_drift,
         undecided: BTreeMap::new(),
-        streams: BTreeMap::new(),
-        future: Vec::new(),
+        streams: ProposalStreams::new(
+            settings.validators.clone(),
+            Limits::for_block_size(usize::try_from(settings.consensus_params.block.max_bytes).unwrap_or(usize::MAX)),
+            tip.height,
+        ),
         stream_nonce: 0,
     };
     let driver = tokio::spawn(async move { driver.run(channels).await });
@@ -344,125 +242,12 @@ fn p2p_config(settings: &NodeSettings) -> Result<P2pConfig, NodeError> {
     })
 }
 
-/// Brings the app level with the block store: InitChain on a fresh chain,
-/// then FinalizeBlock+Commit for blocks the store has and the app lost.
-fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip, NodeError> {
-    let stored = store.latest_height()?;
-    let mut applied = app.committed()?.height;
-    if applied > stored {
-        return Err(NodeError::Inconsistent(format!(
-            "state is at height {applied} but the block store only has {stored}"
-        )));
-    }
-    let mut genesis_hash = Vec::new();
-    if applied == 0 {
-        let resp = app.try_init_chain(RequestInitChain {
-            time: Some(settings.genesis_time.into()),
-            chain_id: settings.chain_id.to_string(),
-            consensus_params: Some(settings.consensus_params.clone().into()),
-            validators: Vec::new(),
-            app_state_bytes: settings.app_state_bytes.clone().into(),
-            initial_height: 1,
-        })?;
-        genesis_hash = resp.app_hash.to_vec();
-    }
-    while applied < stored {
-        let h = applied + 1;
-        let bytes = store.block_bytes(h)?.ok_or(crate::store::StoreError::Corrupt { what: "block", height: h })?;
-        let blk = block::decode_block(&bytes).map_err(NodeError::Inconsistent)?;
-        let id = store.value_id(h)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: h })?;
-        tracing::info!(height = h, "replaying stored block into the app");
-        execute(app, store, &blk, &id, None)?;
-        applied = h;
-    }
-    if stored == 0 {
-        return Ok(Tip {
-            height: 0,
-            block_id: None,
-            time: None,
-            app_hash: genesis_hash,
-            results_hash: block::results_hash(&[]),
-            last_commit: None,
-        });
-    }
-    let blk = store.block(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "block", height: stored })?;
-    let id = store.value_id(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "id", height: stored })?;
-    let cert =
-        store.certificate(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "certificate", height: stored })?;
-    let results =
-        store.results(stored)?.ok_or(crate::store::StoreError::Corrupt { what: "results", height: stored })?;
-    Ok(Tip {
-        height: stored,
-        block_id: Some(id.block_id()),
-        time: Some(blk.header.time),
-        app_hash: results.app_hash.to_vec(),
-        results_hash: block::results_hash(&results.tx_results),
-        last_commit: Some(block::commit_from_certificate(&cert, &settings.validators)),
-    })
-}
-
-/// FinalizeBlock + Commit of one decided block, then its results and
-/// indexes into the block store. `mempool`, when given, is held from Commit
-/// until its recheck ends: Commit resets the app's mempool view, and a
-/// CheckTx in between would judge a sender's next transaction against a
-/// state without its earlier pending ones.
-fn execute(
-    app: &App,
-    store: &BlockStore,
-    blk: &Block,
-    id: &ValueId,
-    mempool: Option<&Mempool>,
-) -> Result<ResponseFinalizeBlock, NodeError> {
-    let h = &blk.header;
-    let req = RequestFinalizeBlock {
-        txs: blk.data.iter().map(|t| Bytes::from(t.clone())).collect(),
-        decided_last_commit: None,
-        misbehavior: Vec::new(),
-        hash: Bytes::copy_from_slice(&id.block_hash),
-        height: h.height.value() as i64,
-        time: Some(h.time.into()),
-        next_validators_hash: Bytes::copy_from_slice(h.next_validators_hash.as_bytes()),
-        proposer_address: Bytes::copy_from_slice(h.proposer_address.as_bytes()),
-    };
-    let resp = app.try_finalize_block(req)?;
-    let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
-    let height = h.height.value();
-    match mempool {
-        Some(pool) => {
-            let guard = pool.begin_commit();
-            app.try_commit()?;
-            guard.recheck(&hashes);
-        }
-        None => {
-            app.try_commit()?;
-        }
-    }
-    store.put_results(height, &hashes, &resp)?;
-    Ok(resp)
-}
-
-/// A proposal reassembled from its parts.
-struct Assembled {
-    init: ProposalInit,
-    encoded: Vec<u8>,
-    parts_hash: [u8; 32],
-}
-
-#[derive(Default)]
-struct Stream {
-    init: Option<ProposalInit>,
-    data: BTreeMap<u64, Vec<u8>>,
-    fin: Option<(u64, Signature)>,
-    bytes: usize,
-}
-
 struct Driver {
     shared: Arc<Shared>,
     chain_id: chain::Id,
     consensus_hash: tendermint::Hash,
     /// Hash of the (fixed) validator set, computed once.
     validators_hash: tendermint::Hash,
-    max_stream_bytes: usize,
     key: PrivateKey,
     address: Address,
     tip: Tip,
@@ -470,22 +255,9 @@ struct Driver {
     max_clock_drift: Duration,
     /// Proposals seen (built or received) by height and round.
     undecided: BTreeMap<(u64, i64), Vec<ProposedValue<ZoneContext>>>,
-    streams: BTreeMap<(PeerId, StreamId), Stream>,
-    future: Vec<Assembled>,
+    /// Part streams being reassembled, and proposals for later heights.
+    streams: ProposalStreams<PeerId>,
     stream_nonce: u64,
-}
-
-/// What the proposer's Fin signs: the stream's Init and the SHA-256 of the
-/// whole encoded block (which is also the value id's part-set hash).
-fn fin_digest(init: &ProposalInit, parts_hash: &[u8; 32]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(b"kawase/proposal/");
-    h.update(init.height.0.to_be_bytes());
-    h.update(init.round.as_i64().to_be_bytes());
-    h.update(init.pol_round.as_i64().to_be_bytes());
-    h.update(init.proposer.0);
-    h.update(parts_hash);
-    h.finalize().to_vec()
 }
 
 impl Driver {
@@ -518,11 +290,7 @@ impl Driver {
                     self.shared.metrics.round.store(round.as_i64().max(0) as u64, std::sync::atomic::Ordering::Relaxed);
                     let mut values = self.undecided.get(&(height.0, round.as_i64())).cloned().unwrap_or_default();
                     // Proposals that arrived before we reached this height.
-                    let (ready, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.future)
-                        .into_iter()
-                        .partition(|a| a.init.height == height && a.init.round == round);
-                    self.future = rest.into_iter().filter(|a| a.init.height >= height).collect();
-                    for a in ready {
+                    for a in self.streams.take_ready(height, round) {
                         if let Some(pv) = self.accept_assembled(a) {
                             values.push(pv);
                         }
@@ -641,8 +409,12 @@ impl Driver {
         let blk = block::build_block(&self.block_ctx(), &self.tip, self.address, time, txs);
         let encoded = block::encode_block(&blk);
         let id = block::value_id(&blk, &encoded);
+        // Crash order (commit.rs, step 1): pending block, then the fsynced
+        // own-proposal record, both before the engine signs the proposal.
         self.shared.store.put_pending(height.0, &id, &encoded)?;
+        crate::crash::point("after-pending", height.0);
         self.shared.store.put_own_proposal(height.0, round.as_i64(), &id)?;
+        crate::crash::point("after-own-proposal", height.0);
         let pv = ProposedValue {
             height,
             round,
@@ -689,62 +461,11 @@ impl Driver {
             .await;
     }
 
-    /// Collects parts per (peer, stream); a complete, correctly signed
-    /// proposal for the next height is checked and handed to consensus.
+    /// Reassembles parts (bounded per peer, see `streams.rs`); a complete,
+    /// correctly signed proposal for the next height is checked and handed
+    /// to consensus.
     fn received_part(&mut self, from: PeerId, msg: StreamMessage<ProposalPart>) -> Option<ProposedValue<ZoneContext>> {
-        let key = (from, msg.stream_id.clone());
-        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
-            // Keep memory bounded: forget the oldest-keyed unfinished stream.
-            let first = self.streams.keys().next().cloned();
-            if let Some(k) = first {
-                self.streams.remove(&k);
-            }
-        }
-        let max_bytes = self.max_stream_bytes;
-        let stream = self.streams.entry(key.clone()).or_default();
-        match msg.content {
-            StreamContent::Data(ProposalPart::Init(init)) => stream.init = Some(init),
-            StreamContent::Data(ProposalPart::Data(d)) => {
-                stream.bytes += d.len();
-                stream.data.insert(msg.sequence, d);
-            }
-            StreamContent::Data(ProposalPart::Fin(sig)) => stream.fin = Some((msg.sequence, sig)),
-            StreamContent::Fin => {}
-        }
-        if stream.bytes > max_bytes {
-            tracing::warn!(peer = %from, "proposal stream too large; dropped");
-            self.streams.remove(&key);
-            return None;
-        }
-        let (init, (fin_seq, sig)) = match (&stream.init, &stream.fin) {
-            (Some(i), Some(f)) => (i.clone(), *f),
-            _ => return None,
-        };
-        // Parts 1..fin_seq are data; all must be present.
-        if stream.data.len() as u64 != fin_seq.saturating_sub(1) {
-            return None;
-        }
-        let stream = self.streams.remove(&key)?;
-        let encoded: Vec<u8> = stream.data.into_values().flatten().collect();
-        let Some(proposer) = self.shared.validators.validators.iter().find(|v| v.address == init.proposer) else {
-            tracing::warn!(proposer = %init.proposer, "proposal from a non-validator");
-            return None;
-        };
-        let parts_hash: [u8; 32] = Sha256::digest(&encoded).into();
-        if !proposer.public_key.verify(&fin_digest(&init, &parts_hash), &sig) {
-            tracing::warn!(proposer = %init.proposer, "proposal with a bad signature");
-            return None;
-        }
-        let a = Assembled { init, encoded, parts_hash };
-        if a.init.height.0 > self.tip.height + 1 {
-            if self.future.len() < MAX_FUTURE_PROPOSALS {
-                self.future.push(a);
-            }
-            return None;
-        }
-        if a.init.height.0 <= self.tip.height {
-            return None;
-        }
+        let a = self.streams.receive(from, msg)?;
         self.accept_assembled(a)
     }
 
@@ -805,12 +526,15 @@ impl Driver {
             .pending(height, &id)?
             .ok_or_else(|| NodeError::Engine(format!("decided block {id:?} at {height} is unknown here")))?;
         let blk = block::decode_block(&encoded).map_err(NodeError::Inconsistent)?;
+        // Crash order (commit.rs, steps 3-6): decided block (fsync), app
+        // commit, block-store results, recheck, then subscribers.
         self.shared.store.put_decided(height, &encoded, &id, &cert)?;
+        crate::crash::point("after-decided", height);
         let shared = self.shared.clone();
         let blk = Arc::new(blk);
         let blk2 = blk.clone();
         let results = tokio::task::spawn_blocking(move || -> Result<ResponseFinalizeBlock, NodeError> {
-            execute(&shared.app, &shared.store, &blk2, &id, Some(&shared.mempool))
+            crate::commit::execute(&shared.app, &shared.store, &blk2, &id, Some(&shared.mempool))
         })
         .await
         .map_err(|e| NodeError::Engine(e.to_string()))??;
@@ -825,6 +549,7 @@ impl Driver {
             last_commit: Some(block::commit_from_certificate(&cert, &self.shared.validators)),
         };
         self.undecided = self.undecided.split_off(&(height + 1, i64::MIN));
+        self.streams.set_tip(height);
         self.shared.update_status(|s| {
             s.height = height;
             s.block_hash = Some(id.block_id().hash);

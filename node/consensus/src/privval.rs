@@ -1,6 +1,9 @@
 //! The validator key with CometBFT's double-sign guard: the last signed
 //! height/round/step and sign bytes are written to disk (fsynced) before a
 //! signature leaves this module, and a conflicting request is refused.
+//! The guard is only as good as its being the one signer on its state: an
+//! exclusive lock on `<state>.lock` is held for the signer's lifetime, so a
+//! second process (or a second instance) on the same state is refused.
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -28,6 +31,8 @@ pub enum PrivvalError {
     Conflict { height: u64, round: i64, step: u8 },
     #[error("privval state {path}: {reason}")]
     State { path: String, reason: String },
+    #[error("privval state {path} is in use by another signer (another kawased on this home?): refusing to sign")]
+    Locked { path: String },
 }
 
 /// `data/priv_validator_state.json`, in CometBFT's shape.
@@ -58,12 +63,18 @@ pub struct PrivValidator {
     key: PrivateKey,
     path: PathBuf,
     last: Mutex<LastSign>,
+    /// The open lock file; the kernel releases the lock when it is closed,
+    /// also when the process is killed, so no stale lock survives a crash.
+    _lock: fs::File,
 }
 
 impl PrivValidator {
     /// Loads (or creates, empty) the sign state at `path`.
     pub fn open(key: PrivateKey, path: &Path) -> Result<PrivValidator, PrivvalError> {
         let err = |reason: String| PrivvalError::State { path: path.display().to_string(), reason };
+        // Lock before reading: the state read is then the latest any signer
+        // wrote, and nobody else writes it until this signer is gone.
+        let lock = lock_exclusive(path)?;
         let last = match fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -73,7 +84,7 @@ impl PrivValidator {
             }
             Err(e) => return Err(err(e.to_string())),
         };
-        Ok(PrivValidator { key, path: path.to_path_buf(), last: Mutex::new(last) })
+        Ok(PrivValidator { key, path: path.to_path_buf(), last: Mutex::new(last), _lock: lock })
     }
 
     pub fn key(&self) -> &PrivateKey {
@@ -133,6 +144,30 @@ impl PrivValidator {
                 std::process::exit(70);
             }
         }
+    }
+}
+
+/// Takes the exclusive, non-blocking `flock` on `<path>.lock`. The lock file
+/// is a separate file that is never renamed or deleted: the state file itself
+/// is replaced by rename on every write, and a lock on a replaced inode (or
+/// on a deleted lock file) would let the next opener lock a different one.
+fn lock_exclusive(path: &Path) -> Result<fs::File, PrivvalError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let err = |reason: String| PrivvalError::State { path: lock_path.display().to_string(), reason };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| err(e.to_string()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(PrivvalError::Locked { path: path.display().to_string() }),
+        Err(e) => Err(err(format!("locking: {e}"))),
     }
 }
 

@@ -496,6 +496,7 @@ impl SigningProvider<ZoneContext> for Signer {
             VoteType::Precommit => crate::privval::Step::Precommit,
         };
         let signature = self.privval.sign_or_halt(vote.height.0, vote.round, step, &bytes);
+        crate::crash::point("after-vote-signed", vote.height.0);
         SignedMessage::new(vote, signature)
     }
 

@@ -196,6 +196,10 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
         for h in &homes {
             let mut genesis = h.load_genesis()?;
             genesis.app_state.accounts = accounts.clone();
+            if zone == Zone::Bz {
+                // The BZ accepts its settlement channel only from this FZ.
+                genesis.app_state.settlement = kawase_app::genesis::SettlementGenesis::bz_of(FZ_CHAIN);
+            }
             h.write_genesis(&genesis)?;
             // Quick blocks make the tour snappy; a real zone keeps the default.
             let mut config = h.load_config()?;

@@ -79,8 +79,13 @@ pub struct MempoolSection {
     pub max_tx_bytes: usize,
     /// Transaction gossip between mempools.
     pub gossip_laddr: String,
-    /// Comma-separated `host:port` of peers' `gossip_laddr`.
+    /// Comma-separated `node_id@host:port` of peers' `gossip_laddr` (the id
+    /// is the peer's node id, as in `persistent_peers`). The handshake
+    /// checks it, and only these ids may connect inbound.
     pub gossip_peers: String,
+    /// Inbound gossip connections held at once, in total and per IP.
+    pub gossip_max_connections: usize,
+    pub gossip_max_connections_per_ip: usize,
 }
 
 impl Default for MempoolSection {
@@ -91,6 +96,8 @@ impl Default for MempoolSection {
             max_tx_bytes: 32 << 10,
             gossip_laddr: "tcp://127.0.0.1:26659".into(),
             gossip_peers: String::new(),
+            gossip_max_connections: 64,
+            gossip_max_connections_per_ip: 16,
         }
     }
 }
@@ -182,6 +189,22 @@ pub fn parse_peers(s: &str) -> Result<Vec<std::net::SocketAddr>> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| parse_laddr(p.rsplit('@').next().unwrap_or(p)))
+        .collect()
+}
+
+/// Comma-separated gossip peers, each `node_id@host:port`: gossip is
+/// authenticated, so a peer without its id cannot be dialled or accepted.
+pub fn parse_gossip_peers(s: &str) -> Result<Vec<kawase_consensus::gossip::GossipPeer>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let Some((id, addr)) = p.split_once('@') else {
+                bail!("gossip peer `{p}`: expected node_id@host:port (the id is what `kawased init` printed as `node id`, or `node_info.id` of the peer's /status)")
+            };
+            let id = id.parse().with_context(|| format!("gossip peer `{p}`"))?;
+            Ok(kawase_consensus::gossip::GossipPeer { id, addr: parse_laddr(addr)? })
+        })
         .collect()
 }
 
@@ -440,6 +463,7 @@ fn new_genesis(
         params: Params::standard(),
         accounts: kawase_accounts::Genesis { admin: admin.address(), banks: Vec::new(), accounts: Vec::new() },
         token: Default::default(),
+        settlement: Default::default(),
     };
     GenesisDoc {
         genesis_time: tendermint::Time::now(),
@@ -491,7 +515,7 @@ pub fn testnet_with(
             .collect::<Vec<_>>()
             .join(",");
         config.mempool.gossip_peers = others
-            .map(|j| format!("127.0.0.1:{}", Ports::testnet(base_port, j as u16).gossip))
+            .map(|j| format!("{}@127.0.0.1:{}", ids[j], Ports::testnet(base_port, j as u16).gossip))
             .collect::<Vec<_>>()
             .join(",");
         fs::write(h.config_file(), toml::to_string_pretty(&config)?)?;
@@ -501,6 +525,22 @@ pub fn testnet_with(
         h.write_genesis(&genesis)?;
     }
     Ok(homes)
+}
+
+/// Names, in a BZ's genesis in every home, the FZ (by chain id) whose
+/// settlement channel the BZ accepts.
+pub fn name_fz_counterparty(homes: &[Home], fz_chain_id: &str) -> Result<()> {
+    for h in homes {
+        let mut genesis = h.load_genesis()?;
+        if genesis.app_state.zone != Zone::Bz {
+            bail!("only a Business Zone names its FZ counterparty (--fz-chain-id)");
+        }
+        let s = kawase_app::genesis::SettlementGenesis::bz_of(fz_chain_id);
+        s.fz.as_ref().map(|f| f.validate()).transpose().with_context(|| format!("FZ chain id `{fz_chain_id}`"))?;
+        genesis.app_state.settlement = s;
+        h.write_genesis(&genesis)?;
+    }
+    Ok(())
 }
 
 pub fn consensus_params() -> tendermint::consensus::Params {
@@ -535,13 +575,36 @@ pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
         consensus_params: consensus_params(),
         validators: vec![tendermint::validator::Info::new(validator.public_key(), 10u32.into())],
         app_hash: Default::default(),
-        app_state: demo.genesis(zone),
+        app_state: kawase_app::AppState {
+            settlement: match zone {
+                Zone::Bz => kawase_app::genesis::SettlementGenesis::bz_of("kawase-fz-1"),
+                Zone::Fz => Default::default(),
+            },
+            ..demo.genesis(zone)
+        },
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testnet_homes_name_each_gossip_peer_by_its_node_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let homes = testnet(dir.path(), 3, "kawase-t", Zone::Fz, 40_000).expect("testnet");
+        for (i, h) in homes.iter().enumerate() {
+            let peers = parse_gossip_peers(&h.load_config().expect("config").mempool.gossip_peers).expect("peers");
+            assert_eq!(peers.len(), 2);
+            for (j, other) in homes.iter().enumerate().filter(|(j, _)| *j != i) {
+                let id = other.node_id().expect("id");
+                let port = Ports::testnet(40_000, j as u16).gossip;
+                assert!(peers.iter().any(|p| p.id.to_string() == id && p.addr.port() == port), "node{i} lacks node{j}");
+            }
+        }
+        assert!(parse_gossip_peers("127.0.0.1:5").is_err(), "a peer without an id is refused");
+        assert!(parse_gossip_peers("abcd@127.0.0.1:5").is_err(), "a short id is refused");
+    }
 
     /// `genesis/fz.json` and `genesis/bz.json` are what `sample_genesis`
     /// builds (set KAWASE_BLESS=1 to rewrite them) and a chain starts from them.

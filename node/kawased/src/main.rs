@@ -82,6 +82,10 @@ enum Command {
         /// Node i listens on base+10i (p2p), +1 (rpc), +2 (abci), +3 (gossip), +4 (metrics).
         #[arg(long, default_value_t = 26656)]
         base_port: u16,
+        /// BZ only: the chain id of the FZ whose settlement channel this BZ
+        /// accepts (genesis `settlement.fz`); without it no channel opens.
+        #[arg(long)]
+        fz_chain_id: Option<String>,
     },
     /// Serve the application to an external CometBFT over the ABCI socket protocol.
     Abci {
@@ -192,6 +196,12 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
 
+/// Peers name a node by this id, so `init` prints it where an operator looks.
+fn print_node_id(h: &home::Home) -> Result<()> {
+    println!("node id: {} (peers name this node `ID@HOST:PORT` in persistent_peers and gossip_peers)", h.node_id()?);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keys { out, keyring, cmd } => return keys::run(cmd, &keyring, out.output),
@@ -220,10 +230,12 @@ fn run(cli: Cli) -> Result<()> {
                 let pass = keyring.new_passphrase(&format!("the new key `{admin_key_name}`"))?;
                 h.init(&chain_id, zone, &moniker, Some((&ks, &admin_key_name, &pass)))?;
                 println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
+                print_node_id(&h)?;
                 println!("admin key: `{admin_key_name}` in the keystore {} (encrypted)", ks.dir().display());
             } else {
                 h.init(&chain_id, zone, &moniker, None)?;
                 println!("initialised {} zone `{chain_id}` in {}", zone.as_str(), home.display());
+                print_node_id(&h)?;
                 println!(
                     "admin key: {} (plain text, 0600; `kawased init --keystore` encrypts it instead)",
                     h.keys_dir().join("admin.json").display()
@@ -257,8 +269,11 @@ fn run(cli: Cli) -> Result<()> {
             unreachable!("handled above")
         }
         Command::Start { home } => start::run(&home),
-        Command::Testnet { validators, output, chain_id, zone, base_port } => {
+        Command::Testnet { validators, output, chain_id, zone, base_port, fz_chain_id } => {
             let homes = home::testnet(&output, validators, &chain_id, zone.into(), base_port)?;
+            if let Some(fz) = fz_chain_id {
+                home::name_fz_counterparty(&homes, &fz)?;
+            }
             for h in &homes {
                 let c = h.load_config()?;
                 println!("{}  rpc {}  p2p {}", h.root.display(), c.rpc.laddr, c.p2p.laddr);

@@ -9,7 +9,10 @@ use kawase_consensus::block::commit_from_certificate;
 use kawase_consensus::mempool::MempoolError;
 use kawase_consensus::Shared;
 use kawase_rpc::tendermint_rpc::endpoint::status;
-use kawase_rpc::{Backend, BlockResults, NewBlockEvent, NodeEvent, RpcConfig, RpcError, TxEvent, TxResponse};
+use kawase_rpc::{
+    Backend, BlockResults, Deadline, NewBlockEvent, NodeEvent, RpcConfig, RpcError, SearchLimits, TxEvent, TxIndex,
+    TxLocation, TxResponse,
+};
 use sha2::{Digest, Sha256};
 use tendermint::abci::{self, types::ExecTxResult};
 use tendermint::block::{self, signed_header::SignedHeader};
@@ -19,9 +22,6 @@ use tokio::sync::broadcast;
 
 use crate::home::{parse_duration, parse_laddr, NodeConfig};
 
-/// Most matches `tx_search` collects before paging.
-const MAX_SEARCH: usize = 10_000;
-
 pub struct NodeBackend {
     shared: Arc<Shared>,
     events: broadcast::Sender<NodeEvent>,
@@ -30,6 +30,7 @@ pub struct NodeBackend {
     p2p_laddr: String,
     rpc_laddr: String,
     earliest: std::sync::OnceLock<tendermint::block::Header>,
+    search_limits: SearchLimits,
 }
 
 fn internal(e: impl std::fmt::Display) -> RpcError {
@@ -60,8 +61,9 @@ impl NodeBackend {
         self.tx_in(&mut BlockMemo::default(), height, index, prove)
     }
 
-    /// One transaction of a stored block; `memo` keeps decoded blocks so a
-    /// search with many hits in one block decodes it once.
+    /// One transaction of a stored block; `memo` keeps the last decoded
+    /// block, so a page with many hits in one block decodes it once while
+    /// never holding more than one block.
     fn tx_in(
         &self,
         memo: &mut BlockMemo,
@@ -69,14 +71,12 @@ impl NodeBackend {
         index: u32,
         prove: bool,
     ) -> Result<Option<TxResponse>, RpcError> {
-        let entry = match memo.0.entry(height) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let blk = self.shared.store.block(height).map_err(internal)?;
-                let results = self.exec_results(height)?;
-                v.insert(blk.zip(results))
-            }
-        };
+        if memo.0.as_ref().map(|(h, _)| *h) != Some(height) {
+            let blk = self.shared.store.block(height).map_err(internal)?;
+            let results = self.exec_results(height)?;
+            memo.0 = Some((height, blk.zip(results)));
+        }
+        let Some((_, entry)) = memo.0.as_ref() else { return Ok(None) };
         let Some((blk, results)) = entry.as_ref() else { return Ok(None) };
         let Some(tx) = blk.data.get(index as usize).cloned() else { return Ok(None) };
         let Some(r) = results.tx_results.get(index as usize).cloned() else { return Ok(None) };
@@ -92,9 +92,9 @@ impl NodeBackend {
     }
 }
 
-/// Decoded blocks and results by height, for one RPC call.
+/// The last decoded block and its results, for one RPC call.
 #[derive(Default)]
-struct BlockMemo(std::collections::HashMap<u64, Option<(Block, pb::ResponseFinalizeBlock)>>);
+struct BlockMemo(Option<(u64, Option<(Block, pb::ResponseFinalizeBlock)>)>);
 
 /// Merkle inclusion proof of `txs[index]` under the block's data hash
 /// (leaves are the transactions' SHA-256, as CometBFT's `Txs.Proof`).
@@ -142,62 +142,29 @@ fn tx_proof(txs: &[Vec<u8>], index: usize) -> tendermint::tx::Proof {
     }
 }
 
-/// One `key op value` condition of a `tx_search` query.
-struct Cond {
-    key: String,
-    value: String,
-}
+/// The block store's event index, as `tx_search` walks it.
+struct StoreIndex<'a>(&'a kawase_consensus::store::BlockStore);
 
-/// `tx_search` takes `AND`-joined equality conditions (`tx.height=5`,
-/// `message.sender='kawase1…'`, `transfer.to='…'`, `tx.hash='…'`).
-fn parse_search(query: &str) -> Result<Vec<Cond>, RpcError> {
-    let mut out = Vec::new();
-    for part in split_and(query) {
-        let Some((k, v)) = part.split_once('=') else {
-            return Err(RpcError::InvalidParams(format!(
-                "tx_search supports `key = value` conditions joined by AND; got `{part}`"
-            )));
-        };
-        let v = v.trim();
-        let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
-        out.push(Cond { key: k.trim().to_string(), value: v.to_string() });
+impl TxIndex for StoreIndex<'_> {
+    fn scan(
+        &self,
+        composite: &str,
+        value: &str,
+        desc: bool,
+        visit: &mut dyn FnMut(TxLocation) -> bool,
+    ) -> Result<(), RpcError> {
+        self.0
+            .scan_events(composite, value, desc, &mut |l| visit(TxLocation { height: l.height, index: l.index }))
+            .map_err(internal)
     }
-    if out.is_empty() {
-        return Err(RpcError::InvalidParams("empty query".into()));
-    }
-    Ok(out)
-}
 
-fn split_and(q: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let words: Vec<&str> = q.split(' ').collect();
-    for w in words {
-        if !quoted && w.eq_ignore_ascii_case("AND") {
-            parts.push(std::mem::take(&mut cur));
-            continue;
-        }
-        quoted ^= w.matches('\'').count() % 2 == 1;
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(w);
+    fn by_hash(&self, hash: &[u8; 32]) -> Result<Option<TxLocation>, RpcError> {
+        Ok(self.0.tx_location(hash).map_err(internal)?.map(|l| TxLocation { height: l.height, index: l.index }))
     }
-    parts.push(cur);
-    parts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
-}
 
-fn event_matches(r: &ExecTxResult, height: u64, hash: &[u8; 32], c: &Cond) -> bool {
-    match c.key.as_str() {
-        "tx.height" => c.value.parse::<u64>().ok() == Some(height),
-        "tx.hash" => c.value.eq_ignore_ascii_case(&hex::encode(hash)),
-        key => r.events.iter().any(|e| {
-            e.attributes.iter().any(|a| {
-                format!("{}.{}", e.kind, String::from_utf8_lossy(a.key_bytes())) == key
-                    && String::from_utf8_lossy(a.value_bytes()) == c.value
-            })
-        }),
+    fn tx_results(&self, height: u64) -> Result<Option<Vec<ExecTxResult>>, RpcError> {
+        let Some(r) = self.0.results(height).map_err(internal)? else { return Ok(None) };
+        r.tx_results.into_iter().map(ExecTxResult::try_from).collect::<Result<Vec<_>, _>>().map(Some).map_err(internal)
     }
 }
 
@@ -368,39 +335,15 @@ impl Backend for NodeBackend {
         page: u32,
         per_page: u8,
         order_desc: bool,
+        deadline: &Deadline,
     ) -> Result<(Vec<TxResponse>, u32), RpcError> {
-        let conds = parse_search(query)?;
-        let first = &conds[0];
-        let mut locs = if first.key == "tx.hash" {
-            let bytes = hex::decode(&first.value).map_err(|_| RpcError::InvalidParams("tx.hash is hex".into()))?;
-            let hash: [u8; 32] = bytes.try_into().map_err(|_| RpcError::InvalidParams("tx.hash is 32 bytes".into()))?;
-            self.shared.store.tx_location(&hash).map_err(internal)?.into_iter().collect()
-        } else {
-            self.shared.store.search(&first.key, &first.value, MAX_SEARCH).map_err(internal)?
-        };
-        if order_desc {
-            locs.reverse();
-        }
+        let index = StoreIndex(&self.shared.store);
+        let (locs, total) =
+            kawase_rpc::search::search(&index, query, page, per_page, order_desc, &self.search_limits, deadline)?;
         let mut memo = BlockMemo::default();
-        // The index answered the first condition; only further ones need
-        // the transactions' results.
-        let matched = if conds.len() == 1 {
-            locs
-        } else {
-            let mut matched = Vec::new();
-            for loc in locs {
-                let Some(t) = self.tx_in(&mut memo, loc.height, loc.index, false)? else { continue };
-                if conds[1..].iter().all(|c| event_matches(&t.tx_result, t.height, &t.hash, c)) {
-                    matched.push(loc);
-                }
-            }
-            matched
-        };
-        let total = matched.len() as u32;
-        let per_page = usize::from(per_page.max(1));
-        let start = (page.max(1) as usize - 1) * per_page;
         let mut out = Vec::new();
-        for loc in matched.into_iter().skip(start).take(per_page) {
+        for loc in locs {
+            deadline.check()?;
             if let Some(t) = self.tx_in(&mut memo, loc.height, loc.index, prove)? {
                 out.push(t);
             }
@@ -453,6 +396,7 @@ pub async fn serve(config: &NodeConfig, shared: Arc<Shared>, node_id: String) ->
         p2p_laddr: config.p2p.laddr.clone(),
         rpc_laddr: config.rpc.laddr.clone(),
         earliest: std::sync::OnceLock::new(),
+        search_limits: SearchLimits::default(),
     };
     let rpc = RpcConfig {
         laddr: parse_laddr(&config.rpc.laddr)?,
@@ -530,16 +474,5 @@ mod tests {
                 assert_eq!(tendermint::Hash::Sha256(root), data_hash, "n={n} i={i}");
             }
         }
-    }
-
-    #[test]
-    fn search_queries_split_on_and_outside_quotes() {
-        let c = parse_search("message.sender='kawase1x' AND tx.height = 5").expect("parses");
-        assert_eq!(c.len(), 2);
-        assert_eq!((c[0].key.as_str(), c[0].value.as_str()), ("message.sender", "kawase1x"));
-        assert_eq!((c[1].key.as_str(), c[1].value.as_str()), ("tx.height", "5"));
-        let c = parse_search("memo.text='a AND b'").expect("parses");
-        assert_eq!(c[0].value, "a AND b");
-        assert!(parse_search("tx.height > 5").is_err());
     }
 }

@@ -11,7 +11,9 @@ use kawase_consensus::types::{PrivateKey, PublicKey, Validator, ValidatorSet};
 use kawase_consensus::NodeSettings;
 use malachitebft_app_channel::app::config::TimeoutConfig;
 
-use crate::home::{parse_duration, parse_laddr, parse_peers, Home};
+use kawase_consensus::gossip::{frame_limit, GossipConfig};
+
+use crate::home::{parse_duration, parse_gossip_peers, parse_laddr, parse_peers, Home};
 
 pub fn run(home: &Path) -> Result<()> {
     let h = Home::new(home);
@@ -38,6 +40,8 @@ pub fn run(home: &Path) -> Result<()> {
         app_config.keep_recent = (config.storage.keep_recent > 0).then_some(config.storage.keep_recent);
         let app = App::open(app_config).context("opening state")?;
 
+        let node_key = h.load_node_key()?;
+        let max_block_bytes = genesis.consensus_params.block.max_bytes;
         let (gossip_tx, gossip_rx) = tokio::sync::mpsc::unbounded_channel();
         let mempool = Arc::new(Mempool::new(
             app.clone(),
@@ -65,7 +69,7 @@ pub fn run(home: &Path) -> Result<()> {
             consensus_params: genesis.consensus_params.clone(),
             validators,
             validator_key: PrivateKey(h.load_validator_key()?),
-            node_key: h.load_node_key()?,
+            node_key,
             p2p_laddr: parse_laddr(&config.p2p.laddr)?,
             persistent_peers: parse_peers(&config.p2p.persistent_peers)?,
             timeouts,
@@ -75,15 +79,20 @@ pub fn run(home: &Path) -> Result<()> {
         let running = kawase_consensus::start(settings, app, mempool.clone()).await?;
         let shared = running.shared.clone();
 
-        let gossip_addr = kawase_consensus::gossip::start(
-            parse_laddr(&config.mempool.gossip_laddr)?,
-            parse_peers(&config.mempool.gossip_peers)?,
-            mempool,
-            gossip_rx,
-            shared.metrics.gossip_peers.clone(),
-        )
-        .await
-        .context("binding the mempool gossip port")?;
+        let m = &config.mempool;
+        let mut gossip = GossipConfig::new(
+            parse_laddr(&m.gossip_laddr)?,
+            genesis.chain_id.as_str(),
+            node_key,
+            parse_gossip_peers(&m.gossip_peers).context("[mempool] gossip_peers")?,
+        );
+        gossip.max_inbound = m.gossip_max_connections;
+        gossip.max_inbound_per_ip = m.gossip_max_connections_per_ip;
+        gossip.max_frame = frame_limit(m.max_tx_bytes, max_block_bytes);
+        let gossip_addr =
+            kawase_consensus::gossip::start(gossip, mempool, gossip_rx, shared.metrics.gossip_peers.clone())
+                .await
+                .context("binding the mempool gossip port")?;
 
         let rpc_addr = crate::rpc::serve(&config, shared.clone(), h.node_id()?).await?;
         let metrics_addr = if config.instrumentation.prometheus {

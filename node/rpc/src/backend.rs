@@ -1,8 +1,9 @@
 //! What the node provides to the RPC server.
 //!
 //! The trait is synchronous on purpose: the node's stores and application are
-//! synchronous, and the server runs every call on tokio's blocking pool, so a
-//! slow RocksDB read never stalls the network threads.
+//! synchronous, and the server runs every call on its own small pool of
+//! threads (not tokio's blocking pool, which consensus uses), so a slow
+//! RocksDB read never stalls the network threads or block execution.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use tendermint::{consensus, tx, validator, AppHash, Block};
 use tokio::sync::broadcast;
 
 use crate::error::RpcError;
+use crate::search::Deadline;
 
 /// The node side of the RPC server.
 ///
@@ -66,7 +68,9 @@ pub trait Backend: Send + Sync + 'static {
     /// `/tx_search`: the `query` string is passed as the client sent it
     /// (CometBFT query syntax, e.g. `tx.height=5 AND transfer.sender='kw1..'`).
     /// `page` is 1-based and `per_page` is already clamped to 1..=100 by the
-    /// server; returns that page and the total number of matches.
+    /// server; returns that page and the total number of matches. The work
+    /// must stop (return an error) once `deadline` expires; see
+    /// [`crate::search::search`], which does the walk.
     fn tx_search(
         &self,
         query: &str,
@@ -74,6 +78,7 @@ pub trait Backend: Send + Sync + 'static {
         page: u32,
         per_page: u8,
         order_desc: bool,
+        deadline: &Deadline,
     ) -> Result<(Vec<TxResponse>, u32), RpcError>;
 
     /// A new receiver of node events, used for websocket subscriptions and

@@ -28,6 +28,9 @@ pub struct RpcConfig {
     pub max_subscription_clients: usize,
     /// Most subscriptions on one websocket connection.
     pub max_subscriptions_per_client: usize,
+    /// Backend calls running at once: the size of the RPC's own thread
+    /// pool. Further calls wait (within the request timeout) for a thread.
+    pub max_concurrent_calls: usize,
 }
 
 impl Default for RpcConfig {
@@ -42,6 +45,7 @@ impl Default for RpcConfig {
             request_timeout: Duration::from_secs(10),
             max_subscription_clients: 100,
             max_subscriptions_per_client: 5,
+            max_concurrent_calls: 4,
         }
     }
 }

@@ -20,12 +20,15 @@ mod error;
 mod events;
 mod jsonrpc;
 mod methods;
+mod pool;
+pub mod search;
 mod server;
 mod ws;
 
 pub use backend::{Backend, BlockResults, NewBlockEvent, NodeEvent, TxEvent, TxResponse};
 pub use config::RpcConfig;
 pub use error::{RpcError, ServeError};
+pub use search::{Deadline, SearchLimits, TxIndex, TxLocation};
 pub use server::{serve, RpcServer};
 
 /// The tendermint-rpc crate whose types the [`Backend`] uses (e.g.

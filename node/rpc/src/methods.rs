@@ -19,6 +19,7 @@ use crate::config::RpcConfig;
 use crate::error::RpcError;
 use crate::events::tx_hash;
 use crate::jsonrpc::Params;
+use crate::search::Deadline;
 
 /// Methods served over HTTP and websocket, with their parameter names in
 /// CometBFT's order (for positional params and the endpoint list).
@@ -73,8 +74,17 @@ impl Ctx {
         &self,
         f: impl FnOnce(&dyn Backend) -> Result<T, RpcError> + Send + 'static,
     ) -> Result<T, RpcError> {
+        self.run_until(move |b, _| f(b)).await
+    }
+
+    /// [`Ctx::run`] for work that checks its deadline.
+    pub async fn run_until<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Backend, &Deadline) -> Result<T, RpcError> + Send + 'static,
+    ) -> Result<T, RpcError> {
         let backend = Arc::clone(&self.backend);
-        let task = tokio::task::spawn_blocking(move || f(backend.as_ref()));
+        let deadline = Deadline::after(self.config.request_timeout);
+        let task = tokio::task::spawn_blocking(move || f(backend.as_ref(), &deadline));
         match tokio::time::timeout(self.config.request_timeout, task).await {
             Err(_) => {
                 Err(RpcError::internal(format!("the node did not answer within {:?}", self.config.request_timeout)))
@@ -433,7 +443,7 @@ async fn tx_search(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcError> {
     let asked = u32::try_from(page.unwrap_or(1))
         .map_err(|_| RpcError::internal(format!("page {} is too large", page.unwrap_or(1))))?;
     let per_page_u8 = u8::try_from(per_page).unwrap_or(u8::MAX);
-    let (txs, total) = ctx.run(move |b| b.tx_search(&query, prove, asked, per_page_u8, order_desc)).await?;
+    let (txs, total) = ctx.run_until(move |b, d| b.tx_search(&query, prove, asked, per_page_u8, order_desc, d)).await?;
     validate_page(page, per_page, usize::try_from(total).unwrap_or(usize::MAX))?;
     let txs = txs.into_iter().map(tx_json).collect::<Result<Vec<_>, _>>()?;
     encode(&tx_search::Response { txs, total_count: total })

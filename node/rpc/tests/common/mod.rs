@@ -5,13 +5,15 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kawase_rpc::tendermint_rpc::endpoint::status;
 use kawase_rpc::tendermint_rpc::{client::CompatMode, HttpClient};
 use kawase_rpc::{
-    serve, Backend, BlockResults, NewBlockEvent, NodeEvent, RpcConfig, RpcError, RpcServer, TxEvent, TxResponse,
+    serve, Backend, BlockResults, Deadline, NewBlockEvent, NodeEvent, RpcConfig, RpcError, RpcServer, SearchLimits,
+    TxEvent, TxIndex, TxResponse,
 };
 use sha2::{Digest, Sha256};
 use tendermint::abci::{self, types::ExecTxResult, Code, Event, EventAttributeIndexExt};
@@ -185,6 +187,14 @@ pub fn tx_event(height: u64, index: u32, tx: &[u8]) -> NodeEvent {
 
 pub struct TestBackend {
     pub events: broadcast::Sender<NodeEvent>,
+    /// When set, `tx_search` walks this index with the real search code.
+    pub index: Option<Arc<dyn TxIndex + Send + Sync>>,
+    pub limits: SearchLimits,
+    /// Calls of `abci_query` path `/slow` running now, the most ever seen at
+    /// once, and the threads they ran on.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    pub threads: Mutex<Vec<String>>,
 }
 
 impl TestBackend {
@@ -243,6 +253,13 @@ impl Backend for TestBackend {
     ) -> Result<abci::response::Query, RpcError> {
         if path == "/fail" {
             return Err(RpcError::internal("the app is unavailable"));
+        }
+        if path == "/slow" {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            self.threads.lock().unwrap().push(std::thread::current().name().unwrap_or("").to_string());
+            std::thread::sleep(Duration::from_millis(100));
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
         let mut value = data.clone();
         value.reverse();
@@ -332,7 +349,24 @@ impl Backend for TestBackend {
         page: u32,
         per_page: u8,
         order_desc: bool,
+        deadline: &Deadline,
     ) -> Result<(Vec<TxResponse>, u32), RpcError> {
+        if let Some(index) = &self.index {
+            let (locs, total) =
+                kawase_rpc::search::search(index.as_ref(), query, page, per_page, order_desc, &self.limits, deadline)?;
+            let txs = locs
+                .into_iter()
+                .map(|l| TxResponse {
+                    hash: [0; 32],
+                    height: l.height,
+                    index: l.index,
+                    tx: Vec::new(),
+                    tx_result: ExecTxResult::default(),
+                    proof: None,
+                })
+                .collect();
+            return Ok((txs, total));
+        }
         // Enough of the query language for the tests: "tx.height = N" or all.
         let height = query
             .split("tx.height")
@@ -375,8 +409,23 @@ pub fn test_config() -> RpcConfig {
 
 /// Start a server on a free port over the test chain.
 pub async fn start(config: RpcConfig) -> (RpcServer, Arc<TestBackend>) {
+    start_with_index(config, None).await
+}
+
+/// [`start`] with `tx_search` answered by the real search over `index`.
+pub async fn start_with_index(
+    config: RpcConfig,
+    index: Option<Arc<dyn TxIndex + Send + Sync>>,
+) -> (RpcServer, Arc<TestBackend>) {
     let (events, _) = broadcast::channel(64);
-    let backend = Arc::new(TestBackend { events });
+    let backend = Arc::new(TestBackend {
+        events,
+        index,
+        limits: SearchLimits::default(),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+        threads: Mutex::new(Vec::new()),
+    });
     let server = serve(config, backend.clone()).await.unwrap();
     (server, backend)
 }

@@ -1,0 +1,314 @@
+//! The fault suite's network: an FZ and a BZ cluster, banks and customers
+//! with linked BZ accounts, and relayers whose RPC goes through harness
+//! proxies. Setup itself survives a relayer killed mid-handshake.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kawase_accounts::Role;
+use kawase_client::{msgs, Key, KeyKind};
+use kawase_primitives::Address;
+
+use super::cluster::{tail, Cluster};
+use super::load::{Actor, Effect, Endpoint, History};
+use super::manifest::{Manifest, ZoneName};
+use super::proxy::{Mode, Proxy};
+use super::zones::{key_file, relayer_bin, Proc};
+
+pub const FZ_CHAIN: &str = "kawase-fz";
+pub const BZ_CHAIN: &str = "kawase-bz";
+
+/// A customer: FZ key, the BZ key linked to it, and its bank's index.
+#[derive(Clone)]
+pub struct Customer {
+    pub fz: Key,
+    pub bz: Key,
+    pub bank: usize,
+}
+
+/// A relayer process with its own directory, key and RPC proxies.
+pub struct RelayerProc {
+    pub dir: PathBuf,
+    pub proc: Option<Proc>,
+    /// FZ and BZ RPC proxies (the relayer's only way to the zones).
+    pub proxies: [Proxy; 2],
+}
+
+impl RelayerProc {
+    fn new(dir: &Path, key: &Key, fz_rpc: &str, bz_rpc: &str) -> RelayerProc {
+        std::fs::create_dir_all(dir).expect("relayer dir");
+        key_file(&dir.join("key.json"), key);
+        let addr =
+            |rpc: &str| -> std::net::SocketAddr { rpc.trim_start_matches("http://").parse().expect("rpc socket") };
+        let proxies = [Proxy::start(addr(fz_rpc)), Proxy::start(addr(bz_rpc))];
+        std::fs::write(
+            dir.join("relayer.toml"),
+            format!(
+                "poll_interval_ms = 200\n\n[fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"http://{}\"\nkey_file = \"key.json\"\n\n\
+                 [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"http://{}\"\nkey_file = \"key.json\"\n",
+                proxies[0].addr(),
+                proxies[1].addr()
+            ),
+        )
+        .expect("relayer config");
+        RelayerProc { dir: dir.to_path_buf(), proc: None, proxies }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(relayer_bin());
+        c.arg("--config").arg(self.dir.join("relayer.toml"));
+        c
+    }
+
+    /// Runs a relayer command to completion (bounded); its stdout or error.
+    pub fn run(&self, args: &[&str], limit: Duration) -> Result<String, String> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("cli.log")).expect("log");
+        let mut child =
+            self.command().args(args).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().expect("spawn relayer");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut out = String::new();
+                let _ = std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out);
+                return if status.success() {
+                    Ok(out)
+                } else {
+                    Err(format!("kawase-relayer {args:?}: {status}\n{}", tail(&self.dir.join("cli.log"), 15)))
+                };
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("kawase-relayer {args:?} did not finish in {limit:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `create-path` and SIGKILLs it after `after`; whether it had
+    /// already finished by then.
+    pub fn run_and_kill(&self, args: &[&str], after: Duration) -> bool {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("cli.log")).expect("log");
+        let mut child =
+            self.command().args(args).stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("spawn relayer");
+        std::thread::sleep(after);
+        let finished = matches!(child.try_wait(), Ok(Some(_)));
+        let _ = child.kill();
+        let _ = child.wait();
+        finished
+    }
+
+    pub fn running(&self) -> bool {
+        self.proc.is_some()
+    }
+
+    /// `kawase-relayer start`, waiting (bounded) for `ready`.
+    pub fn start(&mut self) -> Result<(), String> {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("relayer.log")).expect("log");
+        let mut child = self
+            .command()
+            .arg("start")
+            .env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn relayer");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && l == "ready" {
+                    let _ = tx.send(());
+                    sent = true;
+                }
+            }
+        });
+        let proc = Proc(child);
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => {
+                self.proc = Some(proc);
+                Ok(())
+            }
+            Err(_) => Err(format!("relayer did not start:\n{}", tail(&self.dir.join("relayer.log"), 15))),
+        }
+    }
+
+    /// SIGKILL, mid-relay.
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    pub fn cut(&self, mode: Mode) {
+        for p in &self.proxies {
+            p.set(mode);
+        }
+    }
+
+    /// Whether it died by itself; the log's tail if so.
+    pub fn exited(&mut self) -> Option<String> {
+        let p = self.proc.as_mut()?;
+        match p.0.try_wait() {
+            Ok(Some(st)) => {
+                self.proc = None;
+                Some(format!("relayer exited by itself ({st}):\n{}", tail(&self.dir.join("relayer.log"), 15)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Everything one run starts.
+pub struct FaultNet {
+    pub fz: Cluster,
+    pub bz: Cluster,
+    pub fz_ep: Endpoint,
+    pub bz_ep: Endpoint,
+    pub relayers: [RelayerProc; 2],
+    pub channel: String,
+    pub bz_channel: String,
+    pub banks: Vec<Key>,
+    pub customers: Vec<Customer>,
+    pub history: History,
+    /// Perturbation and setup notes (e.g. handshake kills).
+    pub notes: Vec<String>,
+    pub dir: PathBuf,
+}
+
+/// Starts both zones, registers banks, customers and two relayer keys,
+/// creates the path (killing `create-path` at the manifest's delays
+/// first), starts relayer 0, links every customer and charges it.
+pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
+    let mut fz = Cluster::create(&dir.join("fz"), m.fz_validators, FZ_CHAIN, "fz");
+    let mut bz = Cluster::create(&dir.join("bz"), m.bz_validators, BZ_CHAIN, "bz");
+    tokio::task::block_in_place(|| {
+        fz.start_all();
+        bz.start_all();
+    });
+    let fz_ep = Endpoint::new(ZoneName::Fz, FZ_CHAIN, fz.rpcs());
+    let bz_ep = Endpoint::new(ZoneName::Bz, BZ_CHAIN, bz.rpcs());
+    let history = History::default();
+    let k = || Key::generate(KeyKind::Ed25519);
+    let mut fz_admin = Actor::new(super::zones::admin_key(&fz.nodes[0].home));
+    let mut bz_admin = Actor::new(super::zones::admin_key(&bz.nodes[0].home));
+    let banks: Vec<Key> = (0..m.load.banks).map(|_| k()).collect();
+    let relayer_keys = [k(), k()];
+    let a = fz_admin.key.address();
+    let mut reg: Vec<_> =
+        banks.iter().enumerate().map(|(i, b)| msgs::register_bank(a, b.address(), &format!("Bank {i}"))).collect();
+    for r in &relayer_keys {
+        reg.push(msgs::register_account(a, r.address(), Role::Relayer, ""));
+    }
+    fz_admin.must(&fz_ep, &history, "register_bank", Effect::None, reg).await;
+    let b = bz_admin.key.address();
+    let reg = relayer_keys.iter().map(|r| msgs::register_account(b, r.address(), Role::Relayer, "")).collect();
+    bz_admin.must(&bz_ep, &history, "register_relayer", Effect::None, reg).await;
+
+    let mut customers = Vec::new();
+    for (bi, bank) in banks.iter().enumerate() {
+        let mut actor = Actor::new(bank.clone());
+        let mine: Vec<Customer> =
+            (0..m.load.customers_per_bank).map(|_| Customer { fz: k(), bz: k(), bank: bi }).collect();
+        let reg = mine
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| {
+                msgs::register_account(bank.address(), c.fz.address(), Role::Customer, &format!("{bi}-{ci}"))
+            })
+            .collect();
+        actor.must(&fz_ep, &history, "register", Effect::None, reg).await;
+        for (ci, c) in mine.iter().enumerate() {
+            let amount = u128::from(m.load.initial_issue);
+            let msg = vec![msgs::issue(bank.address(), c.fz.address(), amount, &format!("setup-{ci}"))];
+            actor.must(&fz_ep, &history, "issue", Effect::Issue(amount), msg).await;
+        }
+        customers.extend(mine);
+    }
+
+    let relayers = [
+        RelayerProc::new(&dir.join("relayer0"), &relayer_keys[0], &fz.nodes[0].rpc, &bz.nodes[0].rpc),
+        RelayerProc::new(
+            &dir.join("relayer1"),
+            &relayer_keys[1],
+            &fz.nodes[fz.nodes.len() - 1].rpc,
+            &bz.nodes[bz.nodes.len() - 1].rpc,
+        ),
+    ];
+    let mut notes = Vec::new();
+    let path = tokio::task::block_in_place(|| {
+        for ms in &m.handshake_kills_ms {
+            let done = relayers[0].run_and_kill(&["create-path"], Duration::from_millis(*ms));
+            notes.push(format!("create-path killed after {ms} ms (had finished: {done})"));
+        }
+        relayers[0].run(&["create-path"], Duration::from_secs(240))
+    });
+    let path = path.unwrap_or_else(|e| panic!("create-path after {} kills: {e}", m.handshake_kills_ms.len()));
+    let path: serde_json::Value = serde_json::from_str(&path).expect("path json");
+    let channel = path["fz_channel"].as_str().expect("fz_channel").to_owned();
+    let bz_channel = path["bz_channel"].as_str().expect("bz_channel").to_owned();
+    // The second relayer relays the same path.
+    std::fs::copy(relayers[0].dir.join("path.json"), relayers[1].dir.join("path.json")).expect("copy path");
+    let mut net = FaultNet {
+        fz,
+        bz,
+        fz_ep,
+        bz_ep,
+        relayers,
+        channel,
+        bz_channel,
+        banks,
+        customers,
+        history,
+        notes,
+        dir: dir.to_path_buf(),
+    };
+    tokio::task::block_in_place(|| net.relayers[0].start()).unwrap_or_else(|e| panic!("{e}"));
+    net.link_and_charge(u128::from(m.load.initial_charge)).await;
+    net
+}
+
+impl FaultNet {
+    async fn link_and_charge(&mut self, charge: u128) {
+        let ch = self.channel.clone();
+        for c in self.customers.clone() {
+            let mut a = Actor::new(c.fz.clone());
+            a.must(
+                &self.fz_ep,
+                &self.history,
+                "link",
+                Effect::None,
+                vec![msgs::link(c.fz.address(), &ch, c.bz.address(), 0)],
+            )
+            .await;
+            a.must(
+                &self.fz_ep,
+                &self.history,
+                "charge",
+                Effect::None,
+                vec![msgs::charge(c.fz.address(), &ch, charge, 0)],
+            )
+            .await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for c in &self.customers {
+            loop {
+                let addr = c.bz.address().to_string();
+                if let Some(Ok(v)) = self.bz_ep.query("/settlement/bz_account", addr.as_bytes()).await {
+                    if super::zones::amount(&v["balance"]) >= charge {
+                        break;
+                    }
+                }
+                assert!(Instant::now() < deadline, "BZ account {addr} never linked and charged");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    pub fn customer_addresses(&self) -> Vec<(Address, usize)> {
+        self.customers.iter().map(|c| (c.fz.address(), c.bank)).collect()
+    }
+}
