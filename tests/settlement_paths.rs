@@ -57,8 +57,9 @@ fn a_bz_refuses_a_settlement_channel_from_a_client_of_another_chain_and_opens_on
         let (code, stderr) = relayer_status(&rogue, &["create-path"], &[]);
         assert_eq!(code, Some(1), "the rogue path must not open:\n{stderr}");
         assert!(stderr.contains("channel open try") && stderr.contains("kawase-fake"), "{stderr}");
-        let bound = net.bz.client().abci_query(Some("/store".into()), b"settlement/bz/channel".to_vec(), None, false);
-        assert!(bound.await.expect("query").value.is_empty(), "the BZ is bound to no channel");
+        let bz = net.bz.client();
+        let bound = bz.abci_query(Some("/store".into()), b"settlement/bz/channel".to_vec(), None, false).await;
+        assert!(bound.expect("query").value.is_empty(), "the BZ is bound to no channel");
 
         // The FZ the BZ's genesis names: the path opens and money moves.
         let path: Value = serde_json::from_str(&net.relayer.run("create-path")).expect("path json");

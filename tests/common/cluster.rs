@@ -219,10 +219,10 @@ impl Cluster {
         }
         let mut links = BTreeMap::new();
         for i in 0..n as usize {
-            for j in 0..n as usize {
+            for (j, cj) in configs.iter().enumerate() {
                 if i != j {
-                    let p2p = Proxy::start(socket(&field(&configs[j], "p2p", "laddr")));
-                    let gossip = Proxy::start(socket(&field(&configs[j], "mempool", "gossip_laddr")));
+                    let p2p = Proxy::start(socket(&field(cj, "p2p", "laddr")));
+                    let gossip = Proxy::start(socket(&field(cj, "mempool", "gossip_laddr")));
                     links.insert((i, j), [p2p, gossip]);
                 }
             }

@@ -19,8 +19,7 @@ pub fn start_node(home: &Path, rust_log: &str) -> (Child, String) {
 /// [`start_node`] with extra environment (e.g. the test-only crash hook
 /// `KAWASE_CRASH_AT`). The log is appended to, so it survives restarts.
 pub fn start_node_with_env(home: &Path, rust_log: &str, env: &[(&str, &str)]) -> (Child, String) {
-    let log =
-        std::fs::OpenOptions::new().create(true).append(true).open(home.join("node.log")).expect("log file");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(home.join("node.log")).expect("log file");
     let mut child = Command::new(BIN)
         .args(["start", "--home", home.to_str().expect("utf8")])
         .env("RUST_LOG", rust_log)

@@ -57,7 +57,7 @@ struct Actors {
 
 impl Actors {
     fn new() -> Actors {
-        let kind = |i: usize| if i % 2 == 0 { KeyKind::Ed25519 } else { KeyKind::Secp256k1 };
+        let kind = |i: usize| if i.is_multiple_of(2) { KeyKind::Ed25519 } else { KeyKind::Secp256k1 };
         Actors {
             admin: Wallet::from_name("det-admin", KeyKind::Ed25519),
             banks: (0..2).map(|i| Wallet::from_name(&format!("det-bank-{i}"), kind(i + 1))).collect(),
@@ -81,6 +81,7 @@ impl Actors {
                 accounts: Vec::new(),
             },
             token: kawase_token::Genesis::default(),
+            settlement: kawase_settlement::Genesis::default(),
         }
     }
 

@@ -109,4 +109,3 @@ impl Node for ZoneNode {
         Signer { chain_id: self.chain_id.clone(), privval: self.privval.clone() }
     }
 }
-

@@ -29,8 +29,7 @@ use crate::privval::PrivValidator;
 use crate::store::BlockStore;
 use crate::streams::{fin_digest, Assembled, Limits, ProposalStreams};
 use crate::types::{
-    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, ValidatorSet,
-    Value, ValueId, ZoneContext,
+    Address, BorshCodec, Height, PrivateKey, ProposalInit, ProposalPart, ValidatorSet, Value, ZoneContext,
 };
 
 /// Proposal data is streamed in chunks of this size.
@@ -193,6 +192,7 @@ pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> R
     .map_err(|e| NodeError::Engine(e.to_string()))?;
     let handle = Handle { engine, events: channels.events.clone() };
 
+    let tip_height = tip.height;
     let mut driver = Driver {
         shared: shared.clone(),
         chain_id: settings.chain_id.clone(),
@@ -207,7 +207,7 @@ pub async fn start(settings: NodeSettings, app: App, mempool: Arc<Mempool>) -> R
         streams: ProposalStreams::new(
             settings.validators.clone(),
             Limits::for_block_size(usize::try_from(settings.consensus_params.block.max_bytes).unwrap_or(usize::MAX)),
-            tip.height,
+            tip_height,
         ),
         stream_nonce: 0,
     };

@@ -251,7 +251,9 @@ impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
                 .min_by_key(|(_, s)| s.opened)
                 .map(|(k, _)| k.clone());
             match oldest_other {
-                Some(k) => self.remove(&k),
+                Some(k) => {
+                    self.remove(&k);
+                }
                 None => {
                     self.remove(key);
                     break;

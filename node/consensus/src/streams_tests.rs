@@ -39,7 +39,8 @@ fn streams(tip: u64) -> ProposalStreams<u32> {
 /// The key of the expected proposer of (height, round).
 fn proposer_key(height: u64, round: i64) -> PrivateKey {
     let set = validators();
-    let v = &set.validators[ZoneContext::proposer_index(set.validators.len(), Height(height), Round::new(round as u32))];
+    let v =
+        &set.validators[ZoneContext::proposer_index(set.validators.len(), Height(height), Round::new(round as u32))];
     keys().into_iter().find(|k| Address::from_public_key(&k.public_key()) == v.address).unwrap()
 }
 

@@ -139,14 +139,14 @@ async fn a_stranger_without_a_handshake_is_disconnected_and_its_txs_never_reach_
     let tx = register(&mut n.demo, "A-1");
     // Raw frames, no handshake.
     let mut s = TcpStream::connect(n.addr).await.unwrap();
-    s.write_all(&frame(&[tx.clone()])).await.unwrap();
+    s.write_all(&frame(std::slice::from_ref(&tx))).await.unwrap();
     assert!(closed(&mut s).await, "the stranger is still connected");
     // A well-formed handshake with a key that is not a configured peer.
     assert!(try_peer(n.addr, [5; 32]).await.is_err(), "an unknown node key was accepted");
     assert!(!n.pool.contains(&tx_hash(&tx)), "a stranger's tx reached the mempool");
     // The configured peer gets through.
     let mut s = peer(n.addr).await;
-    s.write_all(&frame(&[tx.clone()])).await.unwrap();
+    s.write_all(&frame(std::slice::from_ref(&tx))).await.unwrap();
     assert!(arrives(&n.pool, tx_hash(&tx)).await, "the authenticated peer's tx never arrived");
 }
 
@@ -240,7 +240,7 @@ async fn duplicates_and_stale_sequences_do_not_get_a_peer_banned() {
         let (bank, b) = (n.demo.bank_a.address(), n.demo.bob.address());
         n.demo.bank_a.sign(CHAIN, vec![msgs::register_account(bank, b, Role::Customer, "A-2")])
     };
-    s.write_all(&frame(&[next.clone()])).await.unwrap();
+    s.write_all(&frame(std::slice::from_ref(&next))).await.unwrap();
     assert!(arrives(&n.pool, tx_hash(&next)).await, "the peer was dropped for honest races");
 }
 

@@ -4,9 +4,10 @@
 //! keeps accepting, invalid transactions never reach the mempool, and a
 //! valid transaction still gets in afterwards.
 //!
-//! Kept at the socket level on purpose: the gossip protocol is being
-//! reworked (peer handshake, limits); `send_frame` is the one place that
-//! knows the framing.
+//! Every frame is sent twice: by a stranger (the handshake parser sees it)
+//! and by the configured peer after a real handshake (the frame parser sees
+//! it). The peer's ban threshold is out of reach so the flood runs to the
+//! end; banning is tested in tests/gossip.rs.
 //!
 //! `PROPTEST_CASES` sets the number of cases; `KAWASE_FUZZ_SEED` the seed.
 #![allow(clippy::unwrap_used)]
@@ -14,12 +15,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+
+use ed25519_consensus::SigningKey;
 use std::time::Duration;
 
 use kawase_app::testkit::{Demo, TestChain};
 use kawase_app::{AppConfig, Zone};
 use kawase_client::msgs;
-use kawase_consensus::gossip;
+use kawase_consensus::gossip::{self, auth, GossipConfig, GossipPeer, NodeId};
 use kawase_consensus::mempool::{Mempool, MempoolConfig};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -27,6 +30,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const CHAIN: &str = "kawase-gossip-hostile";
+const PEER_SEED: [u8; 32] = [9; 32];
+const SERVER_SEED: [u8; 32] = [1; 32];
 
 fn runner(default_cases: u32) -> TestRunner {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
@@ -65,12 +70,30 @@ fn encode_txs(txs: &[Vec<u8>]) -> Vec<u8> {
     [(body.len() as u32).to_be_bytes().to_vec(), body].concat()
 }
 
-async fn send_frame(addr: SocketAddr, bytes: &[u8]) {
-    // The peer may hang up first: that is an answer too.
-    if let Ok(mut s) = TcpStream::connect(addr).await {
-        let _ = s.write_all(bytes).await;
-        let _ = s.shutdown().await;
+/// Sends `bytes` on a fresh connection, after a handshake as the configured
+/// peer when `authenticated`. The server may hang up first: that is an
+/// answer too.
+async fn send_frame(addr: SocketAddr, bytes: &[u8], authenticated: bool) {
+    let Ok(mut s) = TcpStream::connect(addr).await else { return };
+    if authenticated {
+        let server = NodeId::of_seed(SERVER_SEED);
+        auth::handshake(&mut s, &SigningKey::from(PEER_SEED), CHAIN, |id| id == server)
+            .await
+            .expect("the configured peer completes the handshake");
     }
+    let _ = s.write_all(bytes).await;
+    let _ = s.shutdown().await;
+}
+
+/// One accepted peer (at a port nobody listens on, so the server's own dials
+/// fail quietly), with a ban threshold the flood cannot reach.
+fn config() -> GossipConfig {
+    let peer = GossipPeer { id: NodeId::of_seed(PEER_SEED), addr: "127.0.0.1:1".parse().unwrap() };
+    let mut c = GossipConfig::new("127.0.0.1:0".parse().unwrap(), CHAIN, SERVER_SEED, vec![peer]);
+    c.handshake_timeout = Duration::from_millis(500);
+    c.frame_timeout = Duration::from_millis(500);
+    c.ban_threshold = u32::MAX;
+    c
 }
 
 #[test]
@@ -83,15 +106,7 @@ fn hostile_gossip_frames_never_stop_the_listener_or_reach_the_mempool() {
     let mempool = Arc::new(Mempool::new(chain.app.clone(), MempoolConfig::default(), None));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (_outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
-    let addr = rt
-        .block_on(gossip::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Vec::new(),
-            mempool.clone(),
-            outbox_rx,
-            Arc::new(AtomicU64::new(0)),
-        ))
-        .unwrap();
+    let addr = rt.block_on(gossip::start(config(), mempool.clone(), outbox_rx, Arc::new(AtomicU64::new(0)))).unwrap();
 
     let mut runner = runner(128);
     let r = runner.run(&frame(), |f| {
@@ -100,7 +115,8 @@ fn hostile_gossip_frames_never_stop_the_listener_or_reach_the_mempool() {
             Frame::Prefixed(n, b) => [n.to_be_bytes().to_vec(), b.clone()].concat(),
             Frame::Txs(txs) => encode_txs(txs),
         };
-        rt.block_on(send_frame(addr, &bytes));
+        rt.block_on(send_frame(addr, &bytes, false));
+        rt.block_on(send_frame(addr, &bytes, true));
         Ok(())
     });
     if let Err(e) = r {
@@ -113,7 +129,7 @@ fn hostile_gossip_frames_never_stop_the_listener_or_reach_the_mempool() {
     let (a, ba) = (d.alice.address(), d.bank_a.address());
     let tx = d.bank_a.sign(CHAIN, vec![msgs::register_account(ba, a, kawase_accounts::Role::Customer, "G-1")]);
     let hash = kawase_app::tx::tx_hash(&tx);
-    rt.block_on(send_frame(addr, &encode_txs(&[b"junk".to_vec(), tx])));
+    rt.block_on(send_frame(addr, &encode_txs(&[b"junk".to_vec(), tx]), true));
     let mut arrived = false;
     for _ in 0..200 {
         if mempool.contains(&hash) {

@@ -68,7 +68,7 @@ impl TxIndex for MemIndex {
 
     fn tx_results(&self, height: u64) -> Result<Option<Vec<ExecTxResult>>, RpcError> {
         self.decoded.fetch_add(1, Ordering::SeqCst);
-        let to = if height % 2 == 0 { "kw1bob" } else { "kw1carol" };
+        let to = if height.is_multiple_of(2) { "kw1bob" } else { "kw1carol" };
         Ok(Some(vec![ExecTxResult {
             events: vec![event("transfer", &[("sender", "kw1alice"), ("to", to)])],
             ..Default::default()
