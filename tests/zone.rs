@@ -61,6 +61,12 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows why each node stopped or fell behind.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.home.join("node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+            eprintln!("--- {} (last lines of node.log)\n{}", self.home.display(), tail.join("\n"));
+        }
     }
 }
 

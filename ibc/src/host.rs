@@ -629,6 +629,12 @@ impl Router for Routes<'_> {
 
 /// Runs one IBC message (validate, then execute) on the host.
 pub fn dispatch<B: StateRead>(host: &mut IbcHost<'_, B>, routes: &mut Routes<'_>, msg: Any) -> Result<(), IbcError> {
+    let envelope = envelope(msg)?;
+    ibc::core::entrypoint::dispatch(host, routes, envelope).map_err(IbcError::from)
+}
+
+/// Decodes an IBC message (the stateless check CheckTx runs too).
+pub fn envelope(msg: Any) -> Result<MsgEnvelope, IbcError> {
     // ibc-rs neither decodes nor dispatches ibc-go's recover-client (only a
     // chain's authority may recover); say where recovery lives instead.
     if msg.type_url == ibc::core::client::types::msgs::RECOVER_CLIENT_TYPE_URL {
@@ -636,8 +642,7 @@ pub fn dispatch<B: StateRead>(host: &mut IbcHost<'_, B>, routes: &mut Routes<'_>
             "client recovery is the zone admin's: send /kawase.settlement.v1.MsgRecoverClient".into(),
         ));
     }
-    let envelope = MsgEnvelope::try_from(msg).map_err(|e| IbcError::Malformed(e.to_string()))?;
-    ibc::core::entrypoint::dispatch(host, routes, envelope).map_err(IbcError::from)
+    MsgEnvelope::try_from(msg).map_err(|e| IbcError::Malformed(e.to_string()))
 }
 
 /// This zone's own header at a height, as a counterparty's light client

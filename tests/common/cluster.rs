@@ -241,7 +241,8 @@ impl Cluster {
                     }
                 })
                 .collect();
-            let gossip: Vec<String> = others.map(|j| links[&(i, j)][1].addr().to_string()).collect();
+            // Gossip peers are named by the same node id as consensus peers.
+            let gossip: Vec<String> = others.map(|j| format!("{}@{}", ids[j], links[&(i, j)][1].addr())).collect();
             set(&mut c, "p2p", "persistent_peers", peers.join(","));
             set(&mut c, "mempool", "gossip_peers", gossip.join(","));
             for (k, v) in [

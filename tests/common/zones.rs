@@ -123,12 +123,21 @@ impl Zone {
         HttpClient::new(self.rpc.as_str()).expect("client")
     }
 
+    /// A zone prints `ready` before its first block commits; a query that
+    /// early waits for it (up to 30 s) instead of failing.
     pub async fn query(&self, path: &str, data: &[u8]) -> Result<Value, String> {
-        let r = self.client().abci_query(Some(path.into()), data.to_vec(), None, false).await.expect("query");
-        if r.code.is_err() {
-            return Err(r.log);
+        for _ in 0..300 {
+            let r = self.client().abci_query(Some(path.into()), data.to_vec(), None, false).await.expect("query");
+            if r.code.is_err() && r.log.contains("no block committed yet") {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+            if r.code.is_err() {
+                return Err(r.log);
+            }
+            return Ok(serde_json::from_slice(&r.value).expect("json"));
         }
-        Ok(serde_json::from_slice(&r.value).expect("json"))
+        Err(format!("{}: no block committed within 30 s", self.chain_id))
     }
 
     /// Submits `msgs` signed by `key`; `Err((codespace, code, log))` if the

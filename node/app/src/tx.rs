@@ -46,8 +46,7 @@ impl AppMsg {
         if kawase_ibc::is_ibc_type_url(type_url) {
             let any =
                 kawase_ibc::ibc_proto::google::protobuf::Any { type_url: type_url.to_owned(), value: value.to_vec() };
-            kawase_ibc::ibc::core::handler::types::msgs::MsgEnvelope::try_from(any)
-                .map_err(|e| Failure::from(kawase_ibc::IbcError::Malformed(e.to_string())))?;
+            kawase_ibc::envelope(any).map_err(Failure::from)?;
             return Ok(AppMsg::Ibc(IbcAny { type_url: type_url.to_owned(), value: value.to_vec() }));
         }
         Err(TxError::UnknownMessage(type_url.chars().take(128).collect()).into())

@@ -13,7 +13,7 @@
 //! - complete, correctly signed proposals for later heights wait in a
 //!   bounded map (per height/round and in total, lowest first kept) that
 //!   every decision prunes up to the new tip.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::Hash;
 
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
@@ -107,6 +107,10 @@ pub struct ProposalStreams<P> {
     total_bytes: usize,
     next_opened: u64,
     future: BTreeMap<(u64, i64), Vec<Assembled>>,
+    /// Streams refused (bad Init, too large): their later parts are dropped
+    /// instead of reopening them. Bounded, oldest forgotten first.
+    refused: BTreeSet<(P, StreamId)>,
+    refused_order: VecDeque<(P, StreamId)>,
 }
 
 impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
@@ -120,6 +124,8 @@ impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
             total_bytes: 0,
             next_opened: 0,
             future: BTreeMap::new(),
+            refused: BTreeSet::new(),
+            refused_order: VecDeque::new(),
         }
     }
 
@@ -163,10 +169,13 @@ impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
     /// [`Self::take_ready`].
     pub fn receive(&mut self, from: P, msg: StreamMessage<ProposalPart>) -> Option<Assembled> {
         let key = (from.clone(), msg.stream_id.clone());
+        if self.refused.contains(&key) {
+            return None;
+        }
         if let StreamContent::Data(ProposalPart::Init(init)) = &msg.content {
             if let Err(why) = self.check_init(init) {
                 tracing::debug!(peer = %from, height = %init.height, round = %init.round, why, "proposal stream refused");
-                self.remove(&key);
+                self.refuse(key);
                 return None;
             }
         }
@@ -199,7 +208,7 @@ impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
         self.total_bytes = self.total_bytes.saturating_add(after).saturating_sub(before);
         if self.streams.get(&key).is_some_and(|s| s.bytes > self.limits.max_stream_bytes) {
             tracing::warn!(peer = %from, "proposal stream too large; dropped");
-            self.remove(&key);
+            self.refuse(key);
             return None;
         }
         self.enforce_bytes(&from, &key);
@@ -289,6 +298,21 @@ impl<P: Ord + Hash + Clone + std::fmt::Display> ProposalStreams<P> {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Drops the stream and remembers it, so its remaining parts do not
+    /// open it again (parts may arrive before the Init).
+    fn refuse(&mut self, key: (P, StreamId)) {
+        self.remove(&key);
+        if self.refused.insert(key.clone()) {
+            self.refused_order.push_back(key);
+        }
+        let cap = self.limits.max_streams.saturating_mul(4).max(1);
+        while self.refused_order.len() > cap {
+            if let Some(old) = self.refused_order.pop_front() {
+                self.refused.remove(&old);
+            }
         }
     }
 
