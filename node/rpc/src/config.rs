@@ -29,7 +29,8 @@ pub struct RpcConfig {
     /// Most subscriptions on one websocket connection.
     pub max_subscriptions_per_client: usize,
     /// Backend calls running at once: the size of the RPC's own thread
-    /// pool. Further calls wait (within the request timeout) for a thread.
+    /// pool (0 is taken as 1). Further calls wait (within the request
+    /// timeout) for a thread.
     pub max_concurrent_calls: usize,
 }
 

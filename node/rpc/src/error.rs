@@ -89,4 +89,7 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The threads for backend calls could not be started.
+    #[error("cannot start the RPC threads: {0}")]
+    Pool(std::io::Error),
 }

@@ -1,4 +1,4 @@
-//! The RPC methods: read parameters, call the backend on the blocking pool,
+//! The RPC methods: read parameters, call the backend on the RPC's own pool,
 //! encode with tendermint-rpc's own response types (so its client parses
 //! them), adjusted where CometBFT's wire format differs.
 
@@ -19,6 +19,7 @@ use crate::config::RpcConfig;
 use crate::error::RpcError;
 use crate::events::tx_hash;
 use crate::jsonrpc::Params;
+use crate::pool::Pool;
 use crate::search::Deadline;
 
 /// Methods served over HTTP and websocket, with their parameter names in
@@ -62,14 +63,16 @@ pub(crate) struct Ctx {
     pub shutdown: watch::Receiver<bool>,
     /// Bounds the `broadcast_tx_async` CheckTx calls running after the answer.
     pub async_broadcasts: Arc<Semaphore>,
+    /// Where every backend call runs (see [`crate::pool`]).
+    pub pool: Pool,
 }
 
 /// Most `broadcast_tx_async` CheckTx calls left running in the background.
 pub(crate) const MAX_BACKGROUND_BROADCASTS: usize = 256;
 
 impl Ctx {
-    /// Run a backend call on the blocking pool, bounded by the request
-    /// timeout; a panic in the backend becomes an internal error.
+    /// Run a backend call on the RPC pool, bounded by the request timeout
+    /// (waiting for a free thread included).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Backend) -> Result<T, RpcError> + Send + 'static,
@@ -77,24 +80,35 @@ impl Ctx {
         self.run_until(move |b, _| f(b)).await
     }
 
-    /// [`Ctx::run`] for work that checks its deadline.
+    /// [`Ctx::run`] for work that checks its deadline. The deadline is
+    /// cancelled as soon as the request stops waiting (timed out, or the
+    /// client left and the handler was dropped), so such work stops too.
     pub async fn run_until<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Backend, &Deadline) -> Result<T, RpcError> + Send + 'static,
     ) -> Result<T, RpcError> {
         let backend = Arc::clone(&self.backend);
         let deadline = Deadline::after(self.config.request_timeout);
-        let task = tokio::task::spawn_blocking(move || f(backend.as_ref(), &deadline));
-        match tokio::time::timeout(self.config.request_timeout, task).await {
+        let _cancel = CancelOnDrop(deadline.clone());
+        let work = {
+            let deadline = deadline.clone();
+            self.pool.run(move || f(backend.as_ref(), &deadline))
+        };
+        match tokio::time::timeout_at(deadline.instant().into(), work).await {
             Err(_) => {
                 Err(RpcError::internal(format!("the node did not answer within {:?}", self.config.request_timeout)))
             }
-            Ok(Err(join)) => {
-                tracing::error!(error = %join, "RPC backend call failed");
-                Err(RpcError::internal("the node failed while answering"))
-            }
-            Ok(Ok(result)) => result,
+            Ok(result) => result?,
         }
+    }
+}
+
+/// Cancels a request's deadline when the request is done with it.
+struct CancelOnDrop(Deadline);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -299,8 +313,12 @@ async fn broadcast_tx_commit(ctx: &Arc<Ctx>, p: &Params) -> Result<Value, RpcErr
     let raw_hash = tx_hash(&tx);
     let hash = Hash::Sha256(raw_hash);
     // Subscribe before CheckTx so a block committed in between is not missed.
-    let mut events = ctx.backend.subscribe();
-    let check_tx = ctx.run(move |b| b.broadcast_tx(tx)).await?;
+    let (mut events, check_tx) = ctx
+        .run(move |b| {
+            let events = b.subscribe();
+            b.broadcast_tx(tx).map(|check| (events, check))
+        })
+        .await?;
     if check_tx.code.is_err() {
         return encode(&broadcast::tx_commit::Response {
             check_tx,

@@ -148,7 +148,15 @@ fn event_matches(r: &ExecTxResult, c: &Cond) -> bool {
     })
 }
 
-/// The page (1-based) of matches of `query` and the number of matches.
+/// The page (1-based) of matches of `query` and the number of matches,
+/// oldest first or (`desc`) newest first.
+///
+/// The index is walked once, from the end asked for, keeping only the page:
+/// memory stays at one page and `desc` finds the newest matches without
+/// reading the oldest ones first. Counting every match means visiting every
+/// entry of the first condition, so the walk is bounded by `limits` and
+/// `deadline`, checked at every step; past either it answers an error
+/// rather than a partial count.
 pub fn search(
     index: &dyn TxIndex,
     query: &str,
@@ -158,43 +166,166 @@ pub fn search(
     limits: &SearchLimits,
     deadline: &Deadline,
 ) -> Result<(Vec<TxLocation>, u32), RpcError> {
-    let _ = (limits, deadline);
     let conds = parse_query(query)?;
-    let first = &conds[0];
-    let mut locs: Vec<TxLocation> = if first.key == "tx.hash" {
-        index.by_hash(&hash_param(&first.value)?)?.into_iter().collect()
-    } else {
-        let mut v = Vec::new();
-        index.scan(&first.key, &first.value, false, &mut |l| {
-            v.push(l);
-            v.len() < 10_000
-        })?;
-        v
+    let Some((first, rest)) = conds.split_first() else {
+        return Err(RpcError::InvalidParams("empty query".into()));
     };
-    if desc {
-        locs.reverse();
+    let filters = rest.iter().map(|c| Filter::new(index, c)).collect::<Result<Vec<_>, _>>()?;
+    if filters.iter().any(|f| matches!(f, Filter::Hash(None))) {
+        // No such transaction: nothing can match.
+        return Ok((Vec::new(), 0));
     }
-    let matched = if conds.len() == 1 {
-        locs
+    let per_page = usize::from(per_page.max(1));
+    let skip = usize::try_from(page.max(1) - 1).unwrap_or(usize::MAX).saturating_mul(per_page);
+    let mut walk = Walk {
+        filters,
+        limits,
+        deadline,
+        scanned: 0,
+        blocks: Blocks { index, limits, decoded: 0, last: None },
+        skip,
+        per_page,
+        page: Vec::with_capacity(per_page),
+        total: 0,
+        stopped: None,
+    };
+    let scanned = if first.key == "tx.hash" {
+        if let Some(loc) = index.by_hash(&hash_param(&first.value)?)? {
+            walk.visit(loc);
+        }
+        Ok(())
     } else {
-        let mut matched = Vec::new();
-        for loc in locs {
-            let Some(results) = index.tx_results(loc.height)? else { continue };
-            let Some(r) = results.get(loc.index as usize) else { continue };
-            if conds[1..].iter().all(|c| match c.key.as_str() {
-                "tx.height" => c.value.parse::<u64>().ok() == Some(loc.height),
-                "tx.hash" => hash_param(&c.value).ok().and_then(|h| index.by_hash(&h).ok().flatten()) == Some(loc),
-                _ => event_matches(r, c),
-            }) {
-                matched.push(loc);
+        index.scan(&first.key, &first.value, desc, &mut |loc| walk.visit(loc))
+    };
+    // Why the walk stopped early explains a store error it may have caused.
+    if let Some(e) = walk.stopped {
+        return Err(e);
+    }
+    scanned?;
+    Ok((walk.page, walk.total))
+}
+
+/// A further condition, resolved once before the walk.
+enum Filter<'q> {
+    Height(u64),
+    /// Where the transaction with that hash is, if anywhere.
+    Hash(Option<TxLocation>),
+    /// An event attribute: needs the block's decoded results.
+    Event(&'q Cond),
+}
+
+impl<'q> Filter<'q> {
+    fn new(index: &dyn TxIndex, c: &'q Cond) -> Result<Filter<'q>, RpcError> {
+        Ok(match c.key.as_str() {
+            "tx.height" => Filter::Height(
+                c.value
+                    .parse()
+                    .map_err(|_| RpcError::InvalidParams(format!("tx.height is a block height; got `{}`", c.value)))?,
+            ),
+            "tx.hash" => Filter::Hash(index.by_hash(&hash_param(&c.value)?)?),
+            _ => Filter::Event(c),
+        })
+    }
+}
+
+/// State of one walk over the index.
+struct Walk<'a> {
+    filters: Vec<Filter<'a>>,
+    limits: &'a SearchLimits,
+    deadline: &'a Deadline,
+    scanned: usize,
+    blocks: Blocks<'a>,
+    /// Matches before the page.
+    skip: usize,
+    per_page: usize,
+    page: Vec<TxLocation>,
+    total: u32,
+    /// Why the walk stopped before the index's end.
+    stopped: Option<RpcError>,
+}
+
+impl Walk<'_> {
+    /// One index entry; false stops the walk.
+    fn visit(&mut self, loc: TxLocation) -> bool {
+        match self.step(loc) {
+            Ok(()) => true,
+            Err(e) => {
+                self.stopped = Some(e);
+                false
             }
         }
-        matched
-    };
-    let total = matched.len() as u32;
-    let per_page = usize::from(per_page.max(1));
-    let start = (page.max(1) as usize - 1) * per_page;
-    Ok((matched.into_iter().skip(start).take(per_page).collect(), total))
+    }
+
+    fn step(&mut self, loc: TxLocation) -> Result<(), RpcError> {
+        self.deadline.check()?;
+        self.scanned += 1;
+        if self.scanned > self.limits.max_scanned {
+            return Err(RpcError::internal(format!(
+                "tx_search stopped after {} index entries without finishing (the node's limit); \
+                 narrow the query, e.g. with tx.height",
+                self.limits.max_scanned
+            )));
+        }
+        if !self.matches(loc)? {
+            return Ok(());
+        }
+        let seen = usize::try_from(self.total).unwrap_or(usize::MAX);
+        if seen >= self.skip && self.page.len() < self.per_page {
+            self.page.push(loc);
+        }
+        self.total = self.total.saturating_add(1);
+        Ok(())
+    }
+
+    fn matches(&mut self, loc: TxLocation) -> Result<bool, RpcError> {
+        // Cheap conditions first: a block is decoded only if they all hold.
+        let cheap = self.filters.iter().all(|f| match f {
+            Filter::Height(h) => *h == loc.height,
+            Filter::Hash(at) => *at == Some(loc),
+            Filter::Event(_) => true,
+        });
+        if !cheap {
+            return Ok(false);
+        }
+        if !self.filters.iter().any(|f| matches!(f, Filter::Event(_))) {
+            return Ok(true);
+        }
+        let results = self.blocks.results(loc.height)?;
+        let Some(r) = results.and_then(|rs| rs.get(loc.index as usize)) else {
+            return Ok(false);
+        };
+        Ok(self.filters.iter().all(|f| match f {
+            Filter::Event(c) => event_matches(r, c),
+            Filter::Height(_) | Filter::Hash(_) => true,
+        }))
+    }
+}
+
+/// Blocks' results decoded during a walk, within the decode bound.
+struct Blocks<'a> {
+    index: &'a dyn TxIndex,
+    limits: &'a SearchLimits,
+    decoded: usize,
+    /// The last decoded block: entries of one block come together.
+    last: Option<(u64, Option<Vec<ExecTxResult>>)>,
+}
+
+impl Blocks<'_> {
+    /// The results of the block at `height`.
+    fn results(&mut self, height: u64) -> Result<Option<&[ExecTxResult]>, RpcError> {
+        if self.last.as_ref().is_none_or(|(h, _)| *h != height) {
+            if self.decoded >= self.limits.max_decoded_blocks {
+                return Err(RpcError::internal(format!(
+                    "tx_search stopped after decoding {} blocks without finishing (the node's limit); \
+                     put the most selective condition first",
+                    self.limits.max_decoded_blocks
+                )));
+            }
+            self.decoded += 1;
+            self.last = Some((height, self.index.tx_results(height)?));
+        }
+        Ok(self.last.as_ref().and_then(|(_, rs)| rs.as_deref()))
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::config::RpcConfig;
 use crate::error::{RpcError, ServeError};
 use crate::jsonrpc::{failure, parse_query_string, parse_request, success, Incoming, Params};
 use crate::methods::{arg_names, call, Ctx, MAX_BACKGROUND_BROADCASTS, METHODS, WS_METHODS};
+use crate::pool::Pool;
 
 /// A running RPC server. Dropping it leaves the server running; call
 /// [`RpcServer::shutdown`] to stop it.
@@ -61,6 +62,7 @@ pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcSe
     let bind_err = |source| ServeError::Bind { addr: config.laddr, source };
     let listener = TcpListener::bind(config.laddr).await.map_err(bind_err)?;
     let local_addr = listener.local_addr().map_err(bind_err)?;
+    let pool = Pool::new(config.max_concurrent_calls).map_err(ServeError::Pool)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         backend,
@@ -68,6 +70,7 @@ pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcSe
         subscription_clients: AtomicUsize::new(0),
         shutdown: shutdown_rx,
         async_broadcasts: Arc::new(Semaphore::new(MAX_BACKGROUND_BROADCASTS)),
+        pool,
     });
     tracing::info!(%local_addr, "RPC server listening");
     let task = tokio::spawn(accept_loop(listener, ctx));

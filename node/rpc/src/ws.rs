@@ -214,7 +214,16 @@ async fn subscribe(
         Some(p) => p.is_finished(),
     };
     if need_pump {
-        let events = ctx.backend.subscribe();
+        let events = match ctx.run(|b| Ok(b.subscribe())).await {
+            Ok(events) => events,
+            Err(e) => {
+                // Give back the client slot claimed above.
+                if pump.is_none() {
+                    ctx.subscription_clients.fetch_sub(1, Ordering::SeqCst);
+                }
+                return Err(e);
+            }
+        };
         *pump = Some(tokio::spawn(pump_events(events, Arc::clone(subs), out.clone())));
     }
     out.send(text(&success(id, json!({})))).await.map_err(|_| RpcError::internal("connection closed"))?;
