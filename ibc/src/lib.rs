@@ -22,7 +22,8 @@ pub mod state_key;
 
 pub use error::IbcError;
 pub use host::{
-    dispatch, envelope, host_consensus_state, record_host_block, HostBlock, HostHeader, IbcHost, Routes, UNBONDING_PERIOD,
+    dispatch, envelope, host_consensus_state, record_host_block, HostBlock, HostHeader, IbcHost, Routes,
+    UNBONDING_PERIOD,
 };
 pub use lookup::{client_state, connection_chain, connection_end};
 pub use recover::recover_client;

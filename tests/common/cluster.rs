@@ -185,12 +185,14 @@ fn socket(laddr: &str) -> SocketAddr {
 impl Cluster {
     /// Writes `n` homes with `kawased testnet` under `dir`, quick
     /// timeouts, and each node's peers pointing at the proxies.
-    pub fn create(dir: &Path, n: u16, chain_id: &str, zone: &str) -> Cluster {
+    /// `fz_chain_id`: for a BZ, the FZ whose settlement channel it accepts.
+    pub fn create(dir: &Path, n: u16, chain_id: &str, zone: &str, fz_chain_id: Option<&str>) -> Cluster {
         let base = super::zones::free_base(n);
         let out = Command::new(super::zones::kawased())
             .args(["testnet", "--validators", &n.to_string(), "--output"])
             .arg(dir)
             .args(["--chain-id", chain_id, "--zone", zone, "--base-port", &base.to_string()])
+            .args(fz_chain_id.map(|fz| ["--fz-chain-id", fz]).iter().flatten())
             .output()
             .expect("kawased testnet");
         assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));

@@ -183,8 +183,8 @@ pub struct FaultNet {
 /// creates the path (killing `create-path` at the manifest's delays
 /// first), starts relayer 0, links every customer and charges it.
 pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
-    let mut fz = Cluster::create(&dir.join("fz"), m.fz_validators, FZ_CHAIN, "fz");
-    let mut bz = Cluster::create(&dir.join("bz"), m.bz_validators, BZ_CHAIN, "bz");
+    let mut fz = Cluster::create(&dir.join("fz"), m.fz_validators, FZ_CHAIN, "fz", None);
+    let mut bz = Cluster::create(&dir.join("bz"), m.bz_validators, BZ_CHAIN, "bz", Some(FZ_CHAIN));
     tokio::task::block_in_place(|| {
         fz.start_all();
         bz.start_all();

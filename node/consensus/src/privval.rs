@@ -46,7 +46,31 @@ struct LastSign {
     signature: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     signbytes: String,
+    /// Everything signed earlier at `height` (not in CometBFT's file). A
+    /// restarted node replays its consensus WAL and asks again for votes it
+    /// signed before its last one (its prevote after its precommit); the same
+    /// bytes get the same signature back instead of halting the node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier: Vec<Signed>,
+    /// `earlier` holds every signature of `height` (this signer saw the
+    /// height start and nothing was forgotten), so a step with no record
+    /// was never signed at this height.
+    #[serde(default)]
+    earlier_complete: bool,
 }
+
+/// One earlier signature at the current height.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Signed {
+    round: i64,
+    step: u8,
+    signature: String,
+    signbytes: String,
+}
+
+/// Earlier signatures kept per height (a height rarely needs more than a
+/// few rounds; beyond this the oldest are forgotten and such a replay halts).
+const MAX_EARLIER: usize = 64;
 
 mod string_u64 {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -100,6 +124,35 @@ impl PrivValidator {
         let hrs = (height, round, step as u8);
         let last_hrs = (last.height, last.round, last.step);
         if hrs < last_hrs {
+            let hex_bytes = hex::encode_upper(bytes);
+            if height == last.height {
+                let same = last.earlier.iter().find(|e| e.round == round && e.step == step as u8);
+                if let Some(e) = same {
+                    return match decode_signature(&e.signature).filter(|_| e.signbytes == hex_bytes) {
+                        Some(sig) => Ok(sig),
+                        None => Err(PrivvalError::Conflict { height, round, step: step as u8 }),
+                    };
+                }
+                // Never signed at this (round, step): not a double sign (a
+                // proposer restarted after its prevote, say). Recorded as
+                // earlier; the last signed step stays what it was.
+                if last.earlier_complete && last.earlier.len() < MAX_EARLIER {
+                    let signature = self.key.sign(bytes);
+                    let mut next = last.clone();
+                    next.earlier.push(Signed {
+                        round,
+                        step: step as u8,
+                        signature: hex::encode_upper(signature.0),
+                        signbytes: hex_bytes,
+                    });
+                    write_state(&self.path, &next).map_err(|e| PrivvalError::State {
+                        path: self.path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    *last = next;
+                    return Ok(signature);
+                }
+            }
             return Err(PrivvalError::Regression {
                 height,
                 round,
@@ -111,21 +164,36 @@ impl PrivValidator {
         }
         if hrs == last_hrs {
             if last.signbytes == hex::encode_upper(bytes) {
-                if let Ok(raw) = hex::decode(&last.signature) {
-                    if let Ok(sig) = <[u8; 64]>::try_from(raw.as_slice()) {
-                        return Ok(Signature(sig));
-                    }
+                if let Some(sig) = decode_signature(&last.signature) {
+                    return Ok(sig);
                 }
             }
             return Err(PrivvalError::Conflict { height, round, step: step as u8 });
         }
         let signature = self.key.sign(bytes);
+        let same_height = height == last.height;
+        let mut earlier = if same_height { last.earlier.clone() } else { Vec::new() };
+        let mut earlier_complete = !same_height || last.earlier_complete;
+        if height == last.height && !last.signbytes.is_empty() {
+            earlier.push(Signed {
+                round: last.round,
+                step: last.step,
+                signature: last.signature.clone(),
+                signbytes: last.signbytes.clone(),
+            });
+        }
+        if earlier.len() > MAX_EARLIER {
+            earlier.drain(..earlier.len() - MAX_EARLIER);
+            earlier_complete = false;
+        }
         let next = LastSign {
             height,
             round,
             step: step as u8,
             signature: hex::encode_upper(signature.0),
             signbytes: hex::encode_upper(bytes),
+            earlier,
+            earlier_complete,
         };
         write_state(&self.path, &next)
             .map_err(|e| PrivvalError::State { path: self.path.display().to_string(), reason: e.to_string() })?;
@@ -145,6 +213,11 @@ impl PrivValidator {
             }
         }
     }
+}
+
+fn decode_signature(hex_sig: &str) -> Option<Signature> {
+    let raw = hex::decode(hex_sig).ok()?;
+    <[u8; 64]>::try_from(raw.as_slice()).ok().map(Signature)
 }
 
 /// Takes the exclusive, non-blocking `flock` on `<path>.lock`. The lock file
@@ -211,10 +284,42 @@ mod tests {
         assert!(matches!(pv.sign(5, Round::new(0), Step::Prevote, b"block B"), Err(PrivvalError::Conflict { .. })));
         assert_eq!(pv.sign(5, Round::new(0), Step::Prevote, b"block A").unwrap(), a);
         assert!(matches!(pv.sign(4, Round::new(3), Step::Precommit, b"x"), Err(PrivvalError::Regression { .. })));
-        assert!(matches!(pv.sign(5, Round::new(0), Step::Propose, b"x"), Err(PrivvalError::Regression { .. })));
+        // Never proposed at 5/0: a first proposal there is no double sign.
+        pv.sign(5, Round::new(0), Step::Propose, b"x").unwrap();
         pv.sign(5, Round::new(0), Step::Precommit, b"block A").unwrap();
         pv.sign(5, Round::new(1), Step::Propose, b"block C").unwrap();
         pv.sign(6, Round::new(0), Step::Prevote, b"block D").unwrap();
+    }
+
+    #[test]
+    fn a_restarted_validator_replaying_its_wal_gets_its_earlier_votes_of_the_height_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("priv_validator_state.json");
+        let pv = PrivValidator::open(key(), &path).unwrap();
+        pv.sign(157, Round::new(0), Step::Prevote, b"prevote A").unwrap();
+        let precommit = pv.sign(157, Round::new(0), Step::Precommit, b"precommit A").unwrap();
+        drop(pv);
+
+        // The WAL replay asks for the prevote again, after the precommit.
+        let pv = PrivValidator::open(key(), &path).unwrap();
+        let prevote = pv.sign(157, Round::new(0), Step::Prevote, b"prevote A").unwrap();
+        assert_eq!(prevote, key().sign(b"prevote A"));
+        assert_eq!(pv.sign(157, Round::new(0), Step::Precommit, b"precommit A").unwrap(), precommit);
+        // A different earlier vote is still a double sign.
+        assert!(matches!(pv.sign(157, Round::new(0), Step::Prevote, b"prevote B"), Err(PrivvalError::Conflict { .. })));
+        // A step never signed at this height (the proposer restarted after
+        // its prevote) is signed once, and then holds like any other.
+        let proposal = pv.sign(157, Round::new(0), Step::Propose, b"proposal").unwrap();
+        drop(pv);
+        let pv = PrivValidator::open(key(), &path).unwrap();
+        assert_eq!(pv.sign(157, Round::new(0), Step::Propose, b"proposal").unwrap(), proposal);
+        assert!(matches!(pv.sign(157, Round::new(0), Step::Propose, b"other"), Err(PrivvalError::Conflict { .. })));
+        // The next height starts a fresh history.
+        pv.sign(158, Round::new(0), Step::Prevote, b"prevote C").unwrap();
+        assert!(matches!(
+            pv.sign(157, Round::new(0), Step::Prevote, b"prevote A"),
+            Err(PrivvalError::Regression { .. })
+        ));
     }
 
     #[test]
