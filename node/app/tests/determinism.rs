@@ -314,7 +314,6 @@ fn the_same_bz_blocks_give_identical_hashes_and_results_on_five_nodes_with_resta
 /// account number of its mempool view; the block then assigns a different
 /// number, and this node must still reject what every other node rejects.
 #[test]
-#[ignore = "issue 12 defect 1 (signature cache keyed by hash only): fixed on another branch; un-ignore with it"]
 fn a_node_whose_mempool_saw_an_uncommitted_registration_executes_blocks_like_every_other_node() {
     let mut a = Actors::new();
     let genesis = a.genesis(Zone::Fz);
