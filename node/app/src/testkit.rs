@@ -126,6 +126,16 @@ impl TestChain {
         Ok(TestChain { app, chain_id: chain_id.into(), height, time_secs: 1_700_000_000 + height as i64 })
     }
 
+    /// A new FZ at `dir/state` with the [`Demo`] world's genesis applied,
+    /// and that world with its genesis account numbers set.
+    pub fn demo_fz(dir: &std::path::Path, chain_id: &str) -> Result<(TestChain, Demo), AppError> {
+        let mut demo = Demo::new();
+        let mut chain = TestChain::open(AppConfig::new(dir.join("state")), chain_id)?;
+        chain.init(&demo.genesis(Zone::Fz))?;
+        demo.set_genesis_numbers();
+        Ok((chain, demo))
+    }
+
     pub fn init(&mut self, state: &AppState) -> Result<[u8; 32], AppError> {
         let resp = self.app.try_init_chain(RequestInitChain {
             chain_id: self.chain_id.clone(),

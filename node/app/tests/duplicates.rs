@@ -4,17 +4,12 @@
 use bytes::Bytes;
 use kawase_accounts::Role;
 use kawase_app::testkit::{Demo, TestChain};
-use kawase_app::{AppConfig, Zone};
 use kawase_client::msgs;
 
 const CHAIN: &str = "kawase-dup-test";
 
 fn new_chain(dir: &tempfile::TempDir) -> (TestChain, Demo) {
-    let mut demo = Demo::new();
-    let mut chain = TestChain::open(AppConfig::new(dir.path().join("state")), CHAIN).expect("open");
-    chain.init(&demo.genesis(Zone::Fz)).expect("init");
-    demo.set_genesis_numbers();
-    (chain, demo)
+    TestChain::demo_fz(dir.path(), CHAIN).expect("open")
 }
 
 fn register_alice(d: &mut Demo) -> Vec<u8> {

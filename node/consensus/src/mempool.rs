@@ -205,7 +205,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use kawase_accounts::Role;
     use kawase_app::testkit::{Demo, TestChain};
-    use kawase_app::{AppConfig, Zone};
     use kawase_client::msgs;
 
     use super::*;
@@ -213,11 +212,8 @@ mod tests {
     const CHAIN: &str = "kawase-mempool-test";
 
     fn chain(dir: &std::path::Path) -> (TestChain, Demo) {
-        let mut d = Demo::new();
-        let mut chain = TestChain::open(AppConfig::new(dir.join("s")), CHAIN).unwrap();
-        chain.init(&d.genesis(Zone::Fz)).unwrap();
+        let (mut chain, d) = TestChain::demo_fz(dir, CHAIN).unwrap();
         chain.block(vec![]).unwrap();
-        d.set_genesis_numbers();
         (chain, d)
     }
 

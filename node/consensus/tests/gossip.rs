@@ -10,7 +10,6 @@ use std::time::Duration;
 use ed25519_consensus::SigningKey;
 use kawase_accounts::Role;
 use kawase_app::testkit::{Demo, TestChain};
-use kawase_app::{AppConfig, Zone};
 use kawase_client::msgs;
 use kawase_consensus::gossip::{self, auth, frame_limit, GossipConfig, GossipPeer, NodeId};
 use kawase_consensus::mempool::{tx_hash, Mempool, MempoolConfig};
@@ -32,11 +31,8 @@ struct Node {
 
 fn chain(dir: &std::path::Path) -> (TestChain, Demo) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut d = Demo::new();
-    let mut chain = TestChain::open(AppConfig::new(dir.join("s")), CHAIN).unwrap();
-    chain.init(&d.genesis(Zone::Fz)).unwrap();
+    let (mut chain, d) = TestChain::demo_fz(dir, CHAIN).unwrap();
     chain.block(vec![]).unwrap();
-    d.set_genesis_numbers();
     (chain, d)
 }
 

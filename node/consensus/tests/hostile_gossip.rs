@@ -19,8 +19,7 @@ use std::sync::Arc;
 use ed25519_consensus::SigningKey;
 use std::time::Duration;
 
-use kawase_app::testkit::{Demo, TestChain};
-use kawase_app::{AppConfig, Zone};
+use kawase_app::testkit::TestChain;
 use kawase_client::msgs;
 use kawase_consensus::gossip::{self, auth, GossipConfig, GossipPeer, NodeId};
 use kawase_consensus::mempool::{Mempool, MempoolConfig};
@@ -105,10 +104,7 @@ fn config() -> GossipConfig {
 #[test]
 fn hostile_gossip_frames_never_stop_the_listener_or_reach_the_mempool() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = Demo::new();
-    let mut chain = TestChain::open(AppConfig::new(dir.path().join("state")), CHAIN).unwrap();
-    chain.init(&d.genesis(Zone::Fz)).unwrap();
-    d.set_genesis_numbers();
+    let (chain, mut d) = TestChain::demo_fz(dir.path(), CHAIN).unwrap();
     let mempool = Arc::new(Mempool::new(chain.app.clone(), MempoolConfig::default(), None));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (_outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
