@@ -23,14 +23,14 @@ run() {
 targets=("${@:-tx packets rpc gossip blocks determinism}")
 for t in ${targets[*]}; do
     case "$t" in
-        tx) run -p kawase-app --test hostile_tx ;;
-        packets) run -p kawase-settlement --test hostile_packets ;;
-        rpc) run -p kawase-rpc --test hostile ;;
-        gossip) run -p kawase-consensus --test hostile_gossip ;;
-        blocks) run -p kawase-consensus --test hostile_blocks ;;
+        tx) run --workspace --test hostile_tx ;;
+        packets) run --workspace --test hostile_packets ;;
+        rpc) run --workspace --test hostile ;;
+        gossip) run --workspace --test hostile_gossip ;;
+        blocks) run --workspace --test hostile_blocks ;;
         # Seeds 0..N of the generated block sequence, five nodes each: a
         # case is ~24 blocks x 5 runs x 2 zones, so use far fewer.
-        determinism) PROPTEST_CASES="$((PROPTEST_CASES / 200 + 1))" run -p kawase-app --test determinism ;;
+        determinism) PROPTEST_CASES="$((PROPTEST_CASES / 200 + 1))" run --workspace --test determinism ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
     esac
 done

@@ -18,10 +18,13 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || (( secs > 86400 )); then
     echo "SOAK_SECS must be a number of seconds up to 86400" >&2
     exit 2
 fi
-# The test finds kawase-relayer next to kawased: build both first.
-cargo build --locked -p kawase-node -p kawase-relayer
+bash scripts/setup.sh
+# The test finds kawase-relayer next to kawased: build both first. Always
+# the whole workspace: `-p` would resolve features differently and rebuild
+# dependencies (RocksDB among them) in a second set of artifacts.
+cargo build --workspace --locked
 # A run that starts just before the deadline still finishes and is checked:
 # the outer bound allows for one more run and its checks.
 timeout --signal=INT --kill-after=60 "$((secs + 1200))" \
     env KAWASE_FAULTS_PROFILE="${PROFILE:-soak}" KAWASE_SOAK_SECS="$secs" \
-    cargo test --locked -p kawase-node --test faults -- --nocapture
+    cargo test --workspace --locked --test faults -- --nocapture

@@ -7,16 +7,14 @@
 //!
 //! `scripts/bench-settlement.sh` builds the release binaries and runs it.
 //! Env: `PAYMENTS` (default 2000), `IN_FLIGHT` transactions (default 8).
-#[path = "../../../tests/common/zones.rs"]
-mod zones;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, TxParams};
+use kawase_testkit::zones::*;
 use serde_json::Value;
 use tendermint_rpc::Client;
-use zones::*;
 
 const PER_TX: usize = 25;
 

@@ -220,6 +220,9 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
+    // Under `kawased devnet`: exit when the devnet is gone (the relayer's
+    // progress is on the chains, so stopping at any point is safe).
+    kawase_client::stop_when_supervisor_is_gone(std::time::Duration::ZERO, || {});
     if let Err(e) = run(cli).await {
         // One line, whatever the error's sources print.
         let msg = format!("{e:#}");

@@ -3,7 +3,7 @@
 //! the zones delaying, reordering, and timing out packets and acks. The
 //! settlement app's own IBC callbacks handle every packet; the IBC core
 //! (light clients, proofs) is exercised by the system tests in
-//! `tests/settlement.rs`.
+//! `tests/settlement/payments.rs`.
 //!
 //! After every step: the FZ token invariants and the BZ invariants hold and
 //! the FZ's total supply never changes, and no closed BZ account holds or

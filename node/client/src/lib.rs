@@ -11,6 +11,7 @@ mod keystore;
 mod mnemonic;
 pub mod msgs;
 mod signer;
+mod supervised;
 mod tx;
 
 pub use cosmrs::Any as CosmosAny;
@@ -18,4 +19,5 @@ pub use key::{address_of, Key, KeyError, KeyKind};
 pub use keystore::{KeyInfo, Keystore, KeystoreError, FORMAT_VERSION as KEYSTORE_FORMAT_VERSION, MIN_PASSPHRASE_CHARS};
 pub use mnemonic::{generate_mnemonic, key_from_mnemonic, MnemonicError, ED25519_HD_PATH, SECP256K1_HD_PATH};
 pub use signer::{SignError, Signer};
+pub use supervised::{stop_when_supervisor_is_gone, STOP_ON_STDIN_EOF};
 pub use tx::{build_tx, chain_id_extension, sign_doc_bytes, ExtensionChainId, TxError, TxParams};

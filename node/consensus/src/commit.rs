@@ -3,7 +3,7 @@
 //! # Crash order
 //! Every persistent write of a height, in order. A SIGKILL (or power loss)
 //! between any two leaves a state that `recover` brings back; the test-only
-//! crash points (`crate::crash`, `tests/crash.rs`) kill the node at each.
+//! crash points (`crate::crash`, `tests/system/crash.rs`) kill the node at each.
 //!
 //! 1. Proposer only: the block under `p/{h}{hash}` (`put_pending`), then the
 //!    own-proposal record `o/{h}{round}` (fsync). Crash before the record:

@@ -1,7 +1,7 @@
 //! Test-only crash hook: `KAWASE_CRASH_AT=<point>[:<height>]` makes the node
 //! abort (as abruptly as a SIGKILL: no destructors, no flush) the first time
 //! it reaches the named point at or above that height. The crash-order system
-//! test (`tests/crash.rs`) uses it to kill a node between each pair of
+//! test (`tests/system/crash.rs`) uses it to kill a node between each pair of
 //! persistent writes. It is read once, at the first point reached; unset (as
 //! in every real deployment) the hook is one load of a cached `None`.
 use std::sync::OnceLock;

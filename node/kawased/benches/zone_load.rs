@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{admin_key, BIN};
+use kawase_testkit::node::{self as common, admin_key, kawased};
 const CHAIN: &str = "kawase-bench";
 /// The chain the load is signed for: CHAIN, or the localnet's FZ.
 static CHAIN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -118,7 +116,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Below the ephemeral port range, so outgoing connections cannot take them.
     let base = 20_000 + (std::process::id() % 120) as u16 * 100;
-    let out = Command::new(BIN)
+    let out = Command::new(kawased())
         .args(["testnet", "--validators", &n.to_string(), "--output"])
         .arg(dir.path())
         .args(["--chain-id", CHAIN, "--base-port", &base.to_string()])

@@ -16,6 +16,7 @@ use kawase_client::{Key, KeyKind, Keystore};
 use kawase_primitives::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::devnet_preflight::{check_ports_free, DevnetLock};
 use crate::home::{self, Home};
 
 #[derive(Args)]
@@ -89,17 +90,26 @@ impl Paths {
 }
 
 /// A child process that is stopped (SIGTERM, then SIGKILL) when dropped.
+///
+/// Its stdin is a pipe this process never writes to, and the child is told
+/// (`KAWASE_STOP_ON_STDIN_EOF`) to stop when it reads end-of-file there:
+/// if the devnet dies without stopping it (SIGKILL), the kernel closes the
+/// pipe and the child stops by itself within a second.
 struct Proc {
     name: String,
     log: PathBuf,
     child: Child,
 }
 
+/// Ties `cmd`'s life to this process's (see [`Proc`]).
+fn tie_to_parent(cmd: &mut Command) -> &mut Command {
+    cmd.env(kawase_client::STOP_ON_STDIN_EOF, "1").stdin(Stdio::piped())
+}
+
 impl Proc {
     fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Result<Proc> {
         let out = fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = cmd
-            .stdin(Stdio::null())
+        let child = tie_to_parent(&mut cmd)
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
@@ -148,8 +158,6 @@ fn random_passphrase() -> String {
 
 /// First run: keys, both zones' homes and genesis, relayer config.
 fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
-    fs::create_dir_all(&p.root).with_context(|| format!("creating {}", p.root.display()))?;
-    fs::set_permissions(&p.root, fs::Permissions::from_mode(0o700))?;
     let pass = random_passphrase();
     home::write_private(&p.passphrase(), format!("{pass}\n").as_bytes())?;
     let ks = Keystore::open(p.keys())?;
@@ -279,12 +287,31 @@ pub fn run(args: DevnetArgs) -> Result<()> {
         bail!("--validators must be between 1 and 16");
     }
     let p = Paths { root: args.data_dir.clone() };
-    if args.reset && p.root.exists() {
-        if !p.layout().exists() {
-            bail!("{} does not look like a devnet (no devnet.json); not deleting it", p.root.display());
+    // Refuse a folder that is not ours before writing anything into it.
+    if p.root.exists() && !p.layout().exists() {
+        let foreign = fs::read_dir(&p.root)?.filter_map(|e| e.ok()).any(|e| e.file_name() != "devnet.lock");
+        if foreign {
+            if args.reset {
+                bail!("{} does not look like a devnet (no devnet.json); not deleting it", p.root.display());
+            }
+            bail!("{} exists and is not a devnet; pick another --data-dir", p.root.display());
         }
-        fs::remove_dir_all(&p.root).with_context(|| format!("removing {}", p.root.display()))?;
-        println!("reset: removed {}", p.root.display());
+    }
+    fs::create_dir_all(&p.root).with_context(|| format!("creating {}", p.root.display()))?;
+    fs::set_permissions(&p.root, fs::Permissions::from_mode(0o700))?;
+    // Held until this process ends, however it ends.
+    let _lock = DevnetLock::take(&p.root)?;
+    if args.reset && p.layout().exists() {
+        for entry in fs::read_dir(&p.root)? {
+            let entry = entry?;
+            if entry.file_name() == "devnet.lock" {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type()?.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) }
+                .with_context(|| format!("removing {}", path.display()))?;
+        }
+        println!("reset: removed the chains in {}", p.root.display());
     }
     let resumed = p.layout().exists();
     if resumed {
@@ -299,9 +326,11 @@ pub fn run(args: DevnetArgs) -> Result<()> {
                 saved.bz_port
             );
         }
-    } else if p.root.exists() && fs::read_dir(&p.root)?.next().is_some() {
-        bail!("{} exists and is not a devnet; pick another --data-dir", p.root.display());
-    } else {
+    }
+    // Before creating anything, so a busy port never leaves a devnet made
+    // with ports it cannot use.
+    check_ports_free(args.validators, args.fz_port, args.bz_port)?;
+    if !resumed {
         create(&p, &args)?;
     }
     let kawased = std::env::current_exe().context("locating kawased")?;
@@ -325,13 +354,17 @@ pub fn run(args: DevnetArgs) -> Result<()> {
     let path_file = p.relayer().join("path.json");
     if !path_file.exists() {
         println!("creating the IBC path (clients, connection, channel)...");
-        let out = Command::new(&relayer_bin)
-            .arg("--config")
-            .arg(&config)
-            .arg("create-path")
-            .stdin(Stdio::null())
-            .output()
+        let mut cmd = Command::new(&relayer_bin);
+        cmd.arg("--config").arg(&config).arg("create-path");
+        let mut child = tie_to_parent(&mut cmd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .context("running kawase-relayer create-path")?;
+        // Kept open until it is done: closing it tells the child we are gone.
+        let stdin = child.stdin.take();
+        let out = child.wait_with_output().context("running kawase-relayer create-path")?;
+        drop(stdin);
         fs::write(p.logs().join("create-path.log"), [&out.stdout[..], &out.stderr[..]].concat())?;
         if !out.status.success() {
             bail!("creating the path failed; see {}", p.logs().join("create-path.log").display());

@@ -1,6 +1,7 @@
 //! `kawased`: the Kawase zone node.
 mod demo;
 mod devnet;
+mod devnet_preflight;
 mod genesis_cmd;
 mod home;
 mod keys;
@@ -16,11 +17,17 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use kawase_app::{App, AppConfig, Zone};
 
+/// Where a newcomer goes from any help page.
+const NEW_HERE: &str = "New here? `kawased devnet` runs a local FZ + BZ + relayer with demo banks and customers \
+and prints the next commands to try; README.md's \"A five-minute tour\" goes on from there, \
+docs/banks.md walks every transaction and query, docs/operators.md runs a real zone.";
+
 #[derive(Parser)]
 #[command(
     name = "kawased",
     version,
-    about = "Kawase zone node: tokenized yen deposits on a Financial Zone and Business Zones"
+    about = "Kawase zone node: tokenized yen deposits on a Financial Zone and Business Zones",
+    after_help = NEW_HERE
 )]
 struct Cli {
     #[command(subcommand)]
@@ -65,6 +72,7 @@ enum Command {
         keyring: keys::KeyringOpts,
     },
     /// Run the zone node: consensus (Malachite), block store, mempool, JSON-RPC and metrics.
+    #[command(after_help = NEW_HERE)]
     Start {
         #[arg(long)]
         home: PathBuf,
@@ -96,8 +104,10 @@ enum Command {
         laddr: Option<String>,
     },
     /// Run a local FZ and BZ (validators, demo banks and customers, relayer) until Ctrl-C.
+    #[command(after_help = NEW_HERE)]
     Devnet(devnet::DevnetArgs),
     /// Manage keys in the encrypted keystore.
+    #[command(after_help = NEW_HERE)]
     Keys {
         #[command(flatten)]
         out: output::OutputOpts,
@@ -107,6 +117,7 @@ enum Command {
         cmd: keys::KeysCmd,
     },
     /// Sign and send a transaction (waits until it is committed).
+    #[command(after_help = NEW_HERE)]
     Tx {
         #[command(flatten)]
         out: output::OutputOpts,
@@ -119,6 +130,7 @@ enum Command {
     },
     /// Query a node's state.
     #[command(alias = "q")]
+    #[command(after_help = NEW_HERE)]
     Query {
         #[command(flatten)]
         out: output::OutputOpts,

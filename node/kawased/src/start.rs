@@ -124,7 +124,16 @@ pub fn run(home: &Path) -> Result<()> {
         }
 
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Under `kawased devnet`: stop when the devnet is gone, even if it
+        // was SIGKILLed (exits anyway after 800 ms; a kill is safe by the
+        // crash order in kawase-consensus's commit.rs).
+        let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+        kawase_client::stop_when_supervisor_is_gone(std::time::Duration::from_millis(800), move || {
+            let _ = gone_tx.send(());
+        });
         tokio::select! {
+            // Only a sent value counts: unsupervised, the sender is dropped.
+            Ok(()) = gone_rx => { tracing::info!("the devnet that started this node is gone; stopping"); Ok(()) }
             r = running.driver => {
                 match r {
                     Ok(Ok(())) => Ok(()),

@@ -2,7 +2,6 @@
 //! every node of a zone in turn, and the history of what each client was
 //! told (committed at a height with a code, refused, or unknown because
 //! the node died or timed out), which the checks hold the chain to.
-#![allow(dead_code)]
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

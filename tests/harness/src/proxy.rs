@@ -5,7 +5,6 @@
 //! partition long enough that connections die). Plain std threads: it is
 //! a handful of sockets, and it must keep working while the test's async
 //! runtime is busy.
-#![allow(dead_code)]
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -4,28 +4,18 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn kawased() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kawased"))
-}
+use kawase_testkit::node::kawased;
 
 /// First RPC ports (FZ, BZ) of two free loopback port ranges for
 /// `validators` nodes per zone, below the ephemeral range; tests running
 /// side by side get different ranges.
 fn free_ports(validators: u16) -> (u16, u16) {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(7, std::sync::atomic::Ordering::Relaxed));
-    let span = 20 * validators + 10;
-    for attempt in 0..200u16 {
-        let base = 21_000 + (seed.wrapping_mul(31).wrapping_add(attempt * 97) % 110) * 100;
-        if (0..span).all(|p| std::net::TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
-            return (base + 1, base + 1 + 10 * validators);
-        }
-    }
-    panic!("no free ports");
+    let base = kawase_testkit::node::free_ports(20 * validators + 10);
+    (base + 1, base + 1 + 10 * validators)
 }
 
 /// A running `kawased devnet`, interrupted (and reaped) when dropped.
@@ -464,5 +454,110 @@ fn localnet_script_runs_four_validators_per_zone_and_settles_a_payment() {
     drop(guard);
     for p in [ports.0, ports.0 + 30, ports.1, ports.1 + 30] {
         assert!(std::net::TcpStream::connect(("127.0.0.1", p)).is_err(), "port {p} closed after stop");
+    }
+}
+
+/// The live (not zombie) processes whose parent is `pid`: (pid, name).
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(state), Some(ppid)) = (fields.first(), fields.get(1)) else { continue };
+        if *ppid == pid.to_string() && *state != "Z" {
+            let name = head.split_once('(').map(|(_, n)| n.to_string()).unwrap_or_default();
+            kids.push((child, name));
+        }
+    }
+    kids
+}
+
+/// Is `pid` still the process `name` it was, and not a zombie?
+fn still_running(pid: u32, name: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next().map(str::to_string));
+            stat.contains(&format!("({name})")) && state.as_deref() != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_devnet_killed_with_sigkill_leaves_no_node_or_relayer_running_and_a_second_devnet_is_told_why_it_cannot_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("devnet");
+    let ports = free_ports(1);
+    let mut devnet = Devnet::start(&data, ports, &[]);
+
+    // A second devnet on the same data directory: one line naming the first.
+    let again = Command::new(kawased())
+        .args(["devnet", "--data-dir"])
+        .arg(&data)
+        .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
+        .output()
+        .expect("run");
+    let line = one_error_line(&again, "same data dir");
+    assert!(line.contains("a devnet is already running from"), "{line}");
+    assert!(line.contains(&format!("pid {}", devnet.child.id())), "{line}");
+    // Another data directory on the same ports: the port and the flag.
+    let beside = Command::new(kawased())
+        .args(["devnet", "--data-dir"])
+        .arg(dir.path().join("other"))
+        .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
+        .output()
+        .expect("run");
+    let line = one_error_line(&beside, "same ports");
+    assert!(line.contains("(FZ node0 ") && line.contains(") is in use") && line.contains("--fz-port"), "{line}");
+
+    let kids = children_of(devnet.child.id());
+    let names: Vec<&str> = kids.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "kawased").count(), 2, "{kids:?}");
+    assert_eq!(names.iter().filter(|n| **n == "kawase-relayer").count(), 1, "{kids:?}");
+    devnet.child.kill().expect("SIGKILL");
+    devnet.child.wait().expect("reap");
+    let killed = Instant::now();
+    loop {
+        let left: Vec<&(u32, String)> = kids.iter().filter(|(pid, name)| still_running(*pid, name)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(2), "still running 2 s after the devnet's SIGKILL: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("all {} children gone {:?} after the SIGKILL", kids.len(), killed.elapsed());
+
+    // The lock went with the process: the next run resumes the same chains.
+    let resumed = Devnet::start(&data, ports, &[]);
+    assert!(resumed.banner.iter().any(|l| l.contains("Kawase devnet resumed")), "{:#?}", resumed.banner);
+}
+
+#[test]
+fn a_devnet_whose_port_is_taken_says_which_port_and_which_flag_moves_it_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ports = free_ports(1);
+    let _held = std::net::TcpListener::bind(("127.0.0.1", ports.1)).expect("hold the BZ's RPC port");
+    let out = Command::new(kawased())
+        .args(["devnet", "--data-dir"])
+        .arg(dir.path().join("devnet"))
+        .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
+        .output()
+        .expect("run");
+    let line = one_error_line(&out, "busy port");
+    assert!(line.contains(&format!("port {} (BZ node0 RPC) is in use", ports.1)), "{line}");
+    assert!(line.contains("move this devnet with --bz-port"), "{line}");
+    assert!(!dir.path().join("devnet/devnet.json").exists(), "a devnet was created on a busy port");
+}
+
+#[test]
+fn the_help_pages_lead_a_newcomer_to_the_devnet_and_the_tour() {
+    for args in [&["--help"][..], &["tx", "--help"], &["query", "--help"], &["keys", "--help"], &["devnet", "--help"]] {
+        let out = Command::new(kawased()).args(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("New here? `kawased devnet`") && text.contains("five-minute tour"), "{args:?}:\n{text}");
     }
 }

@@ -10,34 +10,12 @@
 //!
 //! `KAWASE_FAULTS_PROFILE=ci|soak|path.toml` picks the manifest (ci by
 //! default); `KAWASE_SOAK_SECS` bounds a soak; scripts/soak.sh runs one.
-// The harness pieces live in tests/common/, one concern per file; they
-// refer to each other as `super::NAME`, so they sit at the crate root.
-#[path = "common/checks.rs"]
-mod checks;
-#[path = "common/cluster.rs"]
-mod cluster;
-#[path = "common/faultnet.rs"]
-mod faultnet;
-#[path = "common/load.rs"]
-mod load;
-#[path = "common/manifest.rs"]
-mod manifest;
-#[path = "common/money.rs"]
-mod money;
-#[path = "common/perturb.rs"]
-mod perturb;
-#[path = "common/proxy.rs"]
-mod proxy;
-#[path = "common/workload.rs"]
-mod workload;
-#[path = "common/zones.rs"]
-mod zones;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use checks::Verdict;
-use manifest::{Manifest, Rng, ZoneName};
+use kawase_testkit::checks::{self, Verdict};
+use kawase_testkit::manifest::{Manifest, Rng, ZoneName};
+use kawase_testkit::{faultnet, money, perturb, workload};
 
 /// What all runs found, printed at the end.
 #[derive(Default)]

@@ -1,6 +1,5 @@
-//! Helpers shared by the system tests and the zone load generator: the
-//! `kawased` cargo built, starting it, and the admin key a home holds.
-#![allow(dead_code)]
+//! One node: the binaries cargo built, starting `kawased`, the admin key a
+//! home holds, free loopback port ranges, and a quick multi-validator testnet.
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -8,7 +7,37 @@ use std::process::{Child, Command, Stdio};
 
 use kawase_client::{Key, KeyKind};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_kawased");
+/// A binary cargo built into the same profile directory as the running
+/// test or bench (`target/<profile>/deps/<exe>` -> `target/<profile>/<name>`):
+/// `cargo test --workspace` builds every workspace binary there.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let p = exe.parent().and_then(Path::parent).expect("target/<profile>").join(name);
+    assert!(
+        p.exists(),
+        "{} missing: build the workspace (cargo test --workspace, or the bench script) first",
+        p.display()
+    );
+    p
+}
+
+pub fn kawased() -> PathBuf {
+    bin("kawased")
+}
+
+pub fn relayer_bin() -> PathBuf {
+    bin("kawase-relayer")
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Starts `kawased start --home HOME` (stderr to `HOME/node.log`) and
 /// returns the process with its RPC URL, once it has printed `ready`.
@@ -20,7 +49,7 @@ pub fn start_node(home: &Path, rust_log: &str) -> (Child, String) {
 /// `KAWASE_CRASH_AT`). The log is appended to, so it survives restarts.
 pub fn start_node_with_env(home: &Path, rust_log: &str, env: &[(&str, &str)]) -> (Child, String) {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(home.join("node.log")).expect("log file");
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(kawased())
         .args(["start", "--home", home.to_str().expect("utf8")])
         .env("RUST_LOG", rust_log)
         .envs(env.iter().copied())
@@ -56,26 +85,45 @@ pub fn admin_key(home: &Path) -> Key {
     Key::from_seed(KeyKind::Ed25519, secret).expect("key")
 }
 
-/// A base port whose testnet range (`base .. base + 10 n`) is free now.
-pub fn free_base(n: u16) -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(11, std::sync::atomic::Ordering::Relaxed));
-    for attempt in 0..200u16 {
-        // Below Linux's ephemeral range (32768..); offset from the other
-        // suites' ranges so parallel test binaries rarely probe the same ports.
-        let base = 20_030 + ((seed.wrapping_mul(41).wrapping_add(attempt * 83)) % 120) * 100;
-        if (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
+/// The first port of a loopback range of `span` ports (at most 100) that is
+/// free now and that no other test of this process has been given: ranges
+/// are 100-port blocks below Linux's ephemeral range (32768..), handed out
+/// once each, so tests running side by side in one binary never probe the
+/// same ports.
+pub fn free_ports(span: u16) -> u16 {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    const FIRST: u16 = 20_000;
+    const BLOCKS: u16 = 120;
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    assert!(span <= 100, "a port range is at most 100 ports");
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Start where this process's id points, so two test binaries run side by
+    // side by hand (cargo runs them one at a time) rarely start together.
+    let start = (std::process::id() as u16).wrapping_mul(41) % BLOCKS;
+    for k in (0..BLOCKS).map(|i| (start + i) % BLOCKS) {
+        let base = FIRST + k * 100;
+        if given.contains(&base) {
+            continue;
+        }
+        if (0..span).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
+            given.insert(base);
             return base;
         }
     }
-    panic!("no free port range");
+    panic!("no free loopback port range of {span} ports");
+}
+
+/// A base port whose testnet range (`base .. base + 10 n`) is free now.
+pub fn free_base(n: u16) -> u16 {
+    free_ports(n * 10)
 }
 
 /// `kawased testnet` with `n` validators under `dir` on free loopback ports
 /// and short timeouts (quick tests); the validators' homes.
 pub fn testnet(dir: &Path, n: u16, chain_id: &str) -> Vec<PathBuf> {
     let base = free_base(n);
-    let out = Command::new(BIN)
+    let out = Command::new(kawased())
         .args(["testnet", "--validators", &n.to_string(), "--output"])
         .arg(dir)
         .args(["--chain-id", chain_id, "--base-port", &base.to_string()])

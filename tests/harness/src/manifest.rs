@@ -3,7 +3,6 @@
 //! file under tests/faults/. `KAWASE_FAULTS_PROFILE` picks one (`ci`
 //! unless set; a name means tests/faults/NAME.toml, anything with a `/`
 //! or `.toml` is a path).
-#![allow(dead_code)]
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -150,7 +149,7 @@ impl Manifest {
         let path = if name.contains('/') || name.ends_with(".toml") {
             PathBuf::from(&name)
         } else {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/faults").join(format!("{name}.toml"))
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../faults").join(format!("{name}.toml"))
         };
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut m: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -3,7 +3,6 @@
 //! what its customers hold (free + reserved); at quiescence nothing is in
 //! flight (no holds, no unacknowledged packets) and for every linked
 //! account the FZ reservation equals the BZ balance plus holds.
-#![allow(dead_code)]
 use std::time::{Duration, Instant};
 
 use kawase_primitives::Address;

@@ -2,7 +2,6 @@
 //! up, no two nodes committed different blocks or app hashes at any
 //! height, and every transaction a client was told about is in the chain
 //! as it was told, exactly once (Jepsen's "no lost, no duplicated writes").
-#![allow(dead_code)]
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -1,21 +1,17 @@
 //! Two-layer settlement with real processes: an FZ and a BZ (`kawased
 //! start`, one validator each) and `kawase-relayer` on loopback. Every
 //! balance, reserved amount, hold and position is checked at each step.
-#[path = "common/misbehaviour.rs"]
-mod misbehaviour;
-#[path = "common/zones.rs"]
-mod zones;
 
 use std::time::Duration;
 
 use kawase_client::{msgs, CosmosAny, Key, KeyKind};
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgRecvPacket, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
-use misbehaviour::*;
+use kawase_testkit::misbehaviour::*;
+use kawase_testkit::zones::*;
 use prost::{Message, Name};
 use serde_json::Value;
 use tendermint_rpc::Client;
-use zones::*;
 
 #[test]
 fn link_charge_pay_across_banks_and_discharge_settle_exactly_and_payee_waits_for_the_fz() {

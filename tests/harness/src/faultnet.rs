@@ -1,7 +1,6 @@
 //! The fault suite's network: an FZ and a BZ cluster, banks and customers
 //! with linked BZ accounts, and relayers whose RPC goes through harness
 //! proxies. Setup itself survives a relayer killed mid-handshake.
-#![allow(dead_code)]
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,7 +1,6 @@
 //! Misbehaviour of the FZ as the BZ's light client sees it: a second valid
 //! header for a height the client trusts, signed by the FZ's (only)
 //! validator. Shared by the settlement system tests.
-#![allow(dead_code)]
 use kawase_client::{CosmosAny, Key, KeyKind};
 use prost::{Message, Name};
 use serde_json::Value;

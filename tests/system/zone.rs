@@ -1,7 +1,6 @@
 //! System tests of the zone node: real `kawased start` processes running
 //! Malachite consensus among themselves over loopback, queried through
 //! their JSON-RPC with tendermint-rpc's own client.
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -14,8 +13,7 @@ use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-mod common;
-use common::{admin_key, BIN};
+use kawase_testkit::node::{self as common, admin_key, free_base, kawased, testnet};
 
 /// The tests run one at a time: each starts up to four validators, and
 /// several zones at once would starve a 2-core machine into timeouts.
@@ -68,48 +66,6 @@ impl Drop for Node {
             eprintln!("--- {} (last lines of node.log)\n{}", self.home.display(), tail.join("\n"));
         }
     }
-}
-
-/// A base port whose testnet range (`base .. base + 10 n`) is free now.
-fn free_base(n: u16) -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(7, std::sync::atomic::Ordering::Relaxed));
-    for attempt in 0..200u16 {
-        // Below Linux's ephemeral range (32768..), where outgoing connections
-        // would otherwise take our listen ports.
-        let base = 20_000 + ((seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 120) * 100;
-        let all_free = (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free port range");
-}
-
-fn testnet(dir: &Path, n: u16, chain_id: &str) -> Vec<PathBuf> {
-    let base = free_base(n);
-    let out = Command::new(BIN)
-        .args(["testnet", "--validators", &n.to_string(), "--output"])
-        .arg(dir)
-        .args(["--chain-id", chain_id, "--base-port", &base.to_string()])
-        .output()
-        .expect("run kawased testnet");
-    assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
-    // Short timeouts keep the fault tests quick.
-    (0..n)
-        .map(|i| {
-            let home = dir.join(format!("node{i}"));
-            let cfg = home.join("config/config.toml");
-            let text = std::fs::read_to_string(&cfg).expect("config");
-            let text = text
-                .replace("timeout_propose = \"3s\"", "timeout_propose = \"1s\"")
-                .replace("timeout_prevote = \"1s\"", "timeout_prevote = \"500ms\"")
-                .replace("timeout_precommit = \"1s\"", "timeout_precommit = \"500ms\"")
-                .replace("timeout_commit = \"500ms\"", "timeout_commit = \"200ms\"");
-            std::fs::write(&cfg, text).expect("config");
-            home
-        })
-        .collect()
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -327,7 +283,7 @@ fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("solo");
-    let out = Command::new(BIN)
+    let out = Command::new(kawased())
         .args(["init", "--home", home.to_str().expect("utf8"), "--chain-id", "kawase-solo", "--zone", "fz"])
         .output()
         .expect("init");

@@ -14,8 +14,7 @@ use tendermint::block::Height;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-mod common;
-use common::admin_key;
+use kawase_testkit::node::{self as common, admin_key};
 
 const CHAIN: &str = "kawase-crash";
 /// The height at which the hook fires: a few blocks with transactions first.

@@ -3,7 +3,6 @@
 //! discharges, each actor sending one transaction at a time to the next
 //! node of its zone until the deadline. Amounts are drawn so that some
 //! transactions fail (insufficient funds): failures must commit too.
-#![allow(dead_code)]
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

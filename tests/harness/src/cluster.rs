@@ -4,7 +4,6 @@
 //! pair of nodes so a validator can be partitioned, and signals for
 //! kill / pause / graceful restart. Processes are SIGKILLed when dropped,
 //! also on panic.
-#![allow(dead_code)]
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

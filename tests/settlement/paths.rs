@@ -2,19 +2,15 @@
 //! the FZ the BZ's genesis names, survives a frozen light client (the admin
 //! recovers it from a substitute), and a relayer killed between any two
 //! handshake steps completes the path on its next run.
-#[path = "common/misbehaviour.rs"]
-mod misbehaviour;
-#[path = "common/zones.rs"]
-mod zones;
 
 use std::process::Command;
 
 use kawase_client::msgs;
-use misbehaviour::*;
+use kawase_testkit::misbehaviour::*;
+use kawase_testkit::zones::*;
 use prost::{Message, Name};
 use serde_json::Value;
 use tendermint_rpc::Client;
-use zones::*;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt")
@@ -67,12 +63,7 @@ fn a_bz_refuses_a_settlement_channel_from_a_client_of_another_chain_and_opens_on
         assert_eq!(path["bz_client"], "07-tendermint-1", "the rogue client took -0");
         net.relayer.start();
         net.link_both().await;
-        let ch = net.channel.clone();
-        net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, 300, 0)]).await;
-        eventually(30, "charge credited", || async {
-            (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(())
-        })
-        .await;
+        net.charge_alice_and_see_it_credited(300).await;
         net.assert_quiescent_invariant().await;
     });
 }
@@ -84,11 +75,7 @@ fn a_frozen_bz_client_recovered_by_the_admin_delivers_what_was_stranded_with_bal
         net.relayer.start();
         net.link_both().await;
         let ch = net.channel.clone();
-        net.fz.ok(&net.alice, vec![msgs::charge(net.alice.address(), &ch, 300, 0)]).await;
-        eventually(30, "charge credited", || async {
-            (net.bz.bz(&net.alice_bz).await == Some((300, 0))).then_some(())
-        })
-        .await;
+        net.charge_alice_and_see_it_credited(300).await;
         net.relayer.kill();
 
         // Money in flight both ways: a BZ payment held, an FZ charge reserved.

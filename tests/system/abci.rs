@@ -14,8 +14,7 @@ use tendermint_proto::v0_38::abci::{
     RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery,
 };
 
-mod common;
-use common::{admin_key, BIN};
+use kawase_testkit::node::{admin_key, kawased};
 
 /// Kills the node when the test ends, however it ends.
 struct Node(Child);
@@ -28,14 +27,14 @@ impl Drop for Node {
 }
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().expect("run kawased");
+    let out = Command::new(kawased()).args(args).output().expect("run kawased");
     assert!(out.status.success(), "kawased {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Starts `kawased abci` on a free loopback port and returns it with the port.
 fn start_abci(home: &Path) -> (Node, String) {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(kawased())
         .args(["abci", "--home", home.to_str().expect("utf8"), "--laddr", "tcp://127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -89,7 +88,8 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
         assert_eq!(mode, 0o600, "{f} must be private");
     }
     // A second init must not clobber keys.
-    let again = Command::new(BIN).args(["init", "--home", h, "--chain-id", "x", "--zone", "fz"]).output().expect("run");
+    let again =
+        Command::new(kawased()).args(["init", "--home", h, "--chain-id", "x", "--zone", "fz"]).output().expect("run");
     assert!(!again.status.success());
 
     let genesis: serde_json::Value =
@@ -179,7 +179,7 @@ fn init_with_keystore_writes_no_plain_admin_key_and_a_world_readable_validator_k
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("fz");
     let keys = dir.path().join("keys");
-    let out = Command::new(BIN)
+    let out = Command::new(kawased())
         .args(["init", "--home", home.to_str().expect("utf8"), "--chain-id", "kawase-ks", "--zone", "fz"])
         .args(["--keystore", "--keyring-dir", keys.to_str().expect("utf8")])
         .env("KAWASE_PASSPHRASE", "correct horse battery")
@@ -187,14 +187,16 @@ fn init_with_keystore_writes_no_plain_admin_key_and_a_world_readable_validator_k
         .expect("run");
     assert!(out.status.success(), "init --keystore: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!home.join("keys/admin.json").exists(), "no plain admin key beside an encrypted one");
-    let listed =
-        Command::new(BIN).args(["keys", "list", "--keyring-dir", keys.to_str().expect("utf8")]).output().expect("run");
+    let listed = Command::new(kawased())
+        .args(["keys", "list", "--keyring-dir", keys.to_str().expect("utf8")])
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&listed.stdout).contains("admin"), "the admin key is in the keystore");
 
     // A validator key that others may read is not this node's key any more.
     let pv = home.join("config/priv_validator_key.json");
     std::fs::set_permissions(&pv, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let start = Command::new(BIN).args(["start", "--home", home.to_str().expect("utf8")]).output().expect("run");
+    let start = Command::new(kawased()).args(["start", "--home", home.to_str().expect("utf8")]).output().expect("run");
     assert!(!start.status.success(), "start must refuse a 0644 validator key");
     let err = String::from_utf8_lossy(&start.stderr);
     assert!(err.contains("chmod 600"), "the error says how to fix it: {err}");

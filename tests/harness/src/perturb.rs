@@ -1,7 +1,6 @@
 //! Applies a run's perturbations on schedule while the load runs (on a
 //! plain thread: starting a node blocks), watches for processes that die
 //! by themselves, and heals everything at the end.
-#![allow(dead_code)]
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

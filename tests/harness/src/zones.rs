@@ -1,59 +1,15 @@
 //! Two zones and a relayer as real processes on loopback: shared by the
 //! settlement system tests and the settlement load generator.
-#![allow(dead_code)]
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, CosmosAny, Key, KeyKind, TxParams};
 use serde_json::Value;
 use tendermint_rpc::{Client, HttpClient};
 
-/// A binary cargo built into the same profile directory as the running
-/// test or bench (`target/<profile>/deps/<exe>` -> `target/<profile>/<name>`).
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let p = exe.parent().and_then(Path::parent).expect("target/<profile>").join(name);
-    assert!(
-        p.exists(),
-        "{} missing: build the workspace (cargo test --workspace, or the bench script) first",
-        p.display()
-    );
-    p
-}
-
-pub fn kawased() -> PathBuf {
-    bin("kawased")
-}
-
-pub fn relayer_bin() -> PathBuf {
-    bin("kawase-relayer")
-}
-
-/// A child process killed when the test ends, however it ends.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn free_base(n: u16) -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let seed = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(13, std::sync::atomic::Ordering::Relaxed));
-    for attempt in 0..200u16 {
-        // Below Linux's ephemeral range (32768..).
-        let base = 20_050 + ((seed.wrapping_mul(37).wrapping_add(attempt * 89)) % 120) * 100;
-        if (0..n * 10).all(|p| TcpListener::bind(("127.0.0.1", base + p)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free port range");
-}
+pub use crate::node::{admin_key, bin, free_base, kawased, relayer_bin, Proc};
 
 pub struct Zone {
     pub chain_id: String,
@@ -61,14 +17,6 @@ pub struct Zone {
     pub rpc: String,
     pub node: Option<Proc>,
     pub admin: Key,
-}
-
-pub fn admin_key(home: &Path) -> Key {
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(home.join("keys/admin.json")).expect("admin key")).expect("json");
-    let secret: [u8; 32] =
-        hex::decode(v["secret_hex"].as_str().expect("hex")).expect("hex").try_into().expect("32 bytes");
-    Key::from_seed(KeyKind::Ed25519, secret).expect("key")
 }
 
 pub fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
@@ -389,6 +337,17 @@ impl Net {
             assert_eq!(self.fz.reserved(fz).await, bal + held, "reserved != BZ balance + holds for {}", fz.address());
         }
         assert_eq!(self.fz.total_supply().await, 1_500);
+    }
+
+    /// Alice charges `amount` from the FZ to her BZ account (her first
+    /// charge: nothing held there yet) and it is credited there.
+    pub async fn charge_alice_and_see_it_credited(&self, amount: u128) {
+        let ch = self.channel.clone();
+        self.fz.ok(&self.alice, vec![msgs::charge(self.alice.address(), &ch, amount, 0)]).await;
+        eventually(30, "charge credited", || async {
+            (self.bz.bz(&self.alice_bz).await == Some((amount, 0))).then_some(())
+        })
+        .await;
     }
 
     pub async fn link_both(&self) {

@@ -1,0 +1,25 @@
+//! The one test harness of Kawase's system tests, fault suite and load
+//! benches: real `kawased` and `kawase-relayer` processes on loopback, and
+//! what drives and checks them. Every child process is killed when its
+//! handle drops, however the test ends.
+//!
+//! - [`node`]: binaries, one node, a quick testnet, free ports.
+//! - [`zones`]: an FZ, a BZ and a relayer for the settlement tests.
+//! - [`misbehaviour`]: forged light-client headers for the settlement tests.
+//! - The fault suite: [`manifest`] (its profiles), [`cluster`] (validators
+//!   behind [`proxy`] links), [`faultnet`] (two zones and relayers),
+//!   [`workload`] and [`load`] (what is sent and what each client was told),
+//!   [`perturb`] (kills, stalls, partitions), [`checks`] and [`money`] (the
+//!   verdict).
+pub mod checks;
+pub mod cluster;
+pub mod faultnet;
+pub mod load;
+pub mod manifest;
+pub mod misbehaviour;
+pub mod money;
+pub mod node;
+pub mod perturb;
+pub mod proxy;
+pub mod workload;
+pub mod zones;
