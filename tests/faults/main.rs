@@ -108,7 +108,7 @@ async fn one_run(m: &Manifest, run: u32, summary: &mut Summary) {
     let mut rng = Rng::new(m.seed.wrapping_add(run as u64));
     let mut net = faultnet::start(m, dir.path()).await;
     let schedule = m.schedule(&mut rng);
-    let (registered, actors) = workload::spawn(m, &net, m.duration_secs, rng.next());
+    let (registered, actors) = workload::spawn(m, &net, m.duration_secs, rng.next_u64());
     let mut applied = tokio::task::block_in_place(|| perturb::run(&mut net, &schedule));
     for a in actors {
         a.await.expect("load actor");

@@ -447,7 +447,11 @@ fn replay(zone: Zone) {
         ok += results.iter().filter(|r| r.code == 0).count();
     }
     // Not vacuous: the recording moved state with many real successes.
-    assert!(ok >= 10 && rec.blocks.len() == REPLAY_BLOCKS, "{zone:?}: {ok} successful txs in {} blocks", rec.blocks.len());
+    assert!(
+        ok >= 10 && rec.blocks.len() == REPLAY_BLOCKS,
+        "{zone:?}: {ok} successful txs in {} blocks",
+        rec.blocks.len()
+    );
 }
 
 #[test]
