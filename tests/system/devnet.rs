@@ -18,6 +18,18 @@ fn free_ports(validators: u16) -> (u16, u16) {
     (base + 1, base + 1 + 10 * validators)
 }
 
+/// `kawased devnet` on `data` with the FZ and BZ first RPC ports `ports`.
+fn devnet_command(data: &Path, ports: (u16, u16)) -> Command {
+    let mut cmd = Command::new(kawased());
+    cmd.args(["devnet", "--data-dir"]).arg(data).args([
+        "--fz-port",
+        &ports.0.to_string(),
+        "--bz-port",
+        &ports.1.to_string(),
+    ]);
+    cmd
+}
+
 /// A running `kawased devnet`, interrupted (and reaped) when dropped.
 struct Devnet {
     child: Child,
@@ -41,10 +53,7 @@ impl Shell {
 
 impl Devnet {
     fn start(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Devnet {
-        let mut child = Command::new(kawased())
-            .args(["devnet", "--data-dir"])
-            .arg(dir)
-            .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
+        let mut child = devnet_command(dir, ports)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -494,22 +503,12 @@ fn a_devnet_killed_with_sigkill_leaves_no_node_or_relayer_running_and_a_second_d
     let mut devnet = Devnet::start(&data, ports, &[]);
 
     // A second devnet on the same data directory: one line naming the first.
-    let again = Command::new(kawased())
-        .args(["devnet", "--data-dir"])
-        .arg(&data)
-        .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
-        .output()
-        .expect("run");
+    let again = devnet_command(&data, ports).output().expect("run");
     let line = one_error_line(&again, "same data dir");
     assert!(line.contains("a devnet is already running from"), "{line}");
     assert!(line.contains(&format!("pid {}", devnet.child.id())), "{line}");
     // Another data directory on the same ports: the port and the flag.
-    let beside = Command::new(kawased())
-        .args(["devnet", "--data-dir"])
-        .arg(dir.path().join("other"))
-        .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
-        .output()
-        .expect("run");
+    let beside = devnet_command(&dir.path().join("other"), ports).output().expect("run");
     let line = one_error_line(&beside, "same ports");
     assert!(line.contains("(FZ node0 ") && line.contains(") is in use") && line.contains("--fz-port"), "{line}");
 
@@ -540,12 +539,7 @@ fn a_devnet_whose_port_is_taken_says_which_port_and_which_flag_moves_it_and_crea
     let dir = tempfile::tempdir().expect("tmp");
     let ports = free_ports(1);
     let _held = std::net::TcpListener::bind(("127.0.0.1", ports.1)).expect("hold the BZ's RPC port");
-    let out = Command::new(kawased())
-        .args(["devnet", "--data-dir"])
-        .arg(dir.path().join("devnet"))
-        .args(["--fz-port", &ports.0.to_string(), "--bz-port", &ports.1.to_string()])
-        .output()
-        .expect("run");
+    let out = devnet_command(&dir.path().join("devnet"), ports).output().expect("run");
     let line = one_error_line(&out, "busy port");
     assert!(line.contains(&format!("port {} (BZ node0 RPC) is in use", ports.1)), "{line}");
     assert!(line.contains("move this devnet with --bz-port"), "{line}");

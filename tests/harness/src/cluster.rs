@@ -5,20 +5,17 @@
 //! kill / pause / graceful restart. Processes are SIGKILLed when dropped,
 //! also on panic.
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::node::{start_logged, tail, Ready, START_LIMIT};
 use super::proxy::{Mode, Proxy};
 
-/// How long a starting node may take to print `ready`.
-const START_LIMIT: Duration = Duration::from_secs(120);
 /// How long a SIGTERMed node may take to exit before it is SIGKILLed.
 const STOP_LIMIT: Duration = Duration::from_secs(30);
 
@@ -47,55 +44,25 @@ impl Node {
     /// the log's tail if it exits or hangs instead.
     pub fn start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "{} already running", self.home.display());
-        let log_path = self.home.join("node.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("log");
-        let mut child = Command::new(super::zones::kawased())
-            .args(["start", "--home"])
+        let mut cmd = Command::new(super::zones::kawased());
+        cmd.args(["start", "--home"])
             .arg(&self.home)
             .env("RUST_LOG", std::env::var("KAWASE_FAULTS_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn kawased");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        let out_log = log_path.clone();
-        // Reads `ready`, then keeps draining stdout so the node never
-        // blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut rpc = None;
-            let mut sent = false;
-            let mut sink = std::fs::OpenOptions::new().create(true).append(true).open(out_log).ok();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
-                    rpc = Some(format!("http://{a}"));
-                }
-                if !sent && line == "ready" {
-                    let _ = tx.send(rpc.clone());
-                    sent = true;
-                }
-                if let Some(f) = sink.as_mut() {
-                    let _ = writeln!(f, "[stdout] {line}");
-                }
-            }
-            if !sent {
-                let _ = tx.send(None);
-            }
-        });
-        match rx.recv_timeout(START_LIMIT) {
-            Ok(Some(rpc)) => {
+            .stdin(Stdio::null());
+        let log_path = self.home.join("node.log");
+        match start_logged(&mut cmd, &log_path, START_LIMIT) {
+            Ok(Ready { child, rpc: Some(rpc) }) => {
                 self.rpc = rpc;
                 self.child = Some(child);
                 self.paused = false;
                 Ok(())
             }
-            other => {
+            Ok(Ready { mut child, rpc: None }) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let why = if other.is_err() { "did not become ready in time" } else { "exited before ready" };
-                Err(format!("{} {why}:\n{}", self.home.display(), tail(&log_path, 15)))
+                Err(format!("{} announced no RPC address:\n{}", self.home.display(), tail(&log_path, 15)))
             }
+            Err(e) => Err(format!("{} {e}", self.home.display())),
         }
     }
 
@@ -163,12 +130,6 @@ impl Drop for Node {
 }
 
 /// The last `n` lines of a log file.
-pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// A zone: its validators and the proxies on every directed peer link.
 pub struct Cluster {
     pub chain_id: String,

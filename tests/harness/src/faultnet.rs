@@ -1,19 +1,18 @@
 //! The fault suite's network: an FZ and a BZ cluster, banks and customers
 //! with linked BZ accounts, and relayers whose RPC goes through harness
 //! proxies. Setup itself survives a relayer killed mid-handshake.
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kawase_accounts::Role;
 use kawase_client::{msgs, Key, KeyKind};
 use kawase_primitives::Address;
 
-use super::cluster::{tail, Cluster};
+use super::cluster::Cluster;
 use super::load::{Actor, Effect, Endpoint, History};
 use super::manifest::{Manifest, ZoneName};
+use super::node::{start_logged, tail};
 use super::proxy::{Mode, Proxy};
 use super::zones::{key_file, relayer_bin, Proc};
 
@@ -106,35 +105,12 @@ impl RelayerProc {
 
     /// `kawase-relayer start`, waiting (bounded) for `ready`.
     pub fn start(&mut self) -> Result<(), String> {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("relayer.log")).expect("log");
-        let mut child = self
-            .command()
-            .arg("start")
-            .env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn relayer");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && l == "ready" {
-                    let _ = tx.send(());
-                    sent = true;
-                }
-            }
-        });
-        let proc = Proc(child);
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(()) => {
-                self.proc = Some(proc);
-                Ok(())
-            }
-            Err(_) => Err(format!("relayer did not start:\n{}", tail(&self.dir.join("relayer.log"), 15))),
-        }
+        let mut cmd = self.command();
+        cmd.arg("start").env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()));
+        let ready = start_logged(&mut cmd, &self.dir.join("relayer.log"), Duration::from_secs(60))
+            .map_err(|e| format!("relayer did not start: {e}"))?;
+        self.proc = Some(Proc(ready.child));
+        Ok(())
     }
 
     /// SIGKILL, mid-relay.

@@ -1,9 +1,11 @@
 //! One node: the binaries cargo built, starting `kawased`, the admin key a
 //! home holds, free loopback port ranges, and a quick multi-validator testnet.
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use kawase_client::{Key, KeyKind};
 
@@ -48,32 +50,72 @@ pub fn start_node(home: &Path, rust_log: &str) -> (Child, String) {
 /// [`start_node`] with extra environment (e.g. the test-only crash hook
 /// `KAWASE_CRASH_AT`). The log is appended to, so it survives restarts.
 pub fn start_node_with_env(home: &Path, rust_log: &str, env: &[(&str, &str)]) -> (Child, String) {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(home.join("node.log")).expect("log file");
-    let mut child = Command::new(kawased())
-        .args(["start", "--home", home.to_str().expect("utf8")])
-        .env("RUST_LOG", rust_log)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn kawased start");
+    let mut cmd = Command::new(kawased());
+    cmd.args(["start", "--home"]).arg(home).env("RUST_LOG", rust_log).envs(env.iter().copied());
+    let ready = start_logged(&mut cmd, &home.join("node.log"), START_LIMIT)
+        .unwrap_or_else(|e| panic!("{} did not start: {e}", home.display()));
+    let rpc = ready.rpc.unwrap_or_else(|| panic!("{} announced no RPC address", home.display()));
+    (ready.child, rpc)
+}
+
+/// How long a starting node or relayer may take to print `ready`.
+pub const START_LIMIT: Duration = Duration::from_secs(120);
+
+/// A process that printed `ready`, and the RPC address it announced
+/// (`rpc listening on tcp://ADDR`), if it did.
+pub struct Ready {
+    pub child: Child,
+    pub rpc: Option<String>,
+}
+
+/// How every node and relayer of the harness starts: `cmd` with stdout
+/// piped and stderr appended to `log` (so it survives restarts), waiting up
+/// to `limit` for `ready` on stdout. Stdout is read to its end on a thread
+/// and copied into `log` as `[stdout] ...` lines, so the child never blocks
+/// on a full pipe. If the child exits or is too slow it is killed, and the
+/// error holds the log's last lines.
+pub fn start_logged(cmd: &mut Command, log: &Path, limit: Duration) -> Result<Ready, String> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::from(file)).spawn().expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
-    let mut rpc = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("stdout line");
-        if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
-            rpc = Some(format!("http://{a}"));
+    let (tx, rx) = mpsc::channel();
+    let copy = log.to_path_buf();
+    std::thread::spawn(move || {
+        let mut rpc = None;
+        let mut sent = false;
+        let mut sink = std::fs::OpenOptions::new().create(true).append(true).open(copy).ok();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
+                rpc = Some(format!("http://{a}"));
+            }
+            if !sent && line == "ready" {
+                let _ = tx.send(Some(rpc.clone()));
+                sent = true;
+            }
+            if let Some(f) = sink.as_mut() {
+                let _ = writeln!(f, "[stdout] {line}");
+            }
         }
-        if line == "ready" {
-            break;
+        if !sent {
+            let _ = tx.send(None);
+        }
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Some(rpc)) => Ok(Ready { child, rpc }),
+        other => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let why = if other.is_err() { "did not become ready in time" } else { "exited before ready" };
+            Err(format!("{why}:\n{}", tail(log, 15)))
         }
     }
-    let rpc = rpc.unwrap_or_else(|| {
-        let log = std::fs::read_to_string(home.join("node.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
-        panic!("{} did not start:\n{}", home.display(), tail.join("\n"))
-    });
-    (child, rpc)
+}
+
+/// The last `n` lines of a log.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The admin key `kawased init`/`testnet` wrote into a home.

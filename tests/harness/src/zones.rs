@@ -1,8 +1,7 @@
 //! Two zones and a relayer as real processes on loopback: shared by the
 //! settlement system tests and the settlement load generator.
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, CosmosAny, Key, KeyKind, TxParams};
@@ -10,6 +9,7 @@ use serde_json::Value;
 use tendermint_rpc::{Client, HttpClient};
 
 pub use crate::node::{admin_key, bin, free_base, kawased, relayer_bin, Proc};
+use crate::node::{start_logged, START_LIMIT};
 
 pub struct Zone {
     pub chain_id: String,
@@ -43,27 +43,8 @@ pub fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
 
 impl Zone {
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.home.join("node.log")).expect("log");
-        let mut child = Command::new(kawased())
-            .args(["start", "--home"])
-            .arg(&self.home)
-            .env("RUST_LOG", "warn,informalsystems_malachitebft_network=off")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn kawased");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut rpc = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("line");
-            if let Some(a) = line.strip_prefix("rpc listening on tcp://") {
-                rpc = Some(format!("http://{a}"));
-            }
-            if line == "ready" {
-                break;
-            }
-        }
-        self.rpc = rpc.unwrap_or_else(|| panic!("{} did not start", self.home.display()));
+        let (child, rpc) = crate::node::start_node(&self.home, "warn,informalsystems_malachitebft_network=off");
+        self.rpc = rpc;
         self.node = Some(Proc(child));
     }
 
@@ -182,24 +163,14 @@ impl Relayer {
     }
 
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.config.with_file_name("relayer.log"))
-            .expect("log");
-        let mut child = Command::new(relayer_bin())
-            .arg("--config")
+        let mut cmd = Command::new(relayer_bin());
+        cmd.arg("--config")
             .arg(&self.config)
             .arg("start")
-            .env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn relayer");
-        let stdout = child.stdout.take().expect("stdout");
-        let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "ready");
-        assert!(ready, "relayer did not start");
-        self.proc = Some(Proc(child));
+            .env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()));
+        let ready = start_logged(&mut cmd, &self.config.with_file_name("relayer.log"), START_LIMIT)
+            .unwrap_or_else(|e| panic!("relayer did not start: {e}"));
+        self.proc = Some(Proc(ready.child));
     }
 
     /// SIGKILL: no chance to finish anything in flight.
