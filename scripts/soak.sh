@@ -27,4 +27,4 @@ cargo build --workspace --locked
 # the outer bound allows for one more run and its checks.
 timeout --signal=INT --kill-after=60 "$((secs + 1200))" \
     env KAWASE_FAULTS_PROFILE="${PROFILE:-soak}" KAWASE_SOAK_SECS="$secs" \
-    cargo test --workspace --locked --test faults -- --nocapture
+    cargo test --workspace --locked --test faults -- --nocapture the_network_keeps_its_promises

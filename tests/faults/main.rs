@@ -141,9 +141,23 @@ async fn one_run(m: &Manifest, run: u32, summary: &mut Summary) {
     }
 }
 
+/// One network at a time: two would share the machine's two cores.
+static ONE_NETWORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn the_network_keeps_its_promises_under_crashes_pauses_partitions_and_relayer_faults() {
-    let m = Manifest::from_env();
+    run_profile(Manifest::from_env());
+}
+
+/// The first soak's finding: a validator whose consensus connections all
+/// closed never dialled its peers again (tests/faults/partition.toml).
+#[test]
+fn a_validator_cut_off_from_every_peer_catches_up_once_the_partition_heals() {
+    run_profile(Manifest::named("partition"));
+}
+
+fn run_profile(m: Manifest) {
+    let _one = ONE_NETWORK.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut summary = Summary::default();

@@ -62,11 +62,19 @@ pub struct P2pSection {
     /// Comma-separated `node_id@host:port` (CometBFT's form; the id is
     /// informational, libp2p authenticates peers itself).
     pub persistent_peers: String,
+    /// A validator that commits nothing for this long while a persistent
+    /// peer accepts connections restarts in place to dial its peers again
+    /// (see rejoin.rs; the wait doubles per restart). "0s" turns it off.
+    pub rejoin_after: String,
 }
 
 impl Default for P2pSection {
     fn default() -> Self {
-        P2pSection { laddr: "tcp://127.0.0.1:26656".into(), persistent_peers: String::new() }
+        P2pSection {
+            laddr: "tcp://127.0.0.1:26656".into(),
+            persistent_peers: String::new(),
+            rejoin_after: "30s".into(),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod home;
 mod keys;
 mod node_client;
 mod output;
+mod rejoin;
 mod rpc;
 mod start;
 mod txcmd;

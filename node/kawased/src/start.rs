@@ -15,6 +15,15 @@ use kawase_consensus::gossip::{frame_limit, GossipConfig};
 
 use crate::home::{parse_duration, parse_gossip_peers, parse_laddr, parse_peers, Home};
 
+/// Why the node stopped.
+enum Stop {
+    /// SIGTERM, Ctrl-C, or the devnet that started it is gone.
+    Asked,
+    /// Committed nothing for `[p2p] rejoin_after` while a peer was up:
+    /// restart in place (rejoin.rs), the `attempt`th time in a row.
+    Rejoin { attempt: u32 },
+}
+
 pub fn run(home: &Path) -> Result<()> {
     let h = Home::new(home);
     let config = h.load_config()?;
@@ -24,7 +33,7 @@ pub fn run(home: &Path) -> Result<()> {
         .thread_name("kawased")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let stop = runtime.block_on(async move {
         let mut validators = Vec::new();
         for v in &genesis.validators {
             let Some(pk) = v.pub_key.ed25519() else { bail!("genesis validator {} is not ed25519", v.address) };
@@ -53,6 +62,8 @@ pub fn run(home: &Path) -> Result<()> {
             Some(gossip_tx),
         ));
 
+        let peers = parse_peers(&config.p2p.persistent_peers)?;
+        let rejoin_after = parse_duration(&config.p2p.rejoin_after).context("[p2p] rejoin_after")?;
         let c = &config.consensus;
         let timeouts = TimeoutConfig {
             timeout_propose: parse_duration(&c.timeout_propose)?,
@@ -71,7 +82,7 @@ pub fn run(home: &Path) -> Result<()> {
             validator_key: PrivateKey(h.load_validator_key()?),
             node_key,
             p2p_laddr: parse_laddr(&config.p2p.laddr)?,
-            persistent_peers: parse_peers(&config.p2p.persistent_peers)?,
+            persistent_peers: peers.clone(),
             timeouts,
             timeout_commit: parse_duration(&c.timeout_commit)?,
             max_clock_drift: parse_duration(&c.max_clock_drift)?,
@@ -133,16 +144,58 @@ pub fn run(home: &Path) -> Result<()> {
         });
         tokio::select! {
             // Only a sent value counts: unsupervised, the sender is dropped.
-            Ok(()) = gone_rx => { tracing::info!("the devnet that started this node is gone; stopping"); Ok(()) }
+            Ok(()) = gone_rx => { tracing::info!("the devnet that started this node is gone; stopping"); Ok(Stop::Asked) }
             r = running.driver => {
                 match r {
-                    Ok(Ok(())) => Ok(()),
+                    Ok(Ok(())) => Ok(Stop::Asked),
                     Ok(Err(e)) => Err(anyhow::anyhow!("consensus stopped: {e}")),
                     Err(e) => Err(anyhow::anyhow!("consensus task: {e}")),
                 }
             }
-            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; stopping"); Ok(()) }
-            _ = term.recv() => { tracing::info!("terminated; stopping"); Ok(()) }
+            attempt = rejoin_due(shared.clone(), peers, rejoin_after) => Ok(Stop::Rejoin { attempt }),
+            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; stopping"); Ok(Stop::Asked) }
+            _ = term.recv() => { tracing::info!("terminated; stopping"); Ok(Stop::Asked) }
         }
-    })
+    })?;
+    // Every task (and with them the stores) goes before a restart in place.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    match stop {
+        Stop::Asked => Ok(()),
+        Stop::Rejoin { attempt } => Err(crate::rejoin::restart_in_place(attempt)).context("restarting to rejoin"),
+    }
+}
+
+/// Resolves (with the restart's attempt number) when the node has gone
+/// without a commit long enough while a peer is up; never, for a node
+/// without peers or with `rejoin_after = "0s"`. See rejoin.rs.
+async fn rejoin_due(
+    shared: Arc<kawase_consensus::Shared>,
+    peers: Vec<std::net::SocketAddr>,
+    after: std::time::Duration,
+) -> u32 {
+    use std::time::{Duration, Instant};
+    if peers.is_empty() || after.is_zero() {
+        return std::future::pending().await;
+    }
+    let mut w =
+        crate::rejoin::Watchdog::new(after, crate::rejoin::attempt_from_env(), shared.status().height, Instant::now());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let height = shared.status().height;
+        if !w.stalled(height, Instant::now()) {
+            continue;
+        }
+        if crate::rejoin::some_peer_reachable(&peers).await {
+            tracing::warn!(
+                height,
+                waited = ?w.wait(),
+                attempt = w.attempt() + 1,
+                "no block committed while a peer is up: restarting in place to dial every persistent peer again (malachite 0.5 dials them only at start)"
+            );
+            return w.attempt() + 1;
+        }
+        tracing::info!(height, "no block committed and no persistent peer accepts a connection; waiting");
+        w.no_peer_reachable(Instant::now());
+    }
 }

@@ -146,16 +146,23 @@ impl Manifest {
     /// The profile `KAWASE_FAULTS_PROFILE` names (default `ci`).
     pub fn from_env() -> Manifest {
         let name = std::env::var("KAWASE_FAULTS_PROFILE").unwrap_or_else(|_| "ci".into());
+        let mut m = Manifest::named(&name);
+        if let Some(s) = std::env::var("KAWASE_SOAK_SECS").ok().and_then(|s| s.parse().ok()) {
+            m.soak_secs = Some(s);
+        }
+        m
+    }
+
+    /// A profile of tests/faults by name (`ci`, `soak`, `partition`), or a
+    /// manifest's path.
+    pub fn named(name: &str) -> Manifest {
         let path = if name.contains('/') || name.ends_with(".toml") {
             PathBuf::from(&name)
         } else {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../faults").join(format!("{name}.toml"))
         };
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut m: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if let Some(s) = std::env::var("KAWASE_SOAK_SECS").ok().and_then(|s| s.parse().ok()) {
-            m.soak_secs = Some(s);
-        }
+        let m: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         m.validate();
         m
     }
