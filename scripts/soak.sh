@@ -19,10 +19,11 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || (( secs > 86400 )); then
     exit 2
 fi
 bash scripts/setup.sh
-# The test finds kawase-relayer next to kawased: build both first. Always
-# the whole workspace: `-p` would resolve features differently and rebuild
-# dependencies (RocksDB among them) in a second set of artifacts.
-cargo build --workspace --locked
+# The test finds kawase-relayer next to kawased: build both first, as the
+# test build does (`cargo build` unifies features without dev-dependencies,
+# so it would rebuild half the tree, and the test build again after it).
+# Always the whole workspace: `-p` would resolve features differently too.
+cargo test --workspace --locked --no-run
 # A run that starts just before the deadline still finishes and is checked:
 # the outer bound allows for one more run and its checks.
 timeout --signal=INT --kill-after=60 "$((secs + 1200))" \

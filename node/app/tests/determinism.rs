@@ -329,15 +329,18 @@ fn a_node_whose_mempool_saw_an_uncommitted_registration_executes_blocks_like_eve
     a.set_genesis_numbers();
     let (bank0, bank1) = (a.banks[0].address(), a.banks[1].address());
     let (x, y) = (a.customers[0].address(), a.customers[1].address());
-    // This node's mempool: bank 0 registers X (number 3 in its view), and X
-    // signs a registration-free transfer with number 3.
+    // This node's mempool: bank 0 registers X (number 3 in its view) and
+    // issues to it, and X signs a redemption with number 3, which passes
+    // CheckTx there (so its signature is verified and cached).
     let mut b0 = a.banks[0].clone();
     let phantom = b0.sign(CHAIN, vec![msgs::register_account(bank0, x, Role::Customer, "x")]);
     seen.app.check_tx_bytes(&phantom).expect("phantom registration enters the mempool");
+    let funds = b0.sign(CHAIN, vec![msgs::issue(bank0, x, 5, "i")]);
+    seen.app.check_tx_bytes(&funds).expect("an issue to X enters the mempool");
     let mut xw = a.customers[0].clone();
     xw.number = 3;
     let from_x = xw.sign(CHAIN, vec![msgs::redeem(x, x, 1, "r")]);
-    let _ = seen.app.check_tx_bytes(&from_x);
+    seen.app.check_tx_bytes(&from_x).expect("X's redemption passes CheckTx in the mempool view");
     // The block that commits registers Y first (number 3) and X second (4).
     let block = vec![
         a.banks[1].sign(CHAIN, vec![msgs::register_account(bank1, y, Role::Customer, "y")]),
