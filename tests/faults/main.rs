@@ -133,6 +133,13 @@ async fn one_run(m: &Manifest, run: u32, summary: &mut Summary) {
         applied.total(),
         v.violations.len() + applied.findings.len()
     );
+    for e in &m.expect_logs {
+        let c = if e.zone == ZoneName::Fz { &net.fz } else { &net.bz };
+        let log = std::fs::read_to_string(c.nodes[e.node].home.join("node.log")).unwrap_or_default();
+        if !log.contains(&e.contains) {
+            v.fail(format!("{:?} node {}'s log never says {:?}", e.zone, e.node, e.contains));
+        }
+    }
     let failed = !v.violations.is_empty() || !applied.findings.is_empty();
     summary.add(&v, &applied, m.handshake_kills_ms.len());
     drop(net);

@@ -53,3 +53,33 @@ impl Metrics {
         out
     }
 }
+
+/// Peers the consensus engine is connected to now (Malachite's
+/// `connected_peers` gauge, read from its registry: the engine offers no
+/// other way to ask). `None` if the gauge is not registered (yet).
+pub fn engine_peers() -> Option<u64> {
+    let mut text = String::new();
+    malachitebft_app_channel::app::metrics::export(&mut text);
+    connected_peers_in(&text)
+}
+
+fn connected_peers_in(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.starts_with("malachitebft_core_consensus_connected_peers"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v.max(0.0) as u64)
+        .next()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_engine_peer_count_is_read_from_the_registry_text() {
+        let text = "# HELP malachitebft_core_consensus_connected_peers Number of connected peers\n\
+            # TYPE malachitebft_core_consensus_connected_peers gauge\n\
+            malachitebft_core_consensus_connected_peers{moniker=\"node1\"} 3\n\
+            malachitebft_core_consensus_height{moniker=\"node1\"} 7\n";
+        assert_eq!(super::connected_peers_in(text), Some(3));
+        assert_eq!(super::connected_peers_in("malachitebft_core_consensus_height 7"), None);
+    }
+}

@@ -62,9 +62,9 @@ pub struct P2pSection {
     /// Comma-separated `node_id@host:port` (CometBFT's form; the id is
     /// informational, libp2p authenticates peers itself).
     pub persistent_peers: String,
-    /// A validator that commits nothing for this long while a persistent
-    /// peer accepts connections restarts in place to dial its peers again
-    /// (see rejoin.rs; the wait doubles per restart). "0s" turns it off.
+    /// A validator that commits nothing for this long, while more persistent
+    /// peers accept connections than its engine has, restarts in place to
+    /// dial them again (see rejoin.rs). "0s" turns it off.
     pub rejoin_after: String,
 }
 

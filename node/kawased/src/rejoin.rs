@@ -8,19 +8,24 @@
 //! at height 1066 while the others went on to 1554), kept as the fault
 //! profile tests/faults/partition.toml.
 //!
-//! Until the engine redials by itself, this watchdog notices a node that
-//! has committed no block for `[p2p] rejoin_after` while at least one
-//! persistent peer accepts a TCP connection, and restarts the node in place:
-//! the graceful stop `kawased start` does on SIGTERM, then an exec of the
-//! same binary with the same arguments, so the new engine dials every peer
-//! again. Nothing else about the restart is new: it is the stop-and-start
-//! the fault suite runs, and a kill at any point of it is safe by the crash
-//! order in kawase-consensus's commit.rs. A node whose peers all refuse
-//! connections (down, not partitioned) does not restart: a restart cannot
-//! help it. Each restart without a commit in between doubles the wait (up
-//! to 16 × `rejoin_after`), so a node on a network that is halted for good
-//! restarts rarely; the count travels to the new image in
-//! `KAWASE_REJOIN_ATTEMPT`.
+//! Until the engine redials by itself, this watchdog restarts a node in
+//! place (an exec of the same binary with the same arguments, so the new
+//! engine dials every peer again) when both hold:
+//! - it has committed no block for the wait (`[p2p] rejoin_after`, at least
+//!   four rounds' worth of the consensus timeouts, plus a per-node jitter so
+//!   validators do not restart in step), and
+//! - its engine is connected to fewer peers than accept a TCP connection at
+//!   their `persistent_peers` address: a restart would reach more of them.
+//!
+//! So a chain halted for want of quorum, with every live validator
+//! connected to every other, restarts nobody; a node whose peers are down
+//! only waits. Each restart without a commit in between doubles the wait
+//! (up to 16×; the count travels to the new image in
+//! `KAWASE_REJOIN_ATTEMPT`), and a long gap between two looks (the process
+//! was stopped) starts the wait again. The exec is a kill as far as the
+//! stores are concerned (every thread ends at once), which the crash order
+//! in kawase-consensus's commit.rs makes safe; a SIGTERM that arrived first
+//! wins (start.rs checks just before the exec).
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -33,6 +38,19 @@ const MAX_DOUBLINGS: u32 = 4;
 /// How long a reachability probe of one peer may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A gap this long between two looks means the process was stopped
+/// (SIGSTOP, a suspended VM): the wait starts again.
+const PAUSE_GAP: Duration = Duration::from_secs(5);
+
+/// The wait before the first restart: `rejoin_after`, but never under four
+/// rounds of the consensus timeouts (`round` = propose + prevote +
+/// precommit + commit), so a slow but healthy chain is left alone, plus up
+/// to a quarter more by `jitter_seed` (any per-node number).
+pub fn first_wait(rejoin_after: Duration, round: Duration, jitter_seed: u64) -> Duration {
+    let base = rejoin_after.max(round.saturating_mul(4));
+    base + base / 4 * (jitter_seed % 1000) as u32 / 1000
+}
+
 /// The pure part: has this node gone without a commit for long enough?
 #[derive(Debug)]
 pub struct Watchdog {
@@ -40,13 +58,14 @@ pub struct Watchdog {
     attempt: u32,
     height: u64,
     since: Instant,
+    last_look: Instant,
 }
 
 impl Watchdog {
     /// `attempt` restarts without a commit have happened already; `height`
     /// is the node's committed height at `now`.
     pub fn new(after: Duration, attempt: u32, height: u64, now: Instant) -> Watchdog {
-        Watchdog { after, attempt, height, since: now }
+        Watchdog { after, attempt, height, since: now, last_look: now }
     }
 
     /// The restarts without a commit so far (0 once a block commits).
@@ -62,6 +81,13 @@ impl Watchdog {
     /// Records the committed height at `now`; true when the node has gone
     /// `wait()` without a commit (time to probe the peers).
     pub fn stalled(&mut self, height: u64, now: Instant) -> bool {
+        let gap = now.saturating_duration_since(self.last_look);
+        self.last_look = now;
+        if gap >= PAUSE_GAP {
+            // Stopped for a while: give the node a full wait to catch up.
+            self.since = now;
+            return false;
+        }
         if height != self.height {
             self.height = height;
             self.since = now;
@@ -71,21 +97,29 @@ impl Watchdog {
         now.saturating_duration_since(self.since) >= self.wait()
     }
 
-    /// No peer answered: look again after another full wait.
-    pub fn no_peer_reachable(&mut self, now: Instant) {
+    /// A restart would not help (the engine has every reachable peer):
+    /// look again after another full wait.
+    pub fn keep_waiting(&mut self, now: Instant) {
         self.since = now;
     }
 }
 
-/// True when some peer accepts a TCP connection within the probe timeout
-/// (it is up; our engine is just not connected to it).
-pub async fn some_peer_reachable(peers: &[SocketAddr]) -> bool {
-    for p in peers {
-        if let Ok(Ok(_)) = tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(p)).await {
-            return true;
+/// Whether restarting would reach more peers than the engine has now.
+pub fn restart_helps(connected: u64, reachable: usize) -> bool {
+    (reachable as u64) > connected
+}
+
+/// How many of `peers` accept a TCP connection within the probe timeout
+/// (probed together, so the look takes one timeout at most).
+pub async fn reachable_peers(peers: &[SocketAddr]) -> usize {
+    let probes = peers.iter().map(|p| tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(*p)));
+    let mut n = 0;
+    for probe in probes.map(tokio::spawn).collect::<Vec<_>>() {
+        if let Ok(Ok(Ok(_))) = probe.await {
+            n += 1;
         }
     }
-    false
+    n
 }
 
 /// Replaces this process with a fresh image of the same binary and
@@ -117,18 +151,10 @@ mod tests {
     #[test]
     fn a_node_that_commits_is_never_stalled() {
         let t0 = Instant::now();
-        let mut w = Watchdog::new(30 * S, 0, 10, t0);
-        for i in 1..100u64 {
-            assert!(!w.stalled(10 + i, t0 + 29 * S * i as u32));
+        let mut w = Watchdog::new(30 * S, 0, 0, t0);
+        for s in 1..3000u32 {
+            assert!(!w.stalled(u64::from(s / 29), t0 + s * S), "stalled at {s} s");
         }
-    }
-
-    #[test]
-    fn a_node_without_a_commit_for_the_wait_is_stalled() {
-        let t0 = Instant::now();
-        let mut w = Watchdog::new(30 * S, 0, 10, t0);
-        assert!(!w.stalled(10, t0 + 29 * S));
-        assert!(w.stalled(10, t0 + 30 * S));
     }
 
     #[test]
@@ -137,39 +163,86 @@ mod tests {
         let waits: Vec<u64> = (0..7).map(|a| Watchdog::new(30 * S, a, 1, t0).wait().as_secs()).collect();
         assert_eq!(waits, [30, 60, 120, 240, 480, 480, 480]);
         let mut w = Watchdog::new(30 * S, 3, 1, t0);
-        assert!(!w.stalled(1, t0 + 239 * S));
-        assert!(w.stalled(1, t0 + 240 * S));
+        assert!(!look(&mut w, t0, 1, 1, 239));
+        assert!(look(&mut w, t0, 1, 240, 240));
     }
 
     #[test]
     fn a_commit_resets_the_count_and_the_clock() {
         let t0 = Instant::now();
         let mut w = Watchdog::new(30 * S, 4, 1, t0);
+        assert!(!look(&mut w, t0, 1, 1, 4));
         assert!(!w.stalled(2, t0 + 5 * S));
         assert_eq!(w.attempt(), 0);
-        assert!(!w.stalled(2, t0 + 34 * S));
-        assert!(w.stalled(2, t0 + 35 * S));
+        assert!(!look(&mut w, t0, 2, 6, 34));
+        assert!(look(&mut w, t0, 2, 35, 35));
+    }
+
+    /// Looks once a second from `from` to `to` (seconds after t0).
+    fn look(w: &mut Watchdog, t0: Instant, height: u64, from: u32, to: u32) -> bool {
+        let mut stalled = false;
+        for s in from..=to {
+            stalled = w.stalled(height, t0 + s * S);
+        }
+        stalled
     }
 
     #[test]
-    fn no_reachable_peer_means_waiting_another_full_period() {
+    fn a_node_without_a_commit_for_the_wait_is_stalled_when_looked_at_every_second() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(30 * S, 0, 10, t0);
+        assert!(!look(&mut w, t0, 10, 1, 29));
+        assert!(look(&mut w, t0, 10, 30, 30));
+    }
+
+    #[test]
+    fn when_a_restart_would_not_help_the_node_waits_another_full_period() {
         let t0 = Instant::now();
         let mut w = Watchdog::new(30 * S, 0, 1, t0);
-        assert!(w.stalled(1, t0 + 30 * S));
-        w.no_peer_reachable(t0 + 31 * S);
-        assert!(!w.stalled(1, t0 + 60 * S));
-        assert!(w.stalled(1, t0 + 61 * S));
+        assert!(look(&mut w, t0, 1, 1, 30));
+        w.keep_waiting(t0 + 31 * S);
+        assert!(!look(&mut w, t0, 1, 31, 60));
+        assert!(look(&mut w, t0, 1, 61, 61));
+    }
+
+    #[test]
+    fn a_process_stopped_for_a_while_gets_a_full_wait_after_it_resumes() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(30 * S, 0, 1, t0);
+        assert!(!look(&mut w, t0, 1, 1, 10));
+        // SIGSTOP at 10 s, SIGCONT at 70 s: no restart on the first look.
+        assert!(!w.stalled(1, t0 + 70 * S));
+        assert!(!look(&mut w, t0, 1, 71, 99));
+        assert!(look(&mut w, t0, 1, 100, 100));
+    }
+
+    #[test]
+    fn a_restart_helps_only_when_more_peers_answer_than_the_engine_has() {
+        assert!(restart_helps(0, 3), "alone, three peers up: restart");
+        assert!(restart_helps(1, 3), "an island of two: restart");
+        assert!(!restart_helps(3, 3), "a halted chain with everyone connected: wait");
+        assert!(!restart_helps(1, 1), "two peers down, the live one connected: wait");
+        assert!(!restart_helps(0, 0), "everyone down: wait");
+    }
+
+    #[test]
+    fn the_first_wait_covers_four_rounds_and_spreads_nodes_apart() {
+        assert_eq!(first_wait(30 * S, 5 * S, 0), 30 * S);
+        assert_eq!(first_wait(30 * S, 20 * S, 0), 80 * S, "slow consensus: four rounds");
+        assert_eq!(first_wait(30 * S, 5 * S, 500), 30 * S + 30 * S / 8);
+        assert!(first_wait(30 * S, 5 * S, 999) < 30 * S + 30 * S / 4);
     }
 
     #[tokio::test]
-    async fn a_listening_peer_is_reachable_and_a_closed_port_is_not() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let open = l.local_addr().expect("addr");
+    async fn listening_peers_are_counted_and_closed_ports_are_not() {
+        let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let closed = {
             let c = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             c.local_addr().expect("addr")
         };
-        assert!(!some_peer_reachable(&[closed]).await);
-        assert!(some_peer_reachable(&[closed, open]).await);
+        let open = [l1.local_addr().expect("addr"), l2.local_addr().expect("addr")];
+        assert_eq!(reachable_peers(&[closed]).await, 0);
+        assert_eq!(reachable_peers(&[closed, open[0], open[1]]).await, 2);
     }
 }

@@ -15,15 +15,6 @@ use kawase_consensus::gossip::{frame_limit, GossipConfig};
 
 use crate::home::{parse_duration, parse_gossip_peers, parse_laddr, parse_peers, Home};
 
-/// Why the node stopped.
-enum Stop {
-    /// SIGTERM, Ctrl-C, or the devnet that started it is gone.
-    Asked,
-    /// Committed nothing for `[p2p] rejoin_after` while a peer was up:
-    /// restart in place (rejoin.rs), the `attempt`th time in a row.
-    Rejoin { attempt: u32 },
-}
-
 pub fn run(home: &Path) -> Result<()> {
     let h = Home::new(home);
     let config = h.load_config()?;
@@ -33,7 +24,7 @@ pub fn run(home: &Path) -> Result<()> {
         .thread_name("kawased")
         .build()
         .context("starting the async runtime")?;
-    let stop = runtime.block_on(async move {
+    runtime.block_on(async move {
         let mut validators = Vec::new();
         for v in &genesis.validators {
             let Some(pk) = v.pub_key.ed25519() else { bail!("genesis validator {} is not ed25519", v.address) };
@@ -64,6 +55,7 @@ pub fn run(home: &Path) -> Result<()> {
 
         let peers = parse_peers(&config.p2p.persistent_peers)?;
         let rejoin_after = parse_duration(&config.p2p.rejoin_after).context("[p2p] rejoin_after")?;
+        let node_id = h.node_id()?;
         let c = &config.consensus;
         let timeouts = TimeoutConfig {
             timeout_propose: parse_duration(&c.timeout_propose)?,
@@ -134,7 +126,14 @@ pub fn run(home: &Path) -> Result<()> {
             let _ = out.flush();
         }
 
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+        let round = timeouts.timeout_propose
+            + timeouts.timeout_prevote
+            + timeouts.timeout_precommit
+            + parse_duration(&c.timeout_commit)?;
+        let jitter_seed = node_id.as_bytes().iter().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(*b)));
+        let rejoin_wait = crate::rejoin::first_wait(rejoin_after, round, jitter_seed);
         // Under `kawased devnet`: stop when the devnet is gone, even if it
         // was SIGKILLed (exits anyway after 800 ms; a kill is safe by the
         // crash order in kawase-consensus's commit.rs).
@@ -142,60 +141,82 @@ pub fn run(home: &Path) -> Result<()> {
         kawase_client::stop_when_supervisor_is_gone(std::time::Duration::from_millis(800), move || {
             let _ = gone_tx.send(());
         });
-        tokio::select! {
+        let attempt = tokio::select! {
             // Only a sent value counts: unsupervised, the sender is dropped.
-            Ok(()) = gone_rx => { tracing::info!("the devnet that started this node is gone; stopping"); Ok(Stop::Asked) }
+            Ok(()) = gone_rx => { tracing::info!("the devnet that started this node is gone; stopping"); return Ok(()) }
             r = running.driver => {
-                match r {
-                    Ok(Ok(())) => Ok(Stop::Asked),
+                return match r {
+                    Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(anyhow::anyhow!("consensus stopped: {e}")),
                     Err(e) => Err(anyhow::anyhow!("consensus task: {e}")),
                 }
             }
-            attempt = rejoin_due(shared.clone(), peers, rejoin_after) => Ok(Stop::Rejoin { attempt }),
-            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; stopping"); Ok(Stop::Asked) }
-            _ = term.recv() => { tracing::info!("terminated; stopping"); Ok(Stop::Asked) }
+            attempt = rejoin_due(shared.clone(), peers, (!rejoin_after.is_zero()).then_some(rejoin_wait)) => attempt,
+            _ = int.recv() => { tracing::info!("interrupted; stopping"); return Ok(()) }
+            _ = term.recv() => { tracing::info!("terminated; stopping"); return Ok(()) }
+        };
+        // A stop asked for while the peers were probed wins over the restart.
+        tokio::task::yield_now().await;
+        let asked = |s: &mut tokio::signal::unix::Signal| {
+            use std::task::{Context, Poll};
+            matches!(s.poll_recv(&mut Context::from_waker(std::task::Waker::noop())), Poll::Ready(_))
+        };
+        if asked(&mut term) || asked(&mut int) {
+            tracing::info!("terminated; stopping instead of restarting");
+            return Ok(());
         }
-    })?;
-    // Every task (and with them the stores) goes before a restart in place.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
-    match stop {
-        Stop::Asked => Ok(()),
-        Stop::Rejoin { attempt } => Err(crate::rejoin::restart_in_place(attempt)).context("restarting to rejoin"),
-    }
+        // No graceful stop first: other threads keep working until the exec
+        // ends them all at once, which is a kill as far as the stores are
+        // concerned (safe by the crash order), and nothing can slip a
+        // signal in between.
+        Err(crate::rejoin::restart_in_place(attempt)).context("restarting in place to rejoin")
+    })
 }
 
 /// Resolves (with the restart's attempt number) when the node has gone
-/// without a commit long enough while a peer is up; never, for a node
-/// without peers or with `rejoin_after = "0s"`. See rejoin.rs.
+/// without a commit for `wait` and a restart would reach more peers than
+/// the engine has; never, for a node without peers or with `wait` off
+/// (`rejoin_after = "0s"`). See rejoin.rs.
 async fn rejoin_due(
     shared: Arc<kawase_consensus::Shared>,
     peers: Vec<std::net::SocketAddr>,
-    after: std::time::Duration,
+    wait: Option<std::time::Duration>,
 ) -> u32 {
     use std::time::{Duration, Instant};
-    if peers.is_empty() || after.is_zero() {
+    let Some(after) = wait.filter(|_| !peers.is_empty()) else {
         return std::future::pending().await;
-    }
+    };
     let mut w =
         crate::rejoin::Watchdog::new(after, crate::rejoin::attempt_from_env(), shared.status().height, Instant::now());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // After a stop (SIGSTOP), one late look, not a burst of them.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let height = shared.status().height;
         if !w.stalled(height, Instant::now()) {
             continue;
         }
-        if crate::rejoin::some_peer_reachable(&peers).await {
+        let reachable = crate::rejoin::reachable_peers(&peers).await;
+        let connected = kawase_consensus::metrics::engine_peers().unwrap_or(0);
+        if crate::rejoin::restart_helps(connected, reachable) {
+            let attempt = w.attempt().saturating_add(1);
             tracing::warn!(
                 height,
                 waited = ?w.wait(),
-                attempt = w.attempt() + 1,
-                "no block committed while a peer is up: restarting in place to dial every persistent peer again (malachite 0.5 dials them only at start)"
+                connected,
+                reachable,
+                attempt,
+                "no block committed and more peers accept connections than consensus has: restarting in place to dial every persistent peer again (malachite 0.5 dials them only at start)"
             );
-            return w.attempt() + 1;
+            return attempt;
         }
-        tracing::info!(height, "no block committed and no persistent peer accepts a connection; waiting");
-        w.no_peer_reachable(Instant::now());
+        tracing::info!(
+            height,
+            connected,
+            reachable,
+            "no block committed; a restart would reach no more peers: waiting"
+        );
+        w.keep_waiting(Instant::now());
     }
 }

@@ -34,6 +34,20 @@ pub struct Manifest {
     /// Perturbations drawn from the seed in addition, per run.
     #[serde(default)]
     pub random: Option<RandomPerturbations>,
+    /// Lines a node's log must hold by the end of a run: a regression
+    /// profile shows its fault took the path it is about.
+    #[serde(default)]
+    pub expect_logs: Vec<ExpectLog>,
+}
+
+/// `contains` must appear in the log of validator `node` of `zone`.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectLog {
+    #[serde(default = "fz")]
+    pub zone: ZoneName,
+    pub node: usize,
+    pub contains: String,
 }
 
 fn one() -> u32 {
@@ -182,6 +196,13 @@ impl Manifest {
             assert!(!p.kind.targets_node() || p.node < n, "{p:?}: no such validator");
             assert!(p.at_secs >= 0.0 && p.for_secs >= 0.0 && p.for_secs <= 120.0, "{p:?}: bad timing");
             assert!(p.at_secs < self.duration_secs as f64, "{p:?}: after the load ends");
+        }
+        for e in &self.expect_logs {
+            let n = match e.zone {
+                ZoneName::Fz => self.fz_validators,
+                ZoneName::Bz => self.bz_validators,
+            } as usize;
+            assert!(e.node < n, "{e:?}: no such validator");
         }
     }
 
