@@ -197,8 +197,14 @@ async fn rejoin_due(
         if !w.stalled(height, Instant::now()) {
             continue;
         }
+        let Some(connected) = kawase_consensus::metrics::engine_peers() else {
+            // Without the engine's peer count a restart could not be told
+            // from a halted chain's: never guess.
+            tracing::warn!(height, "no block committed, and the engine's peer gauge is missing: not restarting");
+            w.keep_waiting(Instant::now());
+            continue;
+        };
         let reachable = crate::rejoin::reachable_peers(&peers).await;
-        let connected = kawase_consensus::metrics::engine_peers().unwrap_or(0);
         if crate::rejoin::restart_helps(connected, reachable) {
             let attempt = w.attempt().saturating_add(1);
             tracing::warn!(
