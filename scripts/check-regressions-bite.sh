@@ -43,13 +43,12 @@ PY
     fi
     git checkout -q -- "$file"
 }
-mutate "defect 1 (signature cache keyed by hash only)" node/app/src/exec.rs \
-    'self.checked.get(tx_hash) == Some(&Checked { account_number, chain: chain_digest(chain_id) })' \
-    'let _ = (account_number, chain_id); self.checked.contains_key(tx_hash)' \
+# Defect 1 has two tests; both must catch the same re-introduced defect.
+keyed='self.checked.get(tx_hash) == Some(&Checked { account_number, chain: chain_digest(chain_id) })'
+hash_only='let _ = (account_number, chain_id); self.checked.contains_key(tx_hash)'
+mutate "defect 1 (signature cache keyed by hash only)" node/app/src/exec.rs "$keyed" "$hash_only" \
     a_signature_checked_against_a_mempool_account_number --test sig_cache
-mutate "defect 1, in-process race" node/app/src/exec.rs \
-    'self.checked.get(tx_hash) == Some(&Checked { account_number, chain: chain_digest(chain_id) })' \
-    'let _ = (account_number, chain_id); self.checked.contains_key(tx_hash)' \
+mutate "defect 1, in-process race" node/app/src/exec.rs "$keyed" "$hash_only" \
     a_node_whose_mempool_saw_an_uncommitted_registration --test determinism
 mutate "defect 2 (a missing block result is corrupt)" node/consensus/src/commit.rs \
     'if store.results(height)?.is_some() {

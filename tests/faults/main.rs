@@ -134,8 +134,7 @@ async fn one_run(m: &Manifest, run: u32, summary: &mut Summary) {
         v.violations.len() + applied.findings.len()
     );
     for e in &m.expect_logs {
-        let c = if e.zone == ZoneName::Fz { &net.fz } else { &net.bz };
-        let log = std::fs::read_to_string(c.nodes[e.node].home.join("node.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(net.cluster(e.zone).nodes[e.node].home.join("node.log")).unwrap_or_default();
         if !log.contains(&e.contains) {
             v.fail(format!("{:?} node {}'s log never says {:?}", e.zone, e.node, e.contains));
         }

@@ -27,10 +27,11 @@
 //! in kawase-consensus's commit.rs makes safe; a SIGTERM that arrived first
 //! wins (start.rs checks just before the exec).
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Carries the number of restarts without a commit across the exec.
-pub const ATTEMPT_VAR: &str = "KAWASE_REJOIN_ATTEMPT";
+const ATTEMPT_VAR: &str = "KAWASE_REJOIN_ATTEMPT";
 
 /// The wait doubles per restart up to `after << MAX_DOUBLINGS`.
 const MAX_DOUBLINGS: u32 = 4;
@@ -49,6 +50,60 @@ const PAUSE_GAP: Duration = Duration::from_secs(5);
 pub fn first_wait(rejoin_after: Duration, round: Duration, jitter_seed: u64) -> Duration {
     let base = rejoin_after.max(round.saturating_mul(4));
     base + base / 4 * (jitter_seed % 1000) as u32 / 1000
+}
+
+/// The first wait for this node's configuration (`None`: `rejoin_after` is
+/// "0s", the watchdog is off); the jitter comes from the node id.
+pub fn configured_wait(rejoin_after: Duration, round: Duration, node_id: &str) -> Option<Duration> {
+    let seed = node_id.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (!rejoin_after.is_zero()).then(|| first_wait(rejoin_after, round, seed))
+}
+
+/// Resolves (with the restart's attempt number) when the node has gone
+/// without a commit for the wait and a restart would reach more peers than
+/// the engine has; never, for a node without peers or with the watchdog off.
+pub async fn due(shared: Arc<kawase_consensus::Shared>, peers: Vec<SocketAddr>, wait: Option<Duration>) -> u32 {
+    let Some(after) = wait.filter(|_| !peers.is_empty()) else {
+        return std::future::pending().await;
+    };
+    let mut w = Watchdog::new(after, attempt_from_env(), shared.status().height, Instant::now());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // After a stop (SIGSTOP), one late look, not a burst of them.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let height = shared.status().height;
+        if !w.stalled(height, Instant::now()) {
+            continue;
+        }
+        let Some(connected) = kawase_consensus::metrics::engine_peers() else {
+            // Without the engine's peer count a restart could not be told
+            // from a halted chain's: never guess.
+            tracing::warn!(height, "no block committed, and the engine's peer gauge is missing: not restarting");
+            w.keep_waiting(Instant::now());
+            continue;
+        };
+        let reachable = reachable_peers(&peers).await;
+        if restart_helps(connected, reachable) {
+            let attempt = w.attempt().saturating_add(1);
+            tracing::warn!(
+                height,
+                waited = ?w.wait(),
+                connected,
+                reachable,
+                attempt,
+                "no block committed and more peers accept connections than consensus has: restarting in place to dial every persistent peer again (malachite 0.5 dials them only at start)"
+            );
+            return attempt;
+        }
+        tracing::info!(
+            height,
+            connected,
+            reachable,
+            "no block committed; a restart would reach no more peers: waiting"
+        );
+        w.keep_waiting(Instant::now());
+    }
 }
 
 /// The pure part: has this node gone without a commit for long enough?
@@ -138,7 +193,7 @@ pub fn restart_in_place(attempt: u32) -> std::io::Error {
 }
 
 /// The attempt count this image was started with.
-pub fn attempt_from_env() -> u32 {
+fn attempt_from_env() -> u32 {
     std::env::var(ATTEMPT_VAR).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
@@ -223,6 +278,12 @@ mod tests {
         assert!(!restart_helps(3, 3), "a halted chain with everyone connected: wait");
         assert!(!restart_helps(1, 1), "two peers down, the live one connected: wait");
         assert!(!restart_helps(0, 0), "everyone down: wait");
+    }
+
+    #[test]
+    fn rejoin_after_zero_turns_the_watchdog_off() {
+        assert_eq!(configured_wait(Duration::ZERO, 5 * S, "id"), None);
+        assert!(configured_wait(30 * S, 5 * S, "id").is_some());
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn run(home: &Path) -> Result<()> {
         let rejoin_after = parse_duration(&config.p2p.rejoin_after).context("[p2p] rejoin_after")?;
         let node_id = h.node_id()?;
         let c = &config.consensus;
+        let timeout_commit = parse_duration(&c.timeout_commit)?;
         let timeouts = TimeoutConfig {
             timeout_propose: parse_duration(&c.timeout_propose)?,
             timeout_prevote: parse_duration(&c.timeout_prevote)?,
@@ -76,7 +77,7 @@ pub fn run(home: &Path) -> Result<()> {
             p2p_laddr: parse_laddr(&config.p2p.laddr)?,
             persistent_peers: peers.clone(),
             timeouts,
-            timeout_commit: parse_duration(&c.timeout_commit)?,
+            timeout_commit,
             max_clock_drift: parse_duration(&c.max_clock_drift)?,
         };
         let running = kawase_consensus::start(settings, app, mempool.clone()).await?;
@@ -97,7 +98,7 @@ pub fn run(home: &Path) -> Result<()> {
                 .await
                 .context("binding the mempool gossip port")?;
 
-        let rpc_addr = crate::rpc::serve(&config, shared.clone(), h.node_id()?).await?;
+        let rpc_addr = crate::rpc::serve(&config, shared.clone(), node_id.clone()).await?;
         let metrics_addr = if config.instrumentation.prometheus {
             Some(
                 crate::rpc::serve_metrics(parse_laddr(&config.instrumentation.prometheus_listen_addr)?, shared.clone())
@@ -128,12 +129,8 @@ pub fn run(home: &Path) -> Result<()> {
 
         use tokio::signal::unix::{signal, SignalKind};
         let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
-        let round = timeouts.timeout_propose
-            + timeouts.timeout_prevote
-            + timeouts.timeout_precommit
-            + parse_duration(&c.timeout_commit)?;
-        let jitter_seed = node_id.as_bytes().iter().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(*b)));
-        let rejoin_wait = crate::rejoin::first_wait(rejoin_after, round, jitter_seed);
+        let round = timeouts.timeout_propose + timeouts.timeout_prevote + timeouts.timeout_precommit + timeout_commit;
+        let rejoin_wait = crate::rejoin::configured_wait(rejoin_after, round, &node_id);
         // Under `kawased devnet`: stop when the devnet is gone, even if it
         // was SIGKILLed (exits anyway after 800 ms; a kill is safe by the
         // crash order in kawase-consensus's commit.rs).
@@ -151,7 +148,7 @@ pub fn run(home: &Path) -> Result<()> {
                     Err(e) => Err(anyhow::anyhow!("consensus task: {e}")),
                 }
             }
-            attempt = rejoin_due(shared.clone(), peers, (!rejoin_after.is_zero()).then_some(rejoin_wait)) => attempt,
+            attempt = crate::rejoin::due(shared.clone(), peers, rejoin_wait) => attempt,
             _ = int.recv() => { tracing::info!("interrupted; stopping"); return Ok(()) }
             _ = term.recv() => { tracing::info!("terminated; stopping"); return Ok(()) }
         };
@@ -171,58 +168,4 @@ pub fn run(home: &Path) -> Result<()> {
         // signal in between.
         Err(crate::rejoin::restart_in_place(attempt)).context("restarting in place to rejoin")
     })
-}
-
-/// Resolves (with the restart's attempt number) when the node has gone
-/// without a commit for `wait` and a restart would reach more peers than
-/// the engine has; never, for a node without peers or with `wait` off
-/// (`rejoin_after = "0s"`). See rejoin.rs.
-async fn rejoin_due(
-    shared: Arc<kawase_consensus::Shared>,
-    peers: Vec<std::net::SocketAddr>,
-    wait: Option<std::time::Duration>,
-) -> u32 {
-    use std::time::{Duration, Instant};
-    let Some(after) = wait.filter(|_| !peers.is_empty()) else {
-        return std::future::pending().await;
-    };
-    let mut w =
-        crate::rejoin::Watchdog::new(after, crate::rejoin::attempt_from_env(), shared.status().height, Instant::now());
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    // After a stop (SIGSTOP), one late look, not a burst of them.
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let height = shared.status().height;
-        if !w.stalled(height, Instant::now()) {
-            continue;
-        }
-        let Some(connected) = kawase_consensus::metrics::engine_peers() else {
-            // Without the engine's peer count a restart could not be told
-            // from a halted chain's: never guess.
-            tracing::warn!(height, "no block committed, and the engine's peer gauge is missing: not restarting");
-            w.keep_waiting(Instant::now());
-            continue;
-        };
-        let reachable = crate::rejoin::reachable_peers(&peers).await;
-        if crate::rejoin::restart_helps(connected, reachable) {
-            let attempt = w.attempt().saturating_add(1);
-            tracing::warn!(
-                height,
-                waited = ?w.wait(),
-                connected,
-                reachable,
-                attempt,
-                "no block committed and more peers accept connections than consensus has: restarting in place to dial every persistent peer again (malachite 0.5 dials them only at start)"
-            );
-            return attempt;
-        }
-        tracing::info!(
-            height,
-            connected,
-            reachable,
-            "no block committed; a restart would reach no more peers: waiting"
-        );
-        w.keep_waiting(Instant::now());
-    }
 }

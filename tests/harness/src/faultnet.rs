@@ -283,6 +283,21 @@ impl FaultNet {
         }
     }
 
+    /// The validators of `zone`.
+    pub fn cluster(&self, zone: ZoneName) -> &Cluster {
+        match zone {
+            ZoneName::Fz => &self.fz,
+            ZoneName::Bz => &self.bz,
+        }
+    }
+
+    pub fn cluster_mut(&mut self, zone: ZoneName) -> &mut Cluster {
+        match zone {
+            ZoneName::Fz => &mut self.fz,
+            ZoneName::Bz => &mut self.bz,
+        }
+    }
+
     pub fn customer_addresses(&self) -> Vec<(Address, usize)> {
         self.customers.iter().map(|c| (c.fz.address(), c.bank)).collect()
     }

@@ -189,21 +189,21 @@ impl Manifest {
         assert!(self.load.banks >= 1 && self.load.customers_per_bank >= 1);
         assert!(self.duration_secs <= 3_600, "one run's load is bounded to an hour");
         for p in &self.perturbations {
-            let n = match p.zone {
-                ZoneName::Fz => self.fz_validators,
-                ZoneName::Bz => self.bz_validators,
-            } as usize;
-            assert!(!p.kind.targets_node() || p.node < n, "{p:?}: no such validator");
+            assert!(!p.kind.targets_node() || p.node < self.validators(p.zone), "{p:?}: no such validator");
             assert!(p.at_secs >= 0.0 && p.for_secs >= 0.0 && p.for_secs <= 120.0, "{p:?}: bad timing");
             assert!(p.at_secs < self.duration_secs as f64, "{p:?}: after the load ends");
         }
         for e in &self.expect_logs {
-            let n = match e.zone {
-                ZoneName::Fz => self.fz_validators,
-                ZoneName::Bz => self.bz_validators,
-            } as usize;
-            assert!(e.node < n, "{e:?}: no such validator");
+            assert!(e.node < self.validators(e.zone), "{e:?}: no such validator");
         }
+    }
+
+    /// How many validators `zone` has.
+    pub fn validators(&self, zone: ZoneName) -> usize {
+        usize::from(match zone {
+            ZoneName::Fz => self.fz_validators,
+            ZoneName::Bz => self.bz_validators,
+        })
     }
 
     /// This run's perturbations: the listed ones and `random.count` drawn
@@ -214,10 +214,7 @@ impl Manifest {
             for _ in 0..r.count {
                 let kind = r.kinds[rng.below(r.kinds.len() as u64) as usize];
                 let zone = if rng.below(4) == 0 { ZoneName::Bz } else { ZoneName::Fz };
-                let n = match zone {
-                    ZoneName::Fz => self.fz_validators,
-                    ZoneName::Bz => self.bz_validators,
-                } as u64;
+                let n = self.validators(zone) as u64;
                 let at_secs = rng.below(self.duration_secs.max(1) * 1000) as f64 / 1000.0;
                 let for_secs = 0.5 + rng.below((r.max_for_secs * 1000.0) as u64 + 1) as f64 / 1000.0;
                 out.push(Perturbation { at_secs, kind, zone, node: rng.below(n) as usize, for_secs });

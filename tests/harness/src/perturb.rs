@@ -81,22 +81,15 @@ pub fn run(net: &mut FaultNet, schedule: &[Perturbation]) -> Applied {
     out
 }
 
-fn cluster(net: &mut FaultNet, z: ZoneName) -> &mut Cluster {
-    match z {
-        ZoneName::Fz => &mut net.fz,
-        ZoneName::Bz => &mut net.bz,
-    }
-}
-
 fn apply(net: &mut FaultNet, p: &Perturbation, edge: Edge, links: &mut Links, out: &mut Applied) {
     let z = zi(p.zone);
     match (p.kind, edge) {
-        (Kind::Kill, Edge::Begin) => cluster(net, p.zone).nodes[p.node].kill(),
-        (Kind::Kill, Edge::End) => start_node(cluster(net, p.zone), p.node, out),
-        (Kind::Pause, Edge::Begin) => cluster(net, p.zone).nodes[p.node].pause(),
-        (Kind::Pause, Edge::End) => cluster(net, p.zone).nodes[p.node].resume(),
+        (Kind::Kill, Edge::Begin) => net.cluster_mut(p.zone).nodes[p.node].kill(),
+        (Kind::Kill, Edge::End) => start_node(net.cluster_mut(p.zone), p.node, out),
+        (Kind::Pause, Edge::Begin) => net.cluster_mut(p.zone).nodes[p.node].pause(),
+        (Kind::Pause, Edge::End) => net.cluster_mut(p.zone).nodes[p.node].resume(),
         (Kind::Restart, _) => {
-            let c = cluster(net, p.zone);
+            let c = net.cluster_mut(p.zone);
             if c.nodes[p.node].running() && !c.nodes[p.node].stop_gracefully() {
                 out.findings.push(format!("{:?} node {} did not exit within 30 s of SIGTERM", p.zone, p.node));
             }
@@ -109,7 +102,7 @@ fn apply(net: &mut FaultNet, p: &Perturbation, edge: Edge, links: &mut Links, ou
             } else {
                 set.remove(&p.node);
             }
-            cluster(net, p.zone).set_links(&links.cut[z], &links.stall[z]);
+            net.cluster_mut(p.zone).set_links(&links.cut[z], &links.stall[z]);
         }
         (Kind::PartitionRelayer, Edge::Begin) => net.relayers[0].cut(Mode::Cut),
         (Kind::PartitionRelayer, Edge::End) => net.relayers[0].cut(Mode::Pass),
@@ -148,7 +141,7 @@ const MAX_SELF_RESTARTS: u32 = 3;
 /// again (a few times) so the run can go on.
 fn watch(net: &mut FaultNet, out: &mut Applied) {
     for z in [ZoneName::Fz, ZoneName::Bz] {
-        let c = cluster(net, z);
+        let c = net.cluster_mut(z);
         for i in 0..c.nodes.len() {
             if let Some(e) = c.nodes[i].exited() {
                 let name = format!("{} node {i}", c.chain_id);
@@ -180,7 +173,7 @@ fn watch(net: &mut FaultNet, out: &mut Applied) {
 pub fn heal(net: &mut FaultNet, out: &mut Applied) {
     watch(net, out);
     for z in [ZoneName::Fz, ZoneName::Bz] {
-        let c = cluster(net, z);
+        let c = net.cluster_mut(z);
         c.set_links(&BTreeSet::new(), &BTreeSet::new());
         for e in c.heal() {
             out.findings.push(e);
