@@ -4,6 +4,7 @@
 //! It keeps no state of its own beyond the path identifiers: what is
 //! pending is read from the chains on every pass.
 mod chain;
+mod keys;
 mod metrics;
 mod path;
 mod recover;

@@ -192,7 +192,7 @@ pub async fn create_client(dst: &mut Chain, src: &Chain) -> Result<String> {
 
 /// The latest height `dst`'s client `client_id` has of its counterparty.
 pub async fn client_height(dst: &Chain, client_id: &str) -> Result<u64> {
-    let (v, _) = dst.query("/store", format!("clients/{client_id}/clientState").into_bytes(), 0).await?;
+    let (v, _) = dst.query("/store", crate::keys::client_state(client_id)?.into_bytes(), 0).await?;
     if v.is_empty() {
         bail!("{}: no client {client_id}", dst.name);
     }
@@ -203,7 +203,7 @@ pub async fn client_height(dst: &Chain, client_id: &str) -> Result<u64> {
 
 /// `host`'s client `client_id`, if it has one.
 pub async fn client_state(host: &Chain, client_id: &str) -> Result<Option<TmClientState>> {
-    let (v, _) = host.query("/store", format!("clients/{client_id}/clientState").into_bytes(), 0).await?;
+    let (v, _) = host.query("/store", crate::keys::client_state(client_id)?.into_bytes(), 0).await?;
     if v.is_empty() {
         return Ok(None);
     }
@@ -214,7 +214,7 @@ pub async fn client_state(host: &Chain, client_id: &str) -> Result<Option<TmClie
 
 /// `host`'s client `client_id`'s consensus state at `h`, if it has one.
 pub async fn consensus_state(host: &Chain, client_id: &str, h: Height) -> Result<Option<TmConsensusStateRef>> {
-    let key = format!("clients/{client_id}/consensusStates/{}-{}", h.revision_number(), h.revision_height());
+    let key = crate::keys::consensus_state(client_id, h.revision_number(), h.revision_height())?;
     let (v, _) = host.query("/store", key.into_bytes(), 0).await?;
     if v.is_empty() {
         return Ok(None);
@@ -227,7 +227,7 @@ pub async fn consensus_state(host: &Chain, client_id: &str, h: Height) -> Result
 
 /// `chain`'s connection end `id` and the state version it was read at.
 pub async fn connection_end(chain: &Chain, id: &str) -> Result<Option<(conn::ConnectionEnd, u64)>> {
-    let (v, version) = chain.query("/store", format!("connections/{id}").into_bytes(), 0).await?;
+    let (v, version) = chain.query("/store", crate::keys::connection(id)?.into_bytes(), 0).await?;
     if v.is_empty() {
         return Ok(None);
     }
@@ -238,7 +238,7 @@ pub async fn connection_end(chain: &Chain, id: &str) -> Result<Option<(conn::Con
 /// `chain`'s settlement channel end `id` and the state version it was
 /// read at.
 pub async fn channel_end(chain: &Chain, id: &str) -> Result<Option<(chan::Channel, u64)>> {
-    let (v, version) = chain.query("/store", format!("channelEnds/ports/{PORT}/channels/{id}").into_bytes(), 0).await?;
+    let (v, version) = chain.query("/store", crate::keys::channel_end(id)?.into_bytes(), 0).await?;
     if v.is_empty() {
         return Ok(None);
     }
@@ -549,17 +549,18 @@ async fn connection_open_init(fz: &mut Chain, ids: &mut PathIds) -> Result<u64> 
 /// The client state `src` holds of `dst` (client `client_id`) at state
 /// version `v`, with proofs of it and of its latest consensus state.
 async fn client_proofs(src: &Chain, client_id: &str, v: u64) -> Result<(Any, Vec<u8>, Vec<u8>, RawHeight)> {
-    let client_key = format!("clients/{client_id}/clientState");
+    let client_key = crate::keys::client_state(client_id)?;
     let (client_state, proof_client) = src.query_proof(&client_key, v).await?;
     let client_state = Any::decode(client_state.as_slice())?;
     let cs = RawClientState::decode(client_state.value.as_slice())?;
     let consensus_height = cs.latest_height.ok_or_else(|| anyhow!("client without height"))?;
     let (_, proof_consensus) = src
         .query_proof(
-            &format!(
-                "clients/{client_id}/consensusStates/{}-{}",
-                consensus_height.revision_number, consensus_height.revision_height
-            ),
+            &crate::keys::consensus_state(
+                client_id,
+                consensus_height.revision_number,
+                consensus_height.revision_height,
+            )?,
             v,
         )
         .await?;
@@ -570,7 +571,7 @@ async fn client_proofs(src: &Chain, client_id: &str, v: u64) -> Result<(Any, Vec
 /// `min_version` on) and its client of the BZ.
 async fn connection_open_try(fz: &Chain, bz: &mut Chain, ids: &mut PathIds, min_version: u64) -> Result<u64> {
     let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, min_version).await?;
-    let (_, proof_init) = fz.query_proof(&format!("connections/{}", ids.fz_connection), v).await?;
+    let (_, proof_init) = fz.query_proof(&crate::keys::connection(&ids.fz_connection)?, v).await?;
     let (client_state, proof_client, proof_consensus, consensus_height) = client_proofs(fz, &ids.fz_client, v).await?;
     #[allow(deprecated)]
     let try_msg = conn::MsgConnectionOpenTry {
@@ -602,7 +603,7 @@ async fn connection_open_try(fz: &Chain, bz: &mut Chain, ids: &mut PathIds, min_
 /// Ack on the FZ.
 async fn connection_open_ack(fz: &mut Chain, bz: &Chain, ids: &PathIds, min_version: u64) -> Result<u64> {
     let (v, ph, update) = proof_point(fz, &ids.fz_client, bz, min_version).await?;
-    let (_, proof_try) = bz.query_proof(&format!("connections/{}", ids.bz_connection), v).await?;
+    let (_, proof_try) = bz.query_proof(&crate::keys::connection(&ids.bz_connection)?, v).await?;
     let (client_state, proof_client, proof_consensus, consensus_height) = client_proofs(bz, &ids.bz_client, v).await?;
     let ack = conn::MsgConnectionOpenAck {
         connection_id: ids.fz_connection.clone(),
@@ -625,7 +626,7 @@ async fn connection_open_ack(fz: &mut Chain, bz: &Chain, ids: &PathIds, min_vers
 /// Confirm on the BZ.
 async fn connection_open_confirm(fz: &Chain, bz: &mut Chain, ids: &PathIds, min_version: u64) -> Result<()> {
     let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, min_version).await?;
-    let (_, proof_ack) = fz.query_proof(&format!("connections/{}", ids.fz_connection), v).await?;
+    let (_, proof_ack) = fz.query_proof(&crate::keys::connection(&ids.fz_connection)?, v).await?;
     let confirm = conn::MsgConnectionOpenConfirm {
         connection_id: ids.bz_connection.clone(),
         proof_ack,
@@ -651,7 +652,7 @@ fn channel_end_msg(state: chan::State, counterparty_channel: &str, connection: &
 }
 
 /// The settlement channel version.
-const VERSION: &str = "kawase-settlement-1";
+const VERSION: &str = kawase_settlement::VERSION;
 
 /// The channel handshake's stage from both ends on chain, and the state
 /// version the end the next step proves was read at.
@@ -760,7 +761,7 @@ async fn channel_open_init(fz: &mut Chain, ids: &mut PathIds) -> Result<u64> {
 
 async fn channel_open_try(fz: &Chain, bz: &mut Chain, ids: &mut PathIds, min_version: u64) -> Result<u64> {
     let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, min_version).await?;
-    let (_, proof_init) = fz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.fz_channel), v).await?;
+    let (_, proof_init) = fz.query_proof(&crate::keys::channel_end(&ids.fz_channel)?, v).await?;
     #[allow(deprecated)]
     let try_msg = chan::MsgChannelOpenTry {
         port_id: PORT.into(),
@@ -779,7 +780,7 @@ async fn channel_open_try(fz: &Chain, bz: &mut Chain, ids: &mut PathIds, min_ver
 
 async fn channel_open_ack(fz: &mut Chain, bz: &Chain, ids: &PathIds, min_version: u64) -> Result<u64> {
     let (v, ph, update) = proof_point(fz, &ids.fz_client, bz, min_version).await?;
-    let (_, proof_try) = bz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.bz_channel), v).await?;
+    let (_, proof_try) = bz.query_proof(&crate::keys::channel_end(&ids.bz_channel)?, v).await?;
     let ack = chan::MsgChannelOpenAck {
         port_id: PORT.into(),
         channel_id: ids.fz_channel.clone(),
@@ -796,7 +797,7 @@ async fn channel_open_ack(fz: &mut Chain, bz: &Chain, ids: &PathIds, min_version
 
 async fn channel_open_confirm(fz: &Chain, bz: &mut Chain, ids: &PathIds, min_version: u64) -> Result<()> {
     let (v, ph, update) = proof_point(bz, &ids.bz_client, fz, min_version).await?;
-    let (_, proof_ack) = fz.query_proof(&format!("channelEnds/ports/{PORT}/channels/{}", ids.fz_channel), v).await?;
+    let (_, proof_ack) = fz.query_proof(&crate::keys::channel_end(&ids.fz_channel)?, v).await?;
     let confirm = chan::MsgChannelOpenConfirm {
         port_id: PORT.into(),
         channel_id: ids.bz_channel.clone(),

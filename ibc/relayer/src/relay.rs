@@ -13,8 +13,6 @@ use crate::chain::Chain;
 use crate::metrics::Metrics;
 use crate::path::{any, proof_point, revision};
 
-const PORT: &str = kawase_ibc::SETTLEMENT_PORT;
-
 /// Most packet messages per transaction (each carries a ~1 KiB proof;
 /// transactions are limited to 32 KiB).
 const MSGS_PER_TX: usize = 20;
@@ -176,7 +174,7 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
                 if packet.timeout_timestamp != 0 && dst_nanos >= packet.timeout_timestamp {
                     return anyhow::Ok((packet.clone(), None));
                 }
-                let key = format!("commitments/ports/{PORT}/channels/{src_channel}/sequences/{}", packet.sequence);
+                let key = crate::keys::commitment(src_channel, packet.sequence)?;
                 let (_, proof) = src_ref.query_proof(&key, v).await?;
                 Ok((packet.clone(), Some(proof)))
             })
@@ -212,7 +210,7 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
             let proof_nanos = u64::try_from(proof_time.unix_timestamp_nanos()).unwrap_or(0);
             let mut msgs = Vec::new();
             for packet in timeouts.into_iter().filter(|p| proof_nanos >= p.timeout_timestamp) {
-                let key = format!("receipts/ports/{PORT}/channels/{dst_channel}/sequences/{}", packet.sequence);
+                let key = crate::keys::receipt(dst_channel, packet.sequence)?;
                 let (value, proof_unreceived) = dst.query_proof(&key, v).await?;
                 if !value.is_empty() {
                     continue; // received after all: its ack will come.
@@ -252,7 +250,7 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
             .map(|(packet, ack)| {
                 let signer = signer.clone();
                 async move {
-                    let key = format!("acks/ports/{PORT}/channels/{dst_channel}/sequences/{}", packet.sequence);
+                    let key = crate::keys::ack(dst_channel, packet.sequence)?;
                     let (_, proof_acked) = dst_ref.query_proof(&key, v).await?;
                     anyhow::Ok(any(MsgAcknowledgement {
                         packet: Some(packet.clone()),

@@ -8,12 +8,14 @@
 
 mod error;
 mod genesis;
+mod module;
 pub mod msg;
 mod state;
 pub mod state_key;
 
 pub use error::Error;
 pub use genesis::{AccountGenesis, BankGenesis, Genesis};
+pub use module::Accounts;
 pub use msg::Msg;
 pub use state::{Account, Role, StateReadExt, StateWriteExt, Status};
 

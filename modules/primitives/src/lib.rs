@@ -9,13 +9,20 @@ mod address;
 mod amount;
 pub mod commitment;
 mod context;
+mod envelope;
 mod event;
+mod module;
 mod state;
 
 pub use address::{Address, AddressError, ADDRESS_PREFIX};
 pub use amount::{parse_amount, AmountError};
 pub use context::Context;
+pub use envelope::{chain_id_extension, ed25519_address, secp256k1_address, sign_doc_bytes, ExtensionChainId};
 pub use event::Event;
+pub use module::{
+    json_answer, query_address, BlockHeader, BlockInfo, ErrorDoc, ExecError, Holdings, Message, Module, QueryError,
+    Rejection, TxContext, Zone, QUERY_CODESPACE,
+};
 pub use state::{
     write_changes, Changes, Delta, Entries, MemState, StateError, StateRead, StateReadTyped, StateWrite,
     StateWriteTyped,

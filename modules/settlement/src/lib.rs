@@ -20,6 +20,7 @@
 mod app;
 mod counterparty;
 mod error;
+mod module;
 mod msg;
 pub mod packet;
 mod recover;
@@ -29,6 +30,7 @@ pub mod state_key;
 pub use app::{ack_is_success, reserved_of, SettlementApp};
 pub use counterparty::{CounterpartyRead, CounterpartyWrite, FzCounterparty, Genesis};
 pub use error::Error;
+pub use module::{Settlement, SettlementPort};
 pub use msg::{Msg, MsgCharge, MsgDischarge, MsgLink, MsgPay, Outgoing};
 pub use recover::MsgRecoverClient;
 pub use state::{check_bz_invariants, BzAccount, BzHoldings, Hold, HoldKind, LinkStatus, StateReadExt, StateWriteExt};

@@ -10,6 +10,7 @@
 mod error;
 mod genesis;
 mod invariants;
+mod module;
 pub mod msg;
 mod state;
 pub mod state_key;
@@ -17,6 +18,7 @@ pub mod state_key;
 pub use error::Error;
 pub use genesis::{BalanceGenesis, Genesis};
 pub use invariants::check_invariants;
+pub use module::Token;
 pub use msg::Msg;
 pub use state::{amount_string, BankStats, Position, StateReadExt, StateWriteExt, TokenHoldings};
 

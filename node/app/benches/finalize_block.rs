@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kawase_app::exec::{prepare_block, run_tx, BlockInfo, SigCache};
-use kawase_app::testkit::{customer_genesis, TestChain, Wallet};
 use kawase_app::tx::DecodedTx;
 use kawase_app::{AppConfig, AppState, Params, Zone};
 use kawase_client::{build_tx, msgs, KeyKind, TxParams};
+use kawase_devkit::{customer_genesis, TestChain, Wallet};
 use kawase_primitives::Delta;
 use tendermint_proto::v0_38::abci::ExecTxResult;
 
@@ -112,31 +112,36 @@ impl World {
 
     fn genesis(&self) -> AppState {
         let banks = [self.bank_a.address(), self.bank_b.address()];
-        AppState {
-            zone: Zone::Fz,
-            params: Params::standard(),
-            accounts: kawase_accounts::Genesis {
-                admin: self.admin.address(),
-                banks: vec![
-                    kawase_accounts::BankGenesis { address: banks[0], name: "Bench Bank A".into() },
-                    kawase_accounts::BankGenesis { address: banks[1], name: "Bench Bank B".into() },
-                ],
-                accounts: self
-                    .customers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| customer_genesis(w.address(), banks[World::bank_of(i)], &format!("DEP-{i:05}")))
-                    .collect(),
-            },
-            token: kawase_token::Genesis {
-                balances: self
-                    .customers
-                    .iter()
-                    .map(|w| kawase_token::BalanceGenesis { address: w.address(), amount: OPENING_BALANCE.to_string() })
-                    .collect(),
-            },
-            settlement: Default::default(),
-        }
+        AppState::new(Zone::Fz)
+            .with(
+                "accounts",
+                &kawase_accounts::Genesis {
+                    admin: self.admin.address(),
+                    banks: vec![
+                        kawase_accounts::BankGenesis { address: banks[0], name: "Bench Bank A".into() },
+                        kawase_accounts::BankGenesis { address: banks[1], name: "Bench Bank B".into() },
+                    ],
+                    accounts: self
+                        .customers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| customer_genesis(w.address(), banks[World::bank_of(i)], &format!("DEP-{i:05}")))
+                        .collect(),
+                },
+            )
+            .with(
+                "token",
+                &kawase_token::Genesis {
+                    balances: self
+                        .customers
+                        .iter()
+                        .map(|w| kawase_token::BalanceGenesis {
+                            address: w.address(),
+                            amount: OPENING_BALANCE.to_string(),
+                        })
+                        .collect(),
+                },
+            )
     }
 }
 
@@ -247,6 +252,7 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
     let storage = chain.app.storage();
     let latest = storage.latest();
     let params = Params::standard();
+    let registry = kawase_app::modules::standard();
     let block = BlockInfo {
         chain_id: CHAIN.into(),
         zone: kawase_app::Zone::Fz,
@@ -256,12 +262,12 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
     };
     let no_cache = SigCache::default();
     let t0 = Instant::now();
-    let prepared = prepare_block(&latest, CHAIN, &params, txs, &no_cache);
+    let prepared = prepare_block(&registry, &latest, CHAIN, &params, txs, &no_cache);
     let t1 = Instant::now();
     let mut state = Delta::new(latest.clone());
     for p in prepared {
         let tx = p.decoded.expect("planned transfers decode");
-        let out = run_tx(&mut state, &tx, &block, p.sig).expect("the bench store does not fail");
+        let out = run_tx(&registry, &mut state, &tx, &block, p.sig).expect("the bench store does not fail");
         assert!(out.result.is_ok(), "planned transfers succeed: {:?}", out.result);
     }
     let changes = state.into_changes();
@@ -318,11 +324,12 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
     // The stateless pass alone (decode + signatures on all cores), over the
     // same blocks: account numbers never change, so it does the same work.
     let params = Params::standard();
+    let registry = kawase_app::modules::standard();
     let mut prepare = Vec::with_capacity(blocks.len());
     let no_cache = SigCache::default();
     for txs in &blocks {
         let t0 = Instant::now();
-        let prepared = prepare_block(&latest, CHAIN, &params, txs, &no_cache);
+        let prepared = prepare_block(&registry, &latest, CHAIN, &params, txs, &no_cache);
         prepare.push(t0.elapsed());
         assert!(
             prepared.iter().all(|p| matches!(p.sig, kawase_app::exec::SigCheck::Checked { valid: true, .. })),

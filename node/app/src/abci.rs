@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use kawase_primitives::{Changes, Delta, Event, StateRead, StateWrite};
+use kawase_primitives::{Changes, Delta, Event, StateWrite};
 use kawase_state::{PreparedCommit, Snapshot, Storage, StorageConfig, StorageError};
 use tendermint_proto::v0_38::abci::{
     self as pb, response_process_proposal::ProposalStatus, RequestCheckTx, RequestFinalizeBlock, RequestInfo,
@@ -14,7 +14,9 @@ use tendermint_proto::v0_38::abci::{
 
 use crate::exec::{self, BlockInfo, TxOutcome};
 use crate::genesis::{read_chain, AppState};
+use crate::registry::Registry;
 use crate::tx::DecodedTx;
+use crate::tx_index::{committed_success, replaces_index_entry, TxRecord};
 use crate::{state_key, Failure, Params, TxError, Zone};
 
 /// Node-side settings of the application (not consensus-relevant).
@@ -58,6 +60,8 @@ pub enum AppError {
     NothingToCommit,
     #[error("invariant violated after block {height}: {what}")]
     Invariant { height: u64, what: String },
+    #[error("module registry: {0}")]
+    Registry(String),
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +106,8 @@ pub struct App {
     /// The same store, for queries: they read committed versions only, so
     /// they need not wait for the block or CheckTx holding `inner`.
     storage: Storage,
+    /// The modules this chain runs, in execution order.
+    registry: Arc<Registry>,
 }
 
 /// Committed height and app hash.
@@ -112,7 +118,15 @@ pub struct CommittedState {
 }
 
 impl App {
+    /// Opens the app with the standard modules.
     pub fn open(config: AppConfig) -> Result<App, AppError> {
+        Self::open_with(config, crate::modules::standard())
+    }
+
+    /// Opens the app with `registry`'s modules (a chain with another module
+    /// set, or a test's).
+    pub fn open_with(config: AppConfig, registry: Arc<Registry>) -> Result<App, AppError> {
+        registry.validate().map_err(AppError::Registry)?;
         let storage = Storage::open(&config.db_path, StorageConfig { keep_recent: config.keep_recent })?;
         let latest = storage.latest();
         let chain = read_chain(&latest).map_err(AppError::State)?.map(|(chain_id, zone, params)| Chain {
@@ -128,6 +142,7 @@ impl App {
         Ok(App {
             chain: chain_cell,
             storage: storage.clone(),
+            registry,
             inner: Arc::new(Mutex::new(Inner {
                 storage,
                 config,
@@ -149,6 +164,10 @@ impl App {
 
     pub fn storage(&self) -> Storage {
         self.storage.clone()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     pub fn chain_id(&self) -> Option<String> {
@@ -185,7 +204,7 @@ impl App {
         let app_state: AppState =
             serde_json::from_slice(&req.app_state_bytes).map_err(|e| AppError::Genesis(format!("app_state: {e}")))?;
         let mut delta = Delta::new(inner.storage.latest());
-        app_state.apply(&req.chain_id, &mut delta).map_err(AppError::Genesis)?;
+        app_state.apply_with(&req.chain_id, &mut delta, &self.registry).map_err(AppError::Genesis)?;
         let changes = delta.into_changes();
         let root = kawase_state::app_hash(inner.storage.prepare(1, &changes)?.root_hash());
         let chain = Chain { chain_id: req.chain_id.clone(), zone: app_state.zone, params: app_state.params.clone() };
@@ -240,20 +259,19 @@ impl App {
         if let Some(genesis) = inner.genesis.clone() {
             state.apply(genesis);
         }
-        // Our own header, for counterparties' connection handshakes.
-        kawase_ibc::record_host_block(
-            &mut state,
-            height,
-            block.block_time_nanos,
-            header_app_hash,
-            &req.next_validators_hash,
-        );
-        let prepared = exec::prepare_block(&state, &chain.chain_id, &chain.params, &req.txs, &inner.sig_cache);
+        let header = kawase_primitives::BlockHeader {
+            block: &block,
+            last_app_hash: header_app_hash,
+            next_validators_hash: &req.next_validators_hash,
+        };
+        self.registry.begin_block(&mut state, &header).map_err(|e| exec::StorageFault(e.0))?;
+        let prepared =
+            exec::prepare_block(&self.registry, &state, &chain.chain_id, &chain.params, &req.txs, &inner.sig_cache);
         let mut tx_results = Vec::with_capacity(req.txs.len());
         let mut executed = Vec::with_capacity(req.txs.len());
         for (index, p) in prepared.into_iter().enumerate() {
             let (hash, outcome) = match p.decoded {
-                Ok(tx) => (Some(tx.hash), exec::run_tx(&mut state, &tx, &block, p.sig)?),
+                Ok(tx) => (Some(tx.hash), exec::run_tx(&self.registry, &mut state, &tx, &block, p.sig)?),
                 Err(f) => (None, TxOutcome { result: Err(f), events: Vec::new() }),
             };
             let hash = hash.unwrap_or_else(|| crate::tx::tx_hash(&req.txs[index]));
@@ -264,6 +282,7 @@ impl App {
             }
             tx_results.push(exec_result(&outcome));
         }
+        self.registry.end_block(&mut state, &block).map_err(|e| exec::StorageFault(e.0))?;
         if let Some(e) = state.fault() {
             return Err(exec::StorageFault(e.to_string()).into());
         }
@@ -274,8 +293,7 @@ impl App {
         // its results from this after a crash before it wrote them.
         state.put_nonverifiable(state_key::last_block_results().to_vec(), crate::results::encode(height, &tx_results));
         if inner.config.check_invariants {
-            kawase_token::check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
-            kawase_settlement::check_bz_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
+            self.registry.check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
         }
         let changes = state.into_changes();
         let commit = inner.storage.prepare(height, &changes)?;
@@ -317,7 +335,7 @@ impl App {
     pub fn precheck_tx(&self, tx: &[u8]) -> Result<PrecheckedTx, Failure> {
         let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
         let chain_id = &chain.chain_id;
-        let decoded = DecodedTx::decode(tx, &chain.params)?;
+        let decoded = DecodedTx::decode_with(tx, &chain.params, &self.registry)?;
         let committed =
             kawase_accounts::StateReadExt::account(&self.storage.latest(), &decoded.signer).map_err(Failure::from)?;
         // A transaction for another chain is refused by the ante phase before
@@ -344,7 +362,7 @@ impl App {
     /// (its registration committed in another order) is verified again.
     pub fn recheck_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
         let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
-        let decoded = DecodedTx::decode(tx, &chain.params)?;
+        let decoded = DecodedTx::decode_with(tx, &chain.params, &self.registry)?;
         self.check_tx_inner(&decoded, None)
     }
 
@@ -378,7 +396,7 @@ impl App {
         let sig = sig.unwrap_or(exec::SigCheck::Cached(&inner.sig_cache));
         // A storage failure refuses the transaction here (CheckTx results
         // are node-local); block execution is what halts on one.
-        let out = exec::run_tx(&mut child, decoded, &block, sig).map_err(|e| {
+        let out = exec::run_tx(&self.registry, &mut child, decoded, &block, sig).map_err(|e| {
             tracing::error!(error = %e, "CheckTx");
             Failure::from(TxError::Internal(e.to_string()))
         })?;
@@ -410,7 +428,7 @@ impl App {
         let mut seen = std::collections::HashSet::with_capacity(txs.len());
         let latest = inner.storage.latest();
         for t in txs {
-            let Ok(tx) = DecodedTx::decode(t, p) else { return false };
+            let Ok(tx) = DecodedTx::decode_with(t, p, &self.registry) else { return false };
             if !seen.insert(tx.hash) {
                 return false;
             }
@@ -436,7 +454,7 @@ impl App {
                 break;
             }
             let len = tx.len() as u64;
-            if used + len > byte_budget || DecodedTx::decode(tx, p).is_err() {
+            if used + len > byte_budget || DecodedTx::decode_with(tx, p, &self.registry).is_err() {
                 continue;
             }
             used += len;
@@ -446,7 +464,7 @@ impl App {
     }
 
     pub fn query_request(&self, req: &RequestQuery) -> ResponseQuery {
-        crate::query::handle(&self.storage, req)
+        crate::query::handle(&self.storage, &self.registry, req)
     }
 }
 
@@ -462,105 +480,6 @@ impl PrecheckedTx {
     pub fn hash(&self) -> [u8; 32] {
         self.decoded.hash
     }
-}
-
-/// What the node indexes per transaction (served by the `/tx` query as
-/// JSON). Stored as protobuf: it is written for every transaction, on the
-/// block's critical path.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TxRecord {
-    #[prost(bytes = "vec", tag = "1")]
-    pub hash: Vec<u8>,
-    #[prost(uint64, tag = "2")]
-    pub height: u64,
-    #[prost(uint32, tag = "3")]
-    pub index: u32,
-    #[prost(uint32, tag = "4")]
-    pub code: u32,
-    #[prost(string, tag = "5")]
-    pub codespace: String,
-    #[prost(string, tag = "6")]
-    pub log: String,
-    #[prost(message, repeated, tag = "7")]
-    pub events: Vec<RecordEvent>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RecordEvent {
-    #[prost(string, tag = "1")]
-    pub kind: String,
-    #[prost(string, repeated, tag = "2")]
-    pub keys: Vec<String>,
-    #[prost(string, repeated, tag = "3")]
-    pub values: Vec<String>,
-}
-
-impl TxRecord {
-    fn new(hash: &[u8; 32], height: u64, index: u32, o: &TxOutcome) -> Self {
-        let (code, codespace, log) = match &o.result {
-            Ok(()) => (0, String::new(), String::new()),
-            Err(f) => (f.code, f.codespace.to_string(), f.log.clone()),
-        };
-        let events = o
-            .events
-            .iter()
-            .map(|e| RecordEvent {
-                kind: e.kind.clone(),
-                keys: e.attributes.iter().map(|(k, _)| k.clone()).collect(),
-                values: e.attributes.iter().map(|(_, v)| v.clone()).collect(),
-            })
-            .collect();
-        TxRecord { hash: hash.to_vec(), height, index, code, codespace, log, events }
-    }
-
-    /// The JSON answer of the `/tx` query.
-    pub fn to_json(&self) -> serde_json::Value {
-        let events: Vec<serde_json::Value> = self
-            .events
-            .iter()
-            .map(|e| {
-                let attrs: Vec<(&String, &String)> = e.keys.iter().zip(e.values.iter()).collect();
-                serde_json::json!({ "type": e.kind, "attributes": attrs })
-            })
-            .collect();
-        serde_json::json!({
-            "hash": hex::encode_upper(&self.hash),
-            "height": self.height,
-            "index": self.index,
-            "code": self.code,
-            "codespace": self.codespace,
-            "log": self.log,
-            "events": events,
-        })
-    }
-}
-
-/// The result code the `/tx` index holds for `hash`, if any.
-fn indexed_code(state: &impl StateRead, hash: &[u8; 32]) -> Result<Option<u32>, AppError> {
-    let raw = state.get_nonverifiable(&state_key::tx_result(hash)).map_err(|e| AppError::State(e.to_string()))?;
-    raw.map(|raw| {
-        prost::Message::decode(raw.as_slice())
-            .map(|r: TxRecord| r.code)
-            .map_err(|e| AppError::State(format!("tx index entry {}: {e}", hex::encode_upper(hash))))
-    })
-    .transpose()
-}
-
-/// Whether the `/tx` index already holds a success for `hash`.
-fn committed_success(state: &impl StateRead, hash: &[u8; 32]) -> Result<bool, AppError> {
-    Ok(indexed_code(state, hash)? == Some(0))
-}
-
-/// Whether this occurrence of `hash` goes into the `/tx` index. The first
-/// does; a later one only if it succeeded where the indexed one failed
-/// (a failure that used the sequence can never be followed by a success,
-/// so the replaced one did nothing). A committed success is never
-/// overwritten, so a Byzantine proposer's duplicate cannot make it look failed.
-fn replaces_index_entry(state: &impl StateRead, hash: &[u8; 32], ok: bool) -> Result<bool, AppError> {
-    Ok(match indexed_code(state, hash)? {
-        None => true,
-        Some(code) => ok && code != 0,
-    })
 }
 
 fn abci_events(events: &[Event]) -> Vec<pb::Event> {

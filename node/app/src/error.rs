@@ -86,20 +86,10 @@ impl From<kawase_accounts::Error> for Failure {
     }
 }
 
-impl From<kawase_settlement::Error> for Failure {
-    fn from(e: kawase_settlement::Error) -> Self {
-        Failure::from_err(&e)
-    }
-}
-
-impl From<kawase_ibc::IbcError> for Failure {
-    fn from(e: kawase_ibc::IbcError) -> Self {
-        Failure::from_err(&e)
-    }
-}
-
-impl From<kawase_token::Error> for Failure {
-    fn from(e: kawase_token::Error) -> Self {
-        Failure::from_err(&e)
+/// A module's rejection: never a storage failure (those halt; see
+/// [`kawase_primitives::ExecError`]).
+impl From<kawase_primitives::Rejection> for Failure {
+    fn from(r: kawase_primitives::Rejection) -> Self {
+        Failure { codespace: r.codespace, code: r.code, log: r.log, storage_fault: false }
     }
 }

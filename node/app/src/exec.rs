@@ -1,12 +1,11 @@
 //! Executing transactions against state: the ante phase and message
 //! dispatch in module order. Shared by CheckTx, FinalizeBlock and tests.
 use kawase_accounts::{StateReadExt as _, StateWriteExt as _};
-use std::cell::RefCell;
 
-use kawase_primitives::{Context, Delta, Event, StateRead, StateWrite};
-use kawase_token::TokenHoldings;
+use kawase_primitives::{Delta, Event, ExecError, StateRead, TxContext};
 
-use crate::tx::{AppMsg, DecodedTx};
+use crate::registry::Registry;
+use crate::tx::DecodedTx;
 use crate::{Failure, Params, TxError};
 
 /// Outcome of one transaction.
@@ -22,107 +21,8 @@ impl TxOutcome {
     }
 }
 
-/// Where a transaction runs.
-#[derive(Clone, Debug)]
-pub struct BlockInfo {
-    pub chain_id: String,
-    pub zone: crate::Zone,
-    pub height: u64,
-    pub block_time_secs: i64,
-    /// Header time in nanoseconds since the epoch (IBC timeouts).
-    pub block_time_nanos: u64,
-}
-
-impl BlockInfo {
-    fn side(&self) -> kawase_settlement::Side {
-        match self.zone {
-            crate::Zone::Fz => kawase_settlement::Side::Fz,
-            crate::Zone::Bz => kawase_settlement::Side::Bz,
-        }
-    }
-
-    fn host(&self) -> kawase_ibc::HostBlock {
-        kawase_ibc::HostBlock {
-            chain_id: self.chain_id.clone(),
-            height: self.height,
-            time_nanos: self.block_time_nanos,
-        }
-    }
-}
-
-/// Money an account can hold in any module (FZ tokens and reservations, BZ
-/// balances and holds): an account holding any cannot be closed.
-struct AnyHoldings;
-
-impl<S: StateRead + ?Sized> kawase_accounts::HoldingsCheck<S> for AnyHoldings {
-    fn holds_funds(&self, state: &S, a: &kawase_primitives::Address) -> Result<bool, kawase_accounts::Error> {
-        Ok(TokenHoldings.holds_funds(state, a)? || kawase_settlement::BzHoldings.holds_funds(state, a)?)
-    }
-}
-
-/// The module list: every message goes to its module here, in one place.
-fn dispatch<S: StateWrite>(state: &mut S, msg: &AppMsg, ctx: &Context, block: &BlockInfo) -> Result<(), Failure> {
-    match msg {
-        AppMsg::Accounts(m) => m.execute(state, ctx, &AnyHoldings).map_err(Failure::from),
-        AppMsg::Token(_) if block.zone == crate::Zone::Bz => Err(kawase_token::Error::WrongZone.into()),
-        AppMsg::Token(m) => m.execute(state, ctx).map_err(Failure::from),
-        AppMsg::Settlement(m) => {
-            let cell = RefCell::new(Delta::new(&*state));
-            let result = m.execute(&cell, block.side(), &block.host());
-            let delta = cell.into_inner();
-            fault_as_failure(&delta)?;
-            result?;
-            let changes = delta.into_changes();
-            kawase_primitives::write_changes(state, changes);
-            Ok(())
-        }
-        AppMsg::Ibc(any) => {
-            ensure_relayer(&*state, &ctx.signer)?;
-            let cell = RefCell::new(Delta::new(&*state));
-            {
-                let mut host = kawase_ibc::IbcHost::new(&cell, &block.host(), ctx.signer)?;
-                let app = kawase_settlement::SettlementApp::new(&cell, block.side());
-                let port = kawase_ibc::ibc::core::host::types::identifiers::PortId::new(
-                    kawase_ibc::SETTLEMENT_PORT.to_owned(),
-                )
-                .expect("`settlement` is a valid port id");
-                let mut routes = kawase_ibc::Routes::default().add(port, Box::new(app));
-                let msg = kawase_ibc::ibc_proto::google::protobuf::Any {
-                    type_url: any.type_url.clone(),
-                    value: any.value.clone(),
-                };
-                let result = kawase_ibc::dispatch(&mut host, &mut routes, msg);
-                fault_as_failure(&cell.borrow())?;
-                result?;
-            }
-            let changes = cell.into_inner().into_changes();
-            kawase_primitives::write_changes(state, changes);
-            Ok(())
-        }
-    }
-}
-
-/// A storage failure latched in a handler's overlay (ibc-rs and the IBC
-/// callbacks turn errors into their own types or acknowledgements) comes
-/// back as a storage failure, which `run_tx` turns into a halt.
-fn fault_as_failure<B: StateRead>(delta: &Delta<B>) -> Result<(), Failure> {
-    match delta.fault() {
-        Some(e) => Err(Failure::from_err(&kawase_settlement::Error::Storage(e.clone()))),
-        None => Ok(()),
-    }
-}
-
-/// IBC messages come from registered relayers (or the admin): the zones are
-/// permissioned, and a stranger must not be able to create clients or open
-/// channels. Proofs, not the relayer, make packets trustworthy.
-fn ensure_relayer<S: StateRead>(state: &S, signer: &kawase_primitives::Address) -> Result<(), Failure> {
-    use kawase_accounts::Role;
-    let a = state.existing_account(signer)?;
-    if a.role == Role::Relayer || state.is_admin(signer)? {
-        return Ok(());
-    }
-    Err(kawase_accounts::Error::Unauthorized(format!("{signer} is not a relayer")).into())
-}
+/// Where a transaction runs (consensus data only).
+pub use kawase_primitives::BlockInfo;
 
 /// What is already known about a transaction's signature when the ante
 /// phase runs. The sign doc covers the chain id and the account number, so a
@@ -198,12 +98,13 @@ fn no_fault(f: Failure) -> Result<Failure, StorageFault> {
 /// overlay, or a module's storage error) is returned as `Err`, whatever the
 /// handler made of it.
 pub fn run_tx<B: StateRead>(
+    registry: &Registry,
     state: &mut Delta<B>,
     tx: &DecodedTx,
     block: &BlockInfo,
     sig: SigCheck<'_>,
 ) -> Result<TxOutcome, StorageFault> {
-    let outcome = run_tx_unchecked(state, tx, block, sig)?;
+    let outcome = run_tx_unchecked(registry, state, tx, block, sig)?;
     match state.fault() {
         Some(e) => Err(StorageFault(e.to_string())),
         None => Ok(outcome),
@@ -211,6 +112,7 @@ pub fn run_tx<B: StateRead>(
 }
 
 fn run_tx_unchecked<B: StateRead>(
+    registry: &Registry,
     state: &mut Delta<B>,
     tx: &DecodedTx,
     block: &BlockInfo,
@@ -222,23 +124,20 @@ fn run_tx_unchecked<B: StateRead>(
     if let Err(e) = state.bump_sequence(&tx.signer) {
         return Ok(TxOutcome::failed(no_fault(e.into())?));
     }
-    let ctx = Context {
-        chain_id: block.chain_id.clone(),
-        height: block.height,
-        block_time_secs: block.block_time_secs,
-        signer: tx.signer,
-    };
+    let ctx = TxContext { block, signer: tx.signer, holdings: registry };
     // Who sent it, for indexers (`tx_search "message.sender='…'"`), also on
     // a transaction whose messages then fail.
     let sender = Event::new("message").attr("sender", tx.signer.to_string());
     let mut overlay = Delta::new(&*state);
     for msg in &tx.msgs {
-        let result = dispatch(&mut overlay, msg, &ctx, block);
+        let result = msg.execute(&mut overlay, &ctx);
         if let Some(e) = overlay.fault() {
             return Err(StorageFault(e.to_string()));
         }
-        if let Err(f) = result {
-            return Ok(TxOutcome { result: Err(no_fault(f)?), events: vec![sender] });
+        match result {
+            Ok(()) => {}
+            Err(ExecError::Halt(e)) => return Err(StorageFault(e.0)),
+            Err(ExecError::Rejected(r)) => return Ok(TxOutcome { result: Err(r.into()), events: vec![sender] }),
         }
     }
     let mut changes = overlay.into_changes();
@@ -265,6 +164,7 @@ pub struct Prepared<'a> {
 /// each with the account number and chain id it was checked against; a
 /// signature is skipped only when both match the committed account.
 pub fn prepare_block<'c, S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
+    registry: &Registry,
     state: &S,
     chain_id: &str,
     params: &Params,
@@ -272,7 +172,7 @@ pub fn prepare_block<'c, S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
     verified: &'c SigCache,
 ) -> Vec<Prepared<'c>> {
     let work = |raw: &T| -> Prepared<'c> {
-        let decoded = DecodedTx::decode(raw.as_ref(), params);
+        let decoded = DecodedTx::decode_with(raw.as_ref(), params, registry);
         let sig = match decoded.as_ref().map(|tx| (tx, state.account(&tx.signer))) {
             Ok((tx, Ok(Some(acct)))) => SigCheck::Checked {
                 account_number: acct.number,

@@ -1,30 +1,17 @@
 //! The application part of the genesis file (`app_state` in CometBFT's
 //! `genesis.json`) and the chain parameters.
+use std::collections::BTreeMap;
+
 use kawase_primitives::{StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 
+use crate::registry::Registry;
 use crate::state_key;
 
 /// The settlement module's genesis part, for genesis writers.
 pub use kawase_settlement::{FzCounterparty, Genesis as SettlementGenesis};
 
 /// Which zone this chain is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Zone {
-    /// Financial Zone: banks issue deposit tokens here.
-    Fz,
-    /// Business Zone: payments are instructions settled on the FZ.
-    Bz,
-}
-
-impl Zone {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Zone::Fz => "fz",
-            Zone::Bz => "bz",
-        }
-    }
-}
+pub use kawase_primitives::Zone;
 
 /// Limits that keep one transaction from stalling a block. There are no
 /// fees on a permissioned network, so size and count are the budget.
@@ -79,45 +66,79 @@ impl Params {
     }
 }
 
-/// `app_state` of the genesis file.
+/// `app_state` of the genesis file: the zone, the chain parameters, and one
+/// section per registered module under the module's name (`accounts`,
+/// `token`, …). Sections are checked by their modules; a section no module
+/// claims is refused at InitChain.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AppState {
     pub zone: Zone,
     #[serde(default = "Params::standard")]
     pub params: Params,
-    pub accounts: kawase_accounts::Genesis,
-    #[serde(default)]
-    pub token: kawase_token::Genesis,
-    /// BZ: the FZ whose settlement channel it accepts (`settlement.fz`).
-    #[serde(default, skip_serializing_if = "kawase_settlement::Genesis::is_empty")]
-    pub settlement: kawase_settlement::Genesis,
+    #[serde(flatten)]
+    pub modules: BTreeMap<String, serde_json::Value>,
 }
 
 impl AppState {
-    /// Writes the genesis state; any inconsistency is reported, nothing is
-    /// guessed.
+    /// An app state with standard parameters and no module sections.
+    pub fn new(zone: Zone) -> Self {
+        AppState { zone, params: Params::standard(), modules: BTreeMap::new() }
+    }
+
+    /// Sets a module's section.
+    pub fn with<T: serde::Serialize>(mut self, module: &str, section: &T) -> Self {
+        self.set(module, section);
+        self
+    }
+
+    /// Sets a module's section (`Null`, i.e. absent, if it serializes to nothing).
+    pub fn set<T: serde::Serialize>(&mut self, module: &str, section: &T) {
+        // A derived genesis type has string keys only, so it always serializes.
+        let v = serde_json::to_value(section).unwrap_or(serde_json::Value::Null);
+        if v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) {
+            self.modules.remove(module);
+        } else {
+            self.modules.insert(module.to_owned(), v);
+        }
+    }
+
+    /// A module's section as its genesis type (its default when absent).
+    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, module: &str) -> Result<T, String> {
+        match self.modules.get(module) {
+            None => Ok(T::default()),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("{module}: {e}")),
+        }
+    }
+
+    /// Edits a module's section in place, as its genesis type.
+    pub fn update<T>(&mut self, module: &str, f: impl FnOnce(&mut T)) -> Result<(), String>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Default,
+    {
+        let mut g: T = self.section(module)?;
+        f(&mut g);
+        self.set(module, &g);
+        Ok(())
+    }
+
+    /// Writes the genesis state with the standard modules.
     pub fn apply<S: StateWrite>(&self, chain_id: &str, state: &mut S) -> Result<(), String> {
+        self.apply_with(chain_id, state, &crate::modules::standard())
+    }
+
+    /// Writes the genesis state; any inconsistency is reported, nothing is
+    /// guessed. Every section is checked before anything is written.
+    pub fn apply_with<S: StateWrite>(&self, chain_id: &str, state: &mut S, registry: &Registry) -> Result<(), String> {
         if chain_id.is_empty() || chain_id.len() > 50 {
             return Err("chain id must be 1 to 50 characters".into());
         }
         self.params.validate()?;
-        if self.zone == Zone::Bz && !self.token.balances.is_empty() {
-            return Err(
-                "a Business Zone holds no deposit tokens: token.balances must be empty (charge from the FZ)".into()
-            );
-        }
+        registry.validate_genesis(&self.modules, self.zone)?;
         state.put_raw(state_key::chain_id().to_vec(), chain_id.as_bytes().to_vec());
         state.put_raw(state_key::zone().to_vec(), self.zone.as_str().as_bytes().to_vec());
         state.put_proto(state_key::params().to_vec(), &self.params);
-        self.accounts.apply(state).map_err(|e| e.to_string())?;
-        self.token.apply(state).map_err(|e| e.to_string())?;
-        let side = match self.zone {
-            Zone::Fz => kawase_settlement::Side::Fz,
-            Zone::Bz => kawase_settlement::Side::Bz,
-        };
-        self.settlement.apply(state, side).map_err(|e| format!("settlement: {e}"))?;
-        kawase_token::check_invariants(state)
+        registry.init_genesis(&self.modules, self.zone, state)?;
+        registry.check_invariants(state)
     }
 }
 

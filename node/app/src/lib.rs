@@ -1,27 +1,33 @@
 //! The Kawase ABCI application.
 //!
-//! One ordered list of modules ([`exec::dispatch`]) runs inside a fixed
-//! pipeline: stateless decode and checks, then the ante phase (account,
-//! sequence, signature), then each message on a transactional overlay that
-//! is dropped on error. Blocks are committed to the Merkle store and the
-//! store root is the app hash.
+//! One ordered registry of modules ([`modules::standard`], the only list)
+//! runs inside a fixed pipeline: stateless decode and checks by the module
+//! owning each message, then the ante phase (account, sequence, signature),
+//! then each message on a transactional overlay that is dropped on error.
+//! Blocks are committed to the Merkle store and the store root is the app
+//! hash. Genesis sections, block hooks, invariants and query routes come
+//! from the same registry.
 #![deny(clippy::unwrap_used)]
 
 mod abci;
 mod error;
 pub mod exec;
 pub mod genesis;
+pub mod modules;
 pub mod query;
+pub mod registry;
 mod results;
 pub mod state_key;
-pub mod testkit;
 pub mod tx;
+mod tx_index;
 
 pub use abci::{App, AppConfig, AppError, PrecheckedTx};
+pub use tx_index::TxRecord;
 pub use error::{Failure, TxError};
 pub use genesis::{AppState, Params, Zone};
+pub use registry::Registry;
 
-/// The money invariants over a state view (re-exported for tools).
+/// Every registered module's invariants over a state view (tools, tests).
 pub fn check_money_invariants<S: kawase_primitives::StateRead>(state: &S) -> Result<(), String> {
-    kawase_token::check_invariants(state)
+    modules::standard().check_invariants(state)
 }

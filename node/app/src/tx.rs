@@ -2,67 +2,17 @@
 //! and validate every message, and verify the signature once the account
 //! number is known.
 use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, TxBody, TxRaw};
-use kawase_client::ExtensionChainId;
-use kawase_primitives::Address;
+use std::sync::Arc;
+
+use kawase_primitives::{Address, ExtensionChainId};
 use prost::{Message, Name};
 use sha2::{Digest, Sha256};
 
+use crate::registry::Registry;
 use crate::{Failure, Params, TxError};
 
 /// SIGN_MODE_DIRECT in the Cosmos SDK's enum.
 const SIGN_MODE_DIRECT: i32 = 1;
-
-/// A message of one of the wired modules, already statelessly valid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AppMsg {
-    Accounts(kawase_accounts::Msg),
-    Token(kawase_token::Msg),
-    Settlement(kawase_settlement::Msg),
-    /// An IBC core message (client, connection, channel, packet), checked
-    /// to decode here and handled by ibc-rs; its signer field is checked
-    /// against the transaction signer by the host.
-    Ibc(IbcAny),
-}
-
-/// An IBC message as it came (`google.protobuf.Any`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IbcAny {
-    pub type_url: String,
-    pub value: Vec<u8>,
-}
-
-impl AppMsg {
-    /// Routes a message to its module by type URL, in module order.
-    pub fn decode(type_url: &str, value: &[u8]) -> Result<AppMsg, Failure> {
-        if let Some(r) = kawase_accounts::Msg::decode_any(type_url, value) {
-            return r.map(AppMsg::Accounts).map_err(Failure::from);
-        }
-        if let Some(r) = kawase_token::Msg::decode_any(type_url, value) {
-            return r.map(AppMsg::Token).map_err(Failure::from);
-        }
-        if let Some(r) = kawase_settlement::Msg::decode_any(type_url, value) {
-            return r.map(AppMsg::Settlement).map_err(Failure::from);
-        }
-        if kawase_ibc::is_ibc_type_url(type_url) {
-            let any =
-                kawase_ibc::ibc_proto::google::protobuf::Any { type_url: type_url.to_owned(), value: value.to_vec() };
-            kawase_ibc::envelope(any).map_err(Failure::from)?;
-            return Ok(AppMsg::Ibc(IbcAny { type_url: type_url.to_owned(), value: value.to_vec() }));
-        }
-        Err(TxError::UnknownMessage(type_url.chars().take(128).collect()).into())
-    }
-
-    /// The account that must sign; `None` for IBC messages, whose signer
-    /// field ibc-rs hands to the host to check.
-    pub fn signer(&self) -> Option<Address> {
-        match self {
-            AppMsg::Accounts(m) => Some(m.signer()),
-            AppMsg::Token(m) => Some(m.signer()),
-            AppMsg::Settlement(m) => Some(m.signer()),
-            AppMsg::Ibc(_) => None,
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 enum PubKey {
@@ -79,7 +29,7 @@ pub struct DecodedTx {
     pub sequence: u64,
     pub chain_id: String,
     pub timeout_height: u64,
-    pub msgs: Vec<AppMsg>,
+    pub msgs: Vec<Arc<dyn kawase_primitives::Message>>,
     pubkey: PubKey,
     body_bytes: Vec<u8>,
     auth_info_bytes: Vec<u8>,
@@ -95,8 +45,15 @@ pub fn tx_hash(bytes: &[u8]) -> [u8; 32] {
 }
 
 impl DecodedTx {
-    /// Decodes and checks everything that needs no state.
+    /// Decodes and checks everything that needs no state, with the
+    /// standard modules.
     pub fn decode(bytes: &[u8], params: &Params) -> Result<DecodedTx, Failure> {
+        Self::decode_with(bytes, params, &crate::modules::standard())
+    }
+
+    /// Decodes and checks everything that needs no state; each message by
+    /// the registered module owning its type URL.
+    pub fn decode_with(bytes: &[u8], params: &Params, registry: &Registry) -> Result<DecodedTx, Failure> {
         if bytes.len() as u64 > params.max_tx_bytes {
             return Err(TxError::TooLarge { size: bytes.len(), limit: params.max_tx_bytes }.into());
         }
@@ -156,7 +113,7 @@ impl DecodedTx {
         }
         let mut msgs = Vec::with_capacity(body.messages.len());
         for any in &body.messages {
-            let m = AppMsg::decode(&any.type_url, &any.value)?;
+            let m = registry.decode(&any.type_url, &any.value)?;
             if let Some(expected) = m.signer().filter(|s| *s != signer) {
                 return Err(
                     TxError::SignerMismatch { expected: expected.to_string(), signer: signer.to_string() }.into()
@@ -181,7 +138,7 @@ impl DecodedTx {
     /// Verifies the signature over the SIGN_MODE_DIRECT sign doc for this
     /// chain and account number.
     pub fn verify_signature(&self, chain_id: &str, account_number: u64) -> bool {
-        let doc = kawase_client::sign_doc_bytes(&self.body_bytes, &self.auth_info_bytes, chain_id, account_number);
+        let doc = kawase_primitives::sign_doc_bytes(&self.body_bytes, &self.auth_info_bytes, chain_id, account_number);
         match &self.pubkey {
             PubKey::Ed25519(vk) => {
                 let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.signature) else { return false };
@@ -200,7 +157,7 @@ impl DecodedTx {
 
 /// Decodes the signer's key (decompressing it once) and derives its
 /// address the Cosmos way: ed25519 SHA256(key)[..20], secp256k1
-/// RIPEMD160(SHA256(key)). Must agree with `kawase_client::address_of`.
+/// RIPEMD160(SHA256(key)), by `kawase_primitives`' one derivation.
 fn decode_pubkey(any: &cosmrs::Any) -> Result<(PubKey, Address), Failure> {
     use cosmrs::proto::cosmos::crypto::{ed25519, secp256k1 as secp};
     let bad_key = |what: String| -> Failure { TxError::UnsupportedSigning(format!("public key: {what}")).into() };
@@ -210,20 +167,15 @@ fn decode_pubkey(any: &cosmrs::Any) -> Result<(PubKey, Address), Failure> {
             let arr: [u8; 32] =
                 key.as_slice().try_into().map_err(|_| bad_key("ed25519 key must be 32 bytes".into()))?;
             let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| bad_key(format!("ed25519: {e}")))?;
-            let digest = Sha256::digest(arr);
-            let addr = Address::from_slice(&digest[..20]).map_err(|e| bad_key(e.to_string()))?;
-            Ok((PubKey::Ed25519(vk), addr))
+            Ok((PubKey::Ed25519(vk), kawase_primitives::ed25519_address(&arr)))
         }
         cosmrs::crypto::PublicKey::SECP256K1_TYPE_URL => {
-            use ripemd::Ripemd160;
             let key = secp::PubKey::decode(any.value.as_slice()).map_err(|e| bad_key(e.to_string()))?.key;
-            if key.len() != 33 {
+            let Ok(arr) = <[u8; 33]>::try_from(key.as_slice()) else {
                 return Err(bad_key("secp256k1 key must be 33 bytes (compressed)".into()));
-            }
-            let pk = secp256k1::PublicKey::from_slice(&key).map_err(|e| bad_key(format!("secp256k1: {e}")))?;
-            let digest = Ripemd160::digest(Sha256::digest(&key));
-            let addr = Address::from_slice(&digest).map_err(|e| bad_key(e.to_string()))?;
-            Ok((PubKey::Secp256k1(pk), addr))
+            };
+            let pk = secp256k1::PublicKey::from_slice(&arr).map_err(|e| bad_key(format!("secp256k1: {e}")))?;
+            Ok((PubKey::Secp256k1(pk), kawase_primitives::secp256k1_address(&arr)))
         }
         other => {
             Err(TxError::UnsupportedSigning(format!("key type `{}`", other.chars().take(64).collect::<String>()))

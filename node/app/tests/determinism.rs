@@ -15,9 +15,9 @@
 //! (default 2); a failure names its seed, and `KAWASE_FUZZ_SEED=<seed>
 //! PROPTEST_CASES=1` replays it.
 use kawase_accounts::{Role, StateReadExt as _};
-use kawase_app::testkit::{TestChain, Wallet};
-use kawase_app::{AppConfig, AppState, Params, Zone};
+use kawase_app::{AppConfig, AppState, Zone};
 use kawase_client::{build_tx, msgs, KeyKind, TxParams};
+use kawase_devkit::{TestChain, Wallet};
 use kawase_primitives::{Address, StateRead as _};
 use tendermint_proto::v0_38::abci::ExecTxResult;
 
@@ -67,22 +67,22 @@ impl Actors {
     }
 
     fn genesis(&self, zone: Zone) -> AppState {
-        AppState {
-            zone,
-            params: Params::standard(),
-            accounts: kawase_accounts::Genesis {
-                admin: self.admin.address(),
-                banks: self
-                    .banks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| kawase_accounts::BankGenesis { address: b.address(), name: format!("Bank {i}") })
-                    .collect(),
-                accounts: Vec::new(),
-            },
-            token: kawase_token::Genesis::default(),
-            settlement: kawase_settlement::Genesis::default(),
-        }
+        AppState::new(zone)
+            .with(
+                "accounts",
+                &kawase_accounts::Genesis {
+                    admin: self.admin.address(),
+                    banks: self
+                        .banks
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| kawase_accounts::BankGenesis { address: b.address(), name: format!("Bank {i}") })
+                        .collect(),
+                    accounts: Vec::new(),
+                },
+            )
+            .with("token", &kawase_token::Genesis::default())
+            .with("settlement", &kawase_settlement::Genesis::default())
     }
 
     fn all_mut(&mut self) -> impl Iterator<Item = &mut Wallet> {

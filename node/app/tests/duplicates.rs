@@ -3,7 +3,7 @@
 //! transaction are refused.
 use bytes::Bytes;
 use kawase_accounts::Role;
-use kawase_app::testkit::{Demo, TestChain};
+use kawase_devkit::{Demo, TestChain};
 use kawase_client::msgs;
 
 const CHAIN: &str = "kawase-dup-test";

@@ -14,9 +14,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use kawase_accounts::Role as ChainRole;
-use kawase_app::testkit::{customer_genesis, TestChain, Wallet};
-use kawase_app::{AppConfig, AppState, Params, Zone};
+use kawase_app::{AppConfig, AppState, Zone};
 use kawase_client::{build_tx, msgs, KeyKind, TxParams};
+use kawase_devkit::{customer_genesis, TestChain, Wallet};
 use kawase_primitives::{Address, StateRead as _};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -892,29 +892,31 @@ impl World {
     fn new() -> World {
         let wallets: Vec<Wallet> = NAMES.iter().map(|(name, kind)| Wallet::from_name(name, *kind)).collect();
         let addr: [Address; ACTORS] = std::array::from_fn(|i| wallets[i].address());
-        let genesis = AppState {
-            zone: Zone::Fz,
-            params: Params::standard(),
-            accounts: kawase_accounts::Genesis {
-                admin: addr[ADMIN],
-                banks: vec![
-                    kawase_accounts::BankGenesis { address: addr[BANK_A], name: "Bank A".into() },
-                    kawase_accounts::BankGenesis { address: addr[BANK_B], name: "Bank B".into() },
-                ],
-                accounts: vec![
-                    customer_genesis(addr[ALICE], addr[BANK_A], "DEP-alice"),
-                    customer_genesis(addr[BOB], addr[BANK_B], "DEP-bob"),
-                    customer_genesis(addr[CAROL], addr[BANK_A], "DEP-carol"),
-                ],
-            },
-            token: kawase_token::Genesis {
-                balances: vec![
-                    kawase_token::BalanceGenesis { address: addr[ALICE], amount: ALICE_OPENING.to_string() },
-                    kawase_token::BalanceGenesis { address: addr[BOB], amount: BOB_OPENING.to_string() },
-                ],
-            },
-            settlement: Default::default(),
-        };
+        let genesis = AppState::new(Zone::Fz)
+            .with(
+                "accounts",
+                &kawase_accounts::Genesis {
+                    admin: addr[ADMIN],
+                    banks: vec![
+                        kawase_accounts::BankGenesis { address: addr[BANK_A], name: "Bank A".into() },
+                        kawase_accounts::BankGenesis { address: addr[BANK_B], name: "Bank B".into() },
+                    ],
+                    accounts: vec![
+                        customer_genesis(addr[ALICE], addr[BANK_A], "DEP-alice"),
+                        customer_genesis(addr[BOB], addr[BANK_B], "DEP-bob"),
+                        customer_genesis(addr[CAROL], addr[BANK_A], "DEP-carol"),
+                    ],
+                },
+            )
+            .with(
+                "token",
+                &kawase_token::Genesis {
+                    balances: vec![
+                        kawase_token::BalanceGenesis { address: addr[ALICE], amount: ALICE_OPENING.to_string() },
+                        kawase_token::BalanceGenesis { address: addr[BOB], amount: BOB_OPENING.to_string() },
+                    ],
+                },
+            );
         let dir = tempfile::tempdir().expect("tempdir");
         // The app checks the invariants itself after every block as well
         // (the debug default; kept on in every profile here).

@@ -1,7 +1,7 @@
 //! Whole-application scenarios through the ABCI entry points, on real
 //! RocksDB stores in temporary directories.
 use kawase_accounts::Role;
-use kawase_app::testkit::{Demo, TestChain, Wallet};
+use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_app::{AppConfig, AppError, Zone};
 use kawase_client::{msgs, KeyKind};
 use kawase_primitives::StateRead;

@@ -4,7 +4,7 @@
 //! different number. Two apps play two validators that saw different
 //! mempools, as happens when two nodes receive registrations at once.
 use kawase_accounts::Role;
-use kawase_app::testkit::{Demo, TestChain, Wallet};
+use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_app::{AppConfig, Zone};
 use kawase_client::{msgs, KeyKind};
 

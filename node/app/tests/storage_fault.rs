@@ -4,7 +4,7 @@
 //! which the module would otherwise report as `token/1`).
 use kawase_accounts::Role;
 use kawase_app::exec::{run_tx, BlockInfo, SigCheck, StorageFault};
-use kawase_app::testkit::Demo;
+use kawase_devkit::Demo;
 use kawase_app::tx::DecodedTx;
 use kawase_app::{Params, Zone};
 use kawase_client::msgs;
@@ -55,7 +55,7 @@ fn funded(d: &mut Demo) -> Delta<MemState> {
         d.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, d.bob.address(), Role::Customer, "A-2")]),
         d.bank_a.sign(CHAIN, vec![msgs::issue(bank_a, d.alice.address(), 100, "dep-1")]),
     ] {
-        let out = run_tx(&mut state, &decode(&tx), &block(), SigCheck::Verify).expect("no fault");
+        let out = run_tx(&kawase_app::modules::standard(), &mut state, &decode(&tx), &block(), SigCheck::Verify).expect("no fault");
         assert_eq!(out.result, Ok(()));
     }
     d.alice.number = 3;
@@ -69,7 +69,7 @@ fn a_failed_read_during_a_message_is_a_storage_fault_not_a_transaction_result() 
     let failing = FailingUnder { inner: funded, prefix: b"token/" };
     let pay = d.alice.sign(CHAIN, vec![msgs::transfer(d.alice.address(), d.bob.address(), 10)]);
     let mut state = Delta::new(&failing);
-    let out = run_tx(&mut state, &decode(&pay), &block(), SigCheck::Verify);
+    let out = run_tx(&kawase_app::modules::standard(), &mut state, &decode(&pay), &block(), SigCheck::Verify);
     assert!(matches!(out, Err(StorageFault(_))), "got a result instead of a halt: {out:?}");
 }
 
@@ -80,7 +80,7 @@ fn a_failed_read_in_the_ante_phase_is_a_storage_fault_not_a_transaction_result()
     let failing = FailingUnder { inner: funded, prefix: b"accounts/" };
     let pay = d.alice.sign(CHAIN, vec![msgs::transfer(d.alice.address(), d.bob.address(), 10)]);
     let mut state = Delta::new(&failing);
-    let out = run_tx(&mut state, &decode(&pay), &block(), SigCheck::Verify);
+    let out = run_tx(&kawase_app::modules::standard(), &mut state, &decode(&pay), &block(), SigCheck::Verify);
     assert!(matches!(out, Err(StorageFault(_))), "got a result instead of a halt: {out:?}");
 }
 

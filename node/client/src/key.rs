@@ -116,9 +116,16 @@ impl Key {
     }
 }
 
-/// The Cosmos address of a public key: secp256k1 RIPEMD160(SHA256(key)),
-/// ed25519 SHA256(key) truncated to 20 bytes (tendermint's derivation).
+/// The Cosmos address of a public key (one derivation, in
+/// `kawase_primitives`, shared with the app that verifies it).
 pub fn address_of(pk: &PublicKey) -> Address {
-    let id = tendermint::account::Id::from(tendermint::PublicKey::from(*pk));
-    Address::from_slice(id.as_bytes()).expect("account ids are 20 bytes")
+    let bytes = pk.to_bytes();
+    if let Ok(k) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        kawase_primitives::ed25519_address(&k)
+    } else if let Ok(k) = <[u8; 33]>::try_from(bytes.as_slice()) {
+        kawase_primitives::secp256k1_address(&k)
+    } else {
+        let id = tendermint::account::Id::from(tendermint::PublicKey::from(*pk));
+        Address::from_slice(id.as_bytes()).expect("account ids are 20 bytes")
+    }
 }

@@ -1,25 +1,9 @@
 use cosmrs::tx::{AuthInfo, Body, Fee, SignerInfo};
 use cosmrs::Any;
-use kawase_primitives::proto_name;
-use prost::Name;
 
 use crate::{SignError, Signer};
 
-/// Critical body extension naming the chain a tx is for, so a tx for
-/// another chain gets `wrong chain id` rather than a bare signature error.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ExtensionChainId {
-    #[prost(string, tag = "1")]
-    pub chain_id: String,
-}
-proto_name!(ExtensionChainId, "kawase.tx.v1", "ExtensionChainId");
-
-pub fn chain_id_extension(chain_id: &str) -> Any {
-    Any {
-        type_url: ExtensionChainId::type_url(),
-        value: prost::Message::encode_to_vec(&ExtensionChainId { chain_id: chain_id.into() }),
-    }
-}
+pub use kawase_primitives::{chain_id_extension, sign_doc_bytes, ExtensionChainId};
 
 /// Why a transaction could not be built. Codes are stable: never renumber.
 #[derive(Debug, thiserror::Error)]
@@ -75,14 +59,4 @@ pub fn build_tx<S: Signer + ?Sized>(signer: &S, params: &TxParams, msgs: Vec<Any
     }
     let raw = cosmrs::proto::cosmos::tx::v1beta1::TxRaw { body_bytes, auth_info_bytes, signatures: vec![sig] };
     Ok(prost::Message::encode_to_vec(&raw))
-}
-
-/// SIGN_MODE_DIRECT sign doc bytes: what signers sign and the app verifies.
-pub fn sign_doc_bytes(body_bytes: &[u8], auth_info_bytes: &[u8], chain_id: &str, account_number: u64) -> Vec<u8> {
-    prost::Message::encode_to_vec(&cosmrs::proto::cosmos::tx::v1beta1::SignDoc {
-        body_bytes: body_bytes.to_vec(),
-        auth_info_bytes: auth_info_bytes.to_vec(),
-        chain_id: chain_id.into(),
-        account_number,
-    })
 }

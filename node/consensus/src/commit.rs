@@ -26,10 +26,10 @@
 //! 6. Mempool recheck, then subscribers: memory only. The mempool is lost
 //!    in a crash (clients resend; a resent committed tx fails its sequence).
 use bytes::Bytes;
-use kawase_app::App;
 use tendermint::block::Block;
 use tendermint_proto::v0_38::abci::{RequestFinalizeBlock, RequestInitChain, ResponseFinalizeBlock};
 
+use crate::application::Application;
 use crate::block::{self, Tip};
 use crate::crash;
 use crate::mempool::{tx_hash, Mempool};
@@ -40,9 +40,9 @@ use crate::types::ValueId;
 /// Brings the app level with the block store: InitChain on a fresh chain,
 /// the results of a block the app committed but the store did not index
 /// yet, then FinalizeBlock+Commit for blocks the store has and the app lost.
-pub(crate) fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) -> Result<Tip, NodeError> {
+pub(crate) fn recover<A: Application>(settings: &NodeSettings, app: &A, store: &BlockStore) -> Result<Tip, NodeError> {
     let stored = store.latest_height()?;
-    let mut applied = app.committed()?.height;
+    let mut applied = app.committed_height()?;
     if applied > stored {
         return Err(NodeError::Inconsistent(format!(
             "state is at height {applied} but the block store only has {stored}"
@@ -98,7 +98,7 @@ pub(crate) fn recover(settings: &NodeSettings, app: &App, store: &BlockStore) ->
 /// Step 5 of the crash order, redone: block `height` is committed in the
 /// app; if the block store lacks its results, they come from the app's
 /// record of that block (written atomically with its state).
-fn restore_results(app: &App, store: &BlockStore, height: u64) -> Result<(), NodeError> {
+fn restore_results<A: Application>(app: &A, store: &BlockStore, height: u64) -> Result<(), NodeError> {
     if store.results(height)?.is_some() {
         return Ok(());
     }
@@ -122,12 +122,12 @@ fn restore_results(app: &App, store: &BlockStore, height: u64) -> Result<(), Nod
 /// when given, is held from Commit until its recheck ends: Commit resets
 /// the app's mempool view, and a CheckTx in between would judge a sender's
 /// next transaction against a state without its earlier pending ones.
-pub(crate) fn execute(
-    app: &App,
+pub(crate) fn execute<A: Application>(
+    app: &A,
     store: &BlockStore,
     blk: &Block,
     id: &ValueId,
-    mempool: Option<&Mempool>,
+    mempool: Option<&Mempool<A>>,
 ) -> Result<ResponseFinalizeBlock, NodeError> {
     let h = &blk.header;
     let req = RequestFinalizeBlock {

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 /// The named points, in the order a height passes them (see the crash
-/// order in `node.rs`).
+/// order in `commit.rs`).
 pub const POINTS: &[&str] = &[
     // Proposer: block stored as pending, before it is remembered as ours.
     "after-pending",

@@ -4,10 +4,12 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod block;
+mod application;
 mod commit;
 pub mod crash;
 mod engine;
 pub mod gossip;
+mod keys;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

@@ -1,11 +1,16 @@
 //! The mempool: transactions that passed CheckTx, in arrival order, bounded
 //! in count and bytes, without duplicates; rechecked after every block.
 //! Newly accepted transactions are handed to the gossip task.
+//!
+//! Generic over [`Application`] (the node uses `kawase_app::App`, the
+//! default), so the driver can be tested with an in-memory application.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use kawase_app::{App, Failure};
 use tokio::sync::mpsc;
+
+use crate::application::Application;
 
 #[derive(Clone, Debug)]
 pub struct MempoolConfig {
@@ -78,20 +83,20 @@ struct Inner {
     next_seq: u64,
 }
 
-pub struct Mempool {
-    app: App,
+pub struct Mempool<A = App> {
+    app: A,
     config: MempoolConfig,
     inner: Mutex<Inner>,
     gossip: Option<mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 /// Holds the mempool across Commit and the recheck that follows it.
-pub struct CommitGuard<'a> {
-    pool: &'a Mempool,
+pub struct CommitGuard<'a, A = App> {
+    pool: &'a Mempool<A>,
     inner: std::sync::MutexGuard<'a, Inner>,
 }
 
-impl CommitGuard<'_> {
+impl<A: Application> CommitGuard<'_, A> {
     pub fn recheck(mut self, committed: &[[u8; 32]]) {
         let inner = &mut *self.inner;
         let committed: HashSet<&[u8; 32]> = committed.iter().collect();
@@ -116,8 +121,8 @@ impl CommitGuard<'_> {
 /// CometBFT's transaction hash (SHA-256), as the app computes it.
 pub use kawase_app::tx::tx_hash;
 
-impl Mempool {
-    pub fn new(app: App, config: MempoolConfig, gossip: Option<mpsc::UnboundedSender<Vec<u8>>>) -> Mempool {
+impl<A: Application> Mempool<A> {
+    pub fn new(app: A, config: MempoolConfig, gossip: Option<mpsc::UnboundedSender<Vec<u8>>>) -> Mempool<A> {
         Mempool {
             app,
             config,
@@ -186,7 +191,7 @@ impl Mempool {
 
     /// Locks the pool for a Commit: no CheckTx runs until `recheck` has
     /// rebuilt the app's mempool view from the transactions still pending.
-    pub fn begin_commit(&self) -> CommitGuard<'_> {
+    pub fn begin_commit(&self) -> CommitGuard<'_, A> {
         CommitGuard { pool: self, inner: self.lock() }
     }
 
@@ -204,7 +209,7 @@ impl Mempool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use kawase_accounts::Role;
-    use kawase_app::testkit::{Demo, TestChain};
+    use kawase_devkit::{Demo, TestChain};
     use kawase_client::msgs;
 
     use super::*;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use malachitebft_core_types::Round;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{PrivateKey, Signature};
+use crate::keys::{PrivateKey, Signature};
 
 /// Consensus steps in signing order within a round.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -5,7 +5,7 @@
 //! length prefix claims; a decodable block is checked like a proposal and a
 //! changed block never passes as the original.
 //!
-//! The reassembly itself (`received_part` in node.rs) is private and being
+//! The reassembly itself (`received_part` in node/receive.rs) is private and being
 //! reworked; its stream limits are to be tested there. This covers the
 //! public decoding and checking it feeds.
 //!

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use ed25519_consensus::SigningKey;
 use std::time::Duration;
 
-use kawase_app::testkit::TestChain;
+use kawase_devkit::TestChain;
 use kawase_client::msgs;
 use kawase_consensus::gossip::{self, auth, GossipConfig, GossipPeer, NodeId};
 use kawase_consensus::mempool::{Mempool, MempoolConfig};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use kawase_accounts::Role;
-use kawase_app::testkit::{Demo, TestChain};
+use kawase_devkit::{Demo, TestChain};
 use kawase_app::{AppConfig, Zone};
 use kawase_client::msgs;
 

@@ -203,10 +203,10 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
         let homes = home::testnet_with(&p.zone(zone), args.validators, chain, zone, base, Some(&keys["admin"]))?;
         for h in &homes {
             let mut genesis = h.load_genesis()?;
-            genesis.app_state.accounts = accounts.clone();
+            genesis.app_state.set("accounts", &accounts);
             if zone == Zone::Bz {
                 // The BZ accepts its settlement channel only from this FZ.
-                genesis.app_state.settlement = kawase_app::genesis::SettlementGenesis::bz_of(FZ_CHAIN);
+                genesis.app_state.set("settlement", &kawase_app::genesis::SettlementGenesis::bz_of(FZ_CHAIN));
             }
             h.write_genesis(&genesis)?;
             // Quick blocks make the tour snappy; a real zone keeps the default.

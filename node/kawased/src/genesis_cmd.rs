@@ -152,7 +152,8 @@ pub fn run(cmd: GenesisCmd, output: Output) -> Result<()> {
         GenesisCmd::AddBank { target, address: a, name } => {
             let path = target.path()?;
             let mut doc = load(&path)?;
-            doc.app_state.accounts.banks.push(BankGenesis { address: address("--address", &a)?, name });
+            let bank = BankGenesis { address: address("--address", &a)?, name };
+            accounts_section(&mut doc, |g| g.banks.push(bank))?;
             save(&path, &doc)?;
             println!("added bank {a} to {}", path.display());
         }
@@ -165,15 +166,14 @@ pub fn run(cmd: GenesisCmd, output: Output) -> Result<()> {
             if role != Role::Relayer && bank.is_none() {
                 bail!("a {} needs --bank (the bank that registered it)", role.as_str());
             }
-            doc.app_state.accounts.accounts.push(AccountGenesis {
-                address: addr,
-                role,
-                bank,
-                deposit_account_ref: deposit_ref,
-            });
+            let account = AccountGenesis { address: addr, role, bank, deposit_account_ref: deposit_ref };
+            accounts_section(&mut doc, |g| g.accounts.push(account))?;
             if let Some(b) = balance {
                 parse_amount(&b).map_err(|e| anyhow!("--balance `{b}`: {e}"))?;
-                doc.app_state.token.balances.push(BalanceGenesis { address: addr, amount: b });
+                let balance = BalanceGenesis { address: addr, amount: b };
+                doc.app_state
+                    .update("token", |g: &mut kawase_token::Genesis| g.balances.push(balance))
+                    .map_err(|e| anyhow!("app_state: {e}"))?;
             }
             save(&path, &doc)?;
             println!("added {} {a} to {}", role.as_str(), path.display());
@@ -185,9 +185,9 @@ pub fn run(cmd: GenesisCmd, output: Output) -> Result<()> {
             };
             let doc = load(&path)?;
             check(&doc).with_context(|| format!("{} is not valid", path.display()))?;
-            let supply: u128 = doc
-                .app_state
-                .token
+            let token: kawase_token::Genesis = doc.app_state.section("token").map_err(|e| anyhow!("app_state: {e}"))?;
+            let accounts = accounts_of(&doc)?;
+            let supply: u128 = token
                 .balances
                 .iter()
                 .map(|b| parse_amount(&b.amount).unwrap_or(0))
@@ -198,8 +198,8 @@ pub fn run(cmd: GenesisCmd, output: Output) -> Result<()> {
                 "chain_id": doc.chain_id.as_str(),
                 "zone": doc.app_state.zone.as_str(),
                 "validators": doc.validators.len(),
-                "banks": doc.app_state.accounts.banks.len(),
-                "accounts": doc.app_state.accounts.accounts.len(),
+                "banks": accounts.banks.len(),
+                "accounts": accounts.accounts.len(),
                 "opening_supply": supply.to_string(),
             });
             print_value(&v, output)?;
@@ -226,12 +226,12 @@ mod tests {
     #[test]
     fn validate_names_duplicates_unknown_banks_and_bad_amounts() {
         let base = sample("fz.json");
-        let bank = base.app_state.accounts.banks[0].clone();
+        let bank = accounts_of(&base).expect("accounts").banks[0].clone();
         let fresh = || kawase_client::Key::generate(kawase_client::KeyKind::Ed25519).address();
         let stranger = fresh();
 
         let mut dup = base.clone();
-        dup.app_state.accounts.banks.push(bank.clone());
+        accounts_section(&mut dup, |g| g.banks.push(bank.clone())).expect("accounts");
         let e = format!("{:#}", check(&dup).expect_err("duplicate bank"));
         assert!(e.contains(&bank.address.to_string()), "{e}");
 
@@ -240,17 +240,15 @@ mod tests {
         assert!(format!("{:#}", check(&dup_val).expect_err("dup validator")).contains("listed twice"));
 
         let mut unknown = base.clone();
-        unknown.app_state.accounts.accounts.push(AccountGenesis {
-            address: fresh(),
-            role: Role::Customer,
-            bank: Some(stranger),
-            deposit_account_ref: "X-1".into(),
-        });
+        let stray =
+            AccountGenesis { address: fresh(), role: Role::Customer, bank: Some(stranger), deposit_account_ref: "X-1".into() };
+        accounts_section(&mut unknown, |g| g.accounts.push(stray)).expect("accounts");
         let e = format!("{:#}", check(&unknown).expect_err("unknown bank"));
         assert!(e.contains("unknown bank"), "{e}");
 
         let mut bad = base.clone();
-        bad.app_state.token.balances.push(BalanceGenesis { address: bank.address, amount: "12.5".into() });
+        let odd = BalanceGenesis { address: bank.address, amount: "12.5".into() };
+        bad.app_state.update("token", |g: &mut kawase_token::Genesis| g.balances.push(odd)).expect("token");
         let e = format!("{:#}", check(&bad).expect_err("bad amount"));
         assert!(e.contains("balance of"), "{e}");
 
@@ -258,4 +256,17 @@ mod tests {
         none.validators.clear();
         assert!(format!("{:#}", check(&none).expect_err("no validators")).contains("no validators"));
     }
+}
+
+/// The accounts section, which every genesis file has (it names the admin).
+fn accounts_of(doc: &GenesisDoc) -> Result<kawase_accounts::Genesis> {
+    let v = doc.app_state.modules.get("accounts").ok_or_else(|| anyhow!("app_state: missing field `accounts`"))?;
+    serde_json::from_value(v.clone()).map_err(|e| anyhow!("app_state: accounts: {e}"))
+}
+
+fn accounts_section(doc: &mut GenesisDoc, f: impl FnOnce(&mut kawase_accounts::Genesis)) -> Result<()> {
+    let mut g = accounts_of(doc)?;
+    f(&mut g);
+    doc.app_state.set("accounts", &g);
+    Ok(())
 }

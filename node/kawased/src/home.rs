@@ -466,13 +466,10 @@ fn new_genesis(
     admin: &Key,
     validators: Vec<tendermint::PublicKey>,
 ) -> GenesisDoc {
-    let app_state = AppState {
-        zone,
-        params: Params::standard(),
-        accounts: kawase_accounts::Genesis { admin: admin.address(), banks: Vec::new(), accounts: Vec::new() },
-        token: Default::default(),
-        settlement: Default::default(),
-    };
+    let app_state = AppState::new(zone).with(
+        "accounts",
+        &kawase_accounts::Genesis { admin: admin.address(), banks: Vec::new(), accounts: Vec::new() },
+    );
     GenesisDoc {
         genesis_time: tendermint::Time::now(),
         chain_id,
@@ -545,7 +542,7 @@ pub fn name_fz_counterparty(homes: &[Home], fz_chain_id: &str) -> Result<()> {
         }
         let s = kawase_app::genesis::SettlementGenesis::bz_of(fz_chain_id);
         s.fz.as_ref().map(|f| f.validate()).transpose().with_context(|| format!("FZ chain id `{fz_chain_id}`"))?;
-        genesis.app_state.settlement = s;
+        genesis.app_state.set("settlement", &s);
         h.write_genesis(&genesis)?;
     }
     Ok(())
@@ -573,7 +570,7 @@ pub fn consensus_params() -> tendermint::consensus::Params {
 /// Bank B) with a fixed time and a validator key derived from a public seed,
 /// so the file is reproducible. Never use these keys for anything real.
 pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
-    let demo = kawase_app::testkit::Demo::new();
+    let demo = kawase_devkit::Demo::new();
     let seed = ed25519_consensus::SigningKey::from([7u8; 32]);
     let validator = tendermint::PrivateKey::from_ed25519_consensus(seed);
     Ok(GenesisDoc {
@@ -583,13 +580,13 @@ pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
         consensus_params: consensus_params(),
         validators: vec![tendermint::validator::Info::new(validator.public_key(), 10u32.into())],
         app_hash: Default::default(),
-        app_state: kawase_app::AppState {
-            settlement: match zone {
+        app_state: demo.genesis(zone).with(
+            "settlement",
+            &match zone {
                 Zone::Bz => kawase_app::genesis::SettlementGenesis::bz_of("kawase-fz-1"),
                 Zone::Fz => Default::default(),
             },
-            ..demo.genesis(zone)
-        },
+        ),
     })
 }
 
@@ -631,7 +628,7 @@ mod tests {
             let parsed: GenesisDoc = serde_json::from_str(&on_disk).expect("parses");
             let dir = tempfile::tempdir().expect("tempdir");
             let mut chain =
-                kawase_app::testkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id)
+                kawase_devkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id)
                     .expect("open");
             chain.init(&parsed.app_state).expect("init from sample");
             chain.block(vec![]).expect("first block");

@@ -17,12 +17,15 @@
 #![deny(clippy::unwrap_used)]
 
 mod encoding;
+mod frozen;
+mod inner;
 mod snapshot;
 mod store;
 
 #[cfg(test)]
 mod tests;
 
+pub use frozen::Frozen;
 pub use snapshot::{Snapshot, VersionedSnapshot};
 pub use store::{PreparedCommit, Storage, StorageConfig};
 

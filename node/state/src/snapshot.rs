@@ -8,7 +8,7 @@ use kawase_primitives::{StateError, StateRead};
 use sha2::Sha256;
 
 use crate::encoding::{CF_LATEST, CF_NONVERIFIABLE};
-use crate::store::Inner;
+use crate::inner::Inner;
 
 /// Read view of the latest committed state: every read is served from the
 /// "latest values" column family (one point lookup per `get_raw`).

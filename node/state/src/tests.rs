@@ -448,3 +448,26 @@ fn an_empty_value_cannot_be_proven_so_state_never_holds_one() {
     assert_eq!(value, Some(Vec::new()));
     assert!(!proves_membership(&proof, root, b"marker", b""));
 }
+
+#[test]
+fn a_frozen_view_keeps_its_version_while_a_block_commits_under_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), None);
+    commit(&store, &changes(&[(b"acct/alice", Some(b"100")), (b"acct/bob", Some(b"7"))]));
+    let seen = store
+        .with_frozen_latest(|view| {
+            assert_eq!(view.version(), Some(1));
+            // A commit lands between the view's first and second read.
+            let first = view.get_raw(b"acct/alice").expect("read");
+            commit(&store, &changes(&[(b"acct/alice", Some(b"90")), (b"acct/bob", None), (b"acct/carol", Some(b"1"))]));
+            let live = store.latest();
+            assert_eq!(live.get_raw(b"acct/alice").expect("read").as_deref(), Some(&b"90"[..]), "a live view moves on");
+            let list = view.prefix_raw(b"acct/").expect("prefix");
+            (first, view.get_raw(b"acct/bob").expect("read"), list.len(), view.version())
+        })
+        .expect("frozen view");
+    assert_eq!(seen.0.as_deref(), Some(&b"100"[..]));
+    assert_eq!(seen.1.as_deref(), Some(&b"7"[..]), "bob was deleted after the view was taken");
+    assert_eq!(seen.2, 2, "the prefix read sees alice and bob, not carol");
+    assert_eq!(seen.3, Some(1));
+}

@@ -1,3 +1,4 @@
+#![deny(clippy::unwrap_used)]
 //! Drives the application through its ABCI entry points in-process: used by
 //! the scenario tests, the property tests, the benchmark and `kawased demo`.
 //! It is a block driver, not consensus: every block it makes is exactly
@@ -11,7 +12,7 @@ use tendermint_proto::v0_38::abci::{
     ExecTxResult, RequestFinalizeBlock, RequestInitChain, RequestQuery, ResponseQuery,
 };
 
-use crate::{App, AppConfig, AppError, AppState, Params, Zone};
+use kawase_app::{App, AppConfig, AppError, AppState, Zone};
 
 /// A signing account with its account number and next sequence.
 #[derive(Clone, Debug)]
@@ -74,10 +75,9 @@ impl Demo {
     /// Admin and both banks exist at genesis; customers are registered by
     /// transactions in the scenarios.
     pub fn genesis(&self, zone: Zone) -> AppState {
-        AppState {
-            zone,
-            params: Params::standard(),
-            accounts: kawase_accounts::Genesis {
+        AppState::new(zone).with(
+            "accounts",
+            &kawase_accounts::Genesis {
                 admin: self.admin.address(),
                 banks: vec![
                     BankGenesis { address: self.bank_a.address(), name: "Bank A".into() },
@@ -85,9 +85,7 @@ impl Demo {
                 ],
                 accounts: Vec::new(),
             },
-            token: kawase_token::Genesis::default(),
-            settlement: Default::default(),
-        }
+        )
     }
 
     /// Genesis account numbers: admin 0, bank A 1, bank B 2.
@@ -121,7 +119,16 @@ pub struct TestChain {
 impl TestChain {
     /// Opens (or reopens) the app at `config` without initialising it.
     pub fn open(config: AppConfig, chain_id: &str) -> Result<TestChain, AppError> {
-        let app = App::open(config)?;
+        Self::open_with(config, kawase_app::modules::standard(), chain_id)
+    }
+
+    /// Opens the app with another set of modules (a test's own registry).
+    pub fn open_with(
+        config: AppConfig,
+        registry: std::sync::Arc<kawase_app::Registry>,
+        chain_id: &str,
+    ) -> Result<TestChain, AppError> {
+        let app = App::open_with(config, registry)?;
         let height = app.committed()?.height;
         Ok(TestChain { app, chain_id: chain_id.into(), height, time_secs: 1_700_000_000 + height as i64 })
     }

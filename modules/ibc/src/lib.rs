@@ -17,6 +17,7 @@
 mod error;
 mod host;
 mod lookup;
+mod module;
 mod recover;
 pub mod state_key;
 
@@ -25,6 +26,7 @@ pub use host::{
     dispatch, envelope, host_consensus_state, record_host_block, HostBlock, HostHeader, IbcHost, Routes,
     UNBONDING_PERIOD,
 };
+pub use module::{Ibc, PortApp, Shared};
 pub use lookup::{client_state, connection_chain, connection_end};
 pub use recover::recover_client;
 
