@@ -15,7 +15,7 @@ mod module;
 mod state;
 
 pub use address::{Address, AddressError, ADDRESS_PREFIX};
-pub use amount::{parse_amount, AmountError};
+pub use amount::{parse_amount, Amount, AmountError};
 pub use context::Context;
 pub use envelope::{chain_id_extension, ed25519_address, secp256k1_address, sign_doc_bytes, ExtensionChainId};
 pub use event::Event;

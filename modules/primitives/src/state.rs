@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::Event;
+use crate::{Amount, Event};
 
 /// A storage failure underneath the state machine (disk, corruption). It is
 /// not a property of the transaction: the node must stop rather than diverge.
@@ -271,6 +271,12 @@ pub trait StateReadTyped: StateRead {
         Ok(self.get_fixed::<16>(key)?.map(u128::from_be_bytes).unwrap_or(0))
     }
 
+    /// An [`Amount`], in exactly the encoding of [`StateReadTyped::get_u128`]:
+    /// 16 big-endian bytes, absent reads as zero.
+    fn get_amount(&self, key: &[u8]) -> Result<Amount, StateError> {
+        self.get_u128(key).map(Amount::new)
+    }
+
     /// u64 stored as 8 big-endian bytes; absent reads as zero.
     fn get_u64(&self, key: &[u8]) -> Result<u64, StateError> {
         Ok(self.get_fixed::<8>(key)?.map(u64::from_be_bytes).unwrap_or(0))
@@ -296,6 +302,12 @@ pub trait StateWriteTyped: StateWrite {
         } else {
             self.put_raw(key, v.to_be_bytes().to_vec())
         }
+    }
+
+    /// An [`Amount`], in exactly the encoding of [`StateWriteTyped::put_u128`]:
+    /// 16 big-endian bytes, zero stored as absence.
+    fn put_amount(&mut self, key: Vec<u8>, v: Amount) {
+        self.put_u128(key, v.get())
     }
 
     fn put_u64(&mut self, key: Vec<u8>, v: u64) {
@@ -341,5 +353,23 @@ mod tests {
         d.put_raw(b"p/c".to_vec(), b"3".to_vec());
         let keys: Vec<_> = d.prefix_raw(b"p/").expect("mem").into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"p/a".to_vec(), b"p/b".to_vec(), b"p/c".to_vec()]);
+    }
+
+    #[test]
+    fn amounts_are_stored_exactly_as_u128s() {
+        for v in [0u128, 1, 255, 256, 1_000_000, u128::MAX - 1, u128::MAX] {
+            let (mut a, mut b) = (Delta::new(MemState::default()), Delta::new(MemState::default()));
+            a.put_u128(b"k".to_vec(), 5);
+            b.put_u128(b"k".to_vec(), 5);
+            a.put_u128(b"k".to_vec(), v);
+            b.put_amount(b"k".to_vec(), Amount::new(v));
+            assert_eq!(a.changes(), b.changes(), "{v}");
+            assert_eq!(b.get_amount(b"k"), Ok(Amount::new(v)));
+            assert_eq!(b.get_raw(b"k").expect("mem").is_none(), v == 0, "zero is absence");
+        }
+        let mut d = Delta::new(MemState::default());
+        assert_eq!(d.get_amount(b"absent"), Ok(Amount::ZERO));
+        d.put_raw(b"bad".to_vec(), vec![1, 2, 3]);
+        assert!(d.get_amount(b"bad").is_err());
     }
 }

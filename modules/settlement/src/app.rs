@@ -11,7 +11,7 @@ use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, ConnectionId, P
 use kawase_ibc::ibc::core::router::module::Module;
 use kawase_ibc::ibc::core::router::types::module::ModuleExtras;
 use kawase_ibc::ibc::primitives::Signer;
-use kawase_primitives::{Address, Delta, Event, StateRead, StateWrite};
+use kawase_primitives::{Address, Amount, Delta, Event, StateRead, StateWrite};
 use kawase_token::{StateReadExt as _, StateWriteExt as _};
 
 use crate::counterparty::CounterpartyRead as _;
@@ -412,6 +412,6 @@ impl<B: StateRead> Module for SettlementApp<'_, B> {
 }
 
 /// The reserved balances of an FZ account per channel.
-pub fn reserved_of<S: StateRead>(state: &S, a: &Address) -> Result<Vec<(String, u128)>, Error> {
+pub fn reserved_of<S: StateRead>(state: &S, a: &Address) -> Result<Vec<(String, Amount)>, Error> {
     Ok(state.all_reserved()?.into_iter().filter(|(_, x, _)| x == a).map(|(c, _, r)| (c, r)).collect())
 }

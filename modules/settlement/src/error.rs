@@ -1,4 +1,4 @@
-use kawase_primitives::{Address, ErrorCode, StateError};
+use kawase_primitives::{Address, Amount, ErrorCode, StateError};
 
 /// Errors of the settlement module. Codes are stable: never renumber.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,7 +16,7 @@ pub enum Error {
     #[error("channel `{0}` is not an open settlement channel")]
     UnknownChannel(String),
     #[error("insufficient BZ balance: {address} has {available}, needs {needed}")]
-    InsufficientBalance { address: Address, available: u128, needed: u128 },
+    InsufficientBalance { address: Address, available: Amount, needed: Amount },
     #[error("malformed packet data: {0}")]
     MalformedPacket(String),
     #[error("channel refused: {0}")]

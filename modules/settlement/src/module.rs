@@ -134,7 +134,7 @@ impl kawase_primitives::Module for Settlement {
 
     fn export_genesis(&self, state: &dyn StateRead, _zone: Zone) -> Result<serde_json::Value, String> {
         let e = |x: Error| x.to_string();
-        if !state.fz_links().map_err(e)?.is_empty() || !state.holds().map_err(e)?.is_empty() || state.bz_total().map_err(e)? != 0 {
+        if !state.fz_links().map_err(e)?.is_empty() || !state.holds().map_err(e)?.is_empty() || !state.bz_total().map_err(e)?.is_zero() {
             return Err("settlement: links, holds and BZ balances have no genesis form".into());
         }
         let fz = crate::CounterpartyRead::fz_counterparty(state).map_err(e)?;
@@ -150,7 +150,7 @@ impl kawase_primitives::Module for Settlement {
             "reserved" => query_address(data).and_then(|a| {
                 let list = crate::reserved_of(&state, &a).map_err(internal)?;
                 let list: Vec<_> =
-                    list.into_iter().map(|(c, r)| serde_json::json!({"channel": c, "amount": r.to_string()})).collect();
+                    list.into_iter().map(|(c, r)| serde_json::json!({"channel": c, "amount": r})).collect();
                 json_answer(&serde_json::json!({ "address": a, "reserved": list }))
             }),
             "bz_account" => query_address(data).and_then(|a| {
@@ -168,7 +168,7 @@ impl kawase_primitives::Module for Settlement {
             "bz_total" => state
                 .bz_total()
                 .map_err(internal)
-                .and_then(|t| json_answer(&serde_json::json!({ "amount": t.to_string() }))),
+                .and_then(|t| json_answer(&serde_json::json!({ "amount": t }))),
             _ => return None,
         })
     }

@@ -11,7 +11,7 @@ use kawase_ibc::ibc::core::host::types::path::{ChannelEndPath, SeqSendPath};
 use kawase_ibc::ibc::core::host::ValidationContext;
 use kawase_ibc::ibc::primitives::Timestamp;
 use kawase_ibc::{HostBlock, IbcHost};
-use kawase_primitives::{proto_name, Address, Delta, Event, StateRead, StateWrite};
+use kawase_primitives::{proto_name, Address, Amount, Delta, Event, StateRead, StateWrite};
 use kawase_token::StateWriteExt as _;
 use prost::Name;
 
@@ -88,19 +88,19 @@ pub enum Msg {
     Charge {
         signer: Address,
         channel: ChannelId,
-        amount: u128,
+        amount: Amount,
         timeout_secs: u64,
     },
     Pay {
         signer: Address,
         to: Address,
-        amount: u128,
+        amount: Amount,
         memo: String,
         timeout_secs: u64,
     },
     Discharge {
         signer: Address,
-        amount: u128,
+        amount: Amount,
         timeout_secs: u64,
     },
     /// Admin: revive an expired or frozen client (sends no packet).
@@ -118,7 +118,9 @@ fn addr(field: &'static str, s: &str) -> Result<Address, Error> {
     kawase_primitives::parse_address_field(field, s).map_err(|(field, reason)| Error::InvalidField { field, reason })
 }
 
-fn amount(s: &str) -> Result<u128, Error> {
+/// A positive [`Amount`]; a bad one is the token module's error (zero or
+/// invalid amount), as for token messages.
+fn amount(s: &str) -> Result<Amount, Error> {
     kawase_token::msg::amount(s).map_err(Error::from)
 }
 

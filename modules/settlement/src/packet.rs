@@ -1,6 +1,6 @@
 //! Packet data of the settlement channel (`kawase.settlement.v1`),
 //! protobuf-encoded. FZ -> BZ: link, charge. BZ -> FZ: payment, discharge.
-use kawase_primitives::Address;
+use kawase_primitives::{Address, Amount};
 use prost::Message;
 
 use crate::Error;
@@ -77,19 +77,19 @@ pub enum Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Instruction {
     Link { fz: Address, bank: Address, bz: Address },
-    Charge { fz: Address, bz: Address, amount: u128 },
-    Payment { from_fz: Address, to_fz: Address, from_bz: Address, to_bz: Address, amount: u128, memo: String },
-    Discharge { fz: Address, bz: Address, amount: u128 },
+    Charge { fz: Address, bz: Address, amount: Amount },
+    Payment { from_fz: Address, to_fz: Address, from_bz: Address, to_bz: Address, amount: Amount, memo: String },
+    Discharge { fz: Address, bz: Address, amount: Amount },
 }
 
 fn addr(field: &'static str, s: &str) -> Result<Address, Error> {
     s.parse::<Address>().map_err(|e| Error::MalformedPacket(format!("{field}: {e}")))
 }
 
-fn amount(s: &str) -> Result<u128, Error> {
-    match kawase_primitives::parse_amount(s) {
-        Ok(0) => Err(Error::MalformedPacket("amount: zero".into())),
-        Ok(v) => Ok(v),
+fn amount(s: &str) -> Result<Amount, Error> {
+    match s.parse::<Amount>() {
+        Ok(a) if a.is_zero() => Err(Error::MalformedPacket("amount: zero".into())),
+        Ok(a) => Ok(a),
         Err(e) => Err(Error::MalformedPacket(format!("amount: {e}"))),
     }
 }
@@ -170,9 +170,9 @@ mod tests {
         let (a, b, c, d) = (Address([1; 20]), Address([2; 20]), Address([3; 20]), Address([4; 20]));
         for i in [
             Instruction::Link { fz: a, bank: b, bz: c },
-            Instruction::Charge { fz: a, bz: c, amount: u128::MAX },
-            Instruction::Payment { from_fz: a, to_fz: b, from_bz: c, to_bz: d, amount: 5, memo: "inv-1".into() },
-            Instruction::Discharge { fz: a, bz: c, amount: 1 },
+            Instruction::Charge { fz: a, bz: c, amount: Amount::MAX },
+            Instruction::Payment { from_fz: a, to_fz: b, from_bz: c, to_bz: d, amount: Amount::new(5), memo: "inv-1".into() },
+            Instruction::Discharge { fz: a, bz: c, amount: Amount::new(1) },
         ] {
             assert_eq!(Instruction::decode(&i.encode()), Ok(i));
         }

@@ -1,4 +1,4 @@
-use kawase_primitives::{Address, StateError, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
+use kawase_primitives::{Address, Amount, StateError, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 
 use crate::{state_key, Error};
 
@@ -48,7 +48,7 @@ struct HoldRecord {
     /// Payee (payments only).
     #[prost(bytes = "vec", tag = "3")]
     to: Vec<u8>,
-    /// u128 big-endian.
+    /// The amount's 16 big-endian bytes.
     #[prost(bytes = "vec", tag = "4")]
     amount: Vec<u8>,
 }
@@ -61,21 +61,18 @@ pub struct Hold {
     pub owner: Address,
     pub kind: HoldKind,
     pub to: Option<Address>,
-    #[serde(with = "kawase_token::amount_string")]
-    pub amount: u128,
+    pub amount: Amount,
 }
 
-/// A BZ account as queries show it.
+/// A BZ account as queries show it (amounts as decimal strings).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct BzAccount {
     pub address: Address,
     pub fz_address: Address,
     pub bank: Address,
     pub channel: String,
-    #[serde(with = "kawase_token::amount_string")]
-    pub balance: u128,
-    #[serde(with = "kawase_token::amount_string")]
-    pub held: u128,
+    pub balance: Amount,
+    pub held: Amount,
 }
 
 fn corrupt(what: &str) -> Error {
@@ -128,21 +125,21 @@ pub trait StateReadExt: StateRead {
         }
     }
 
-    fn bz_balance(&self, bz: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::bz_balance(bz))?)
+    fn bz_balance(&self, bz: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::bz_balance(bz))?)
     }
 
-    fn bz_held(&self, bz: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::bz_held(bz))?)
+    fn bz_held(&self, bz: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::bz_held(bz))?)
     }
 
     /// BZ: payments in flight to `bz` (see [`state_key::bz_incoming`]).
-    fn bz_incoming(&self, bz: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::bz_incoming(bz))?)
+    fn bz_incoming(&self, bz: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::bz_incoming(bz))?)
     }
 
-    fn bz_total(&self) -> Result<u128, Error> {
-        Ok(self.get_u128(state_key::bz_total())?)
+    fn bz_total(&self) -> Result<Amount, Error> {
+        Ok(self.get_amount(state_key::bz_total())?)
     }
 
     fn bz_channel(&self) -> Result<Option<String>, Error> {
@@ -200,18 +197,20 @@ fn hold_from(channel: String, sequence: u64, r: HoldRecord) -> Result<Hold, Erro
         owner: address(&r.owner, "hold owner")?,
         kind: HoldKind::try_from(r.kind).map_err(|_| corrupt("hold kind"))?,
         to: if r.to.is_empty() { None } else { Some(address(&r.to, "hold payee")?) },
-        amount: u128::from_be_bytes(amount),
+        amount: Amount::from_be_bytes(amount),
     })
 }
 
 impl<T: StateRead + ?Sized> StateReadExt for T {}
 
-fn add(what: &'static str, a: u128, b: u128) -> Result<u128, Error> {
-    a.checked_add(b).ok_or(Error::Overflow(what))
+/// An overflowing sum is `Error::Overflow(what)`.
+fn add(what: &'static str, a: Amount, b: Amount) -> Result<Amount, Error> {
+    a.checked_add(b).map_err(|_| Error::Overflow(what))
 }
 
-fn sub_internal(what: &'static str, a: u128, b: u128) -> Result<u128, Error> {
-    a.checked_sub(b).ok_or_else(|| Error::Storage(StateError(format!("{what} would go negative: state inconsistent"))))
+/// Subtraction that cannot fail unless state is already inconsistent.
+fn sub_internal(what: &'static str, a: Amount, b: Amount) -> Result<Amount, Error> {
+    a.checked_sub(b).map_err(|_| Error::Storage(StateError(format!("{what} would go negative: state inconsistent"))))
 }
 
 pub trait StateWriteExt: StateWrite {
@@ -239,11 +238,11 @@ pub trait StateWriteExt: StateWrite {
     }
 
     /// BZ: money arrives from the FZ (a charge).
-    fn bz_mint(&mut self, bz: &Address, amount: u128) -> Result<(), Error> {
+    fn bz_mint(&mut self, bz: &Address, amount: Amount) -> Result<(), Error> {
         let b = add("bz balance", self.bz_balance(bz)?, amount)?;
         let t = add("bz total", self.bz_total()?, amount)?;
-        self.put_u128(state_key::bz_balance(bz), b);
-        self.put_u128(state_key::bz_total().to_vec(), t);
+        self.put_amount(state_key::bz_balance(bz), b);
+        self.put_amount(state_key::bz_total().to_vec(), t);
         Ok(())
     }
 
@@ -255,20 +254,20 @@ pub trait StateWriteExt: StateWrite {
         owner: &Address,
         kind: HoldKind,
         to: Option<&Address>,
-        amount: u128,
+        amount: Amount,
     ) -> Result<(), Error> {
         let available = self.bz_balance(owner)?;
-        let b = available.checked_sub(amount).ok_or(Error::InsufficientBalance {
+        let b = available.checked_sub(amount).map_err(|_| Error::InsufficientBalance {
             address: *owner,
             available,
             needed: amount,
         })?;
         let h = add("bz held", self.bz_held(owner)?, amount)?;
-        self.put_u128(state_key::bz_balance(owner), b);
-        self.put_u128(state_key::bz_held(owner), h);
+        self.put_amount(state_key::bz_balance(owner), b);
+        self.put_amount(state_key::bz_held(owner), h);
         if let Some(to) = to {
             let i = add("bz incoming", self.bz_incoming(to)?, amount)?;
-            self.put_u128(state_key::bz_incoming(to), i);
+            self.put_amount(state_key::bz_incoming(to), i);
         }
         let r = HoldRecord {
             owner: owner.0.to_vec(),
@@ -286,25 +285,25 @@ pub trait StateWriteExt: StateWrite {
             .hold(channel, sequence)?
             .ok_or_else(|| Error::Storage(StateError(format!("no hold for {channel}/{sequence}"))))?;
         let h = sub_internal("bz held", self.bz_held(&hold.owner)?, hold.amount)?;
-        self.put_u128(state_key::bz_held(&hold.owner), h);
+        self.put_amount(state_key::bz_held(&hold.owner), h);
         if let Some(to) = &hold.to {
             let i = sub_internal("bz incoming", self.bz_incoming(to)?, hold.amount)?;
-            self.put_u128(state_key::bz_incoming(to), i);
+            self.put_amount(state_key::bz_incoming(to), i);
         }
         self.delete(state_key::bz_hold(channel, sequence));
         Ok(hold)
     }
 
-    fn bz_credit(&mut self, bz: &Address, amount: u128) -> Result<(), Error> {
+    fn bz_credit(&mut self, bz: &Address, amount: Amount) -> Result<(), Error> {
         let b = add("bz balance", self.bz_balance(bz)?, amount)?;
-        self.put_u128(state_key::bz_balance(bz), b);
+        self.put_amount(state_key::bz_balance(bz), b);
         Ok(())
     }
 
     /// BZ: money leaves for the FZ (a discharge the FZ accepted).
-    fn bz_burn_released(&mut self, amount: u128) -> Result<(), Error> {
+    fn bz_burn_released(&mut self, amount: Amount) -> Result<(), Error> {
         let t = sub_internal("bz total", self.bz_total()?, amount)?;
-        self.put_u128(state_key::bz_total().to_vec(), t);
+        self.put_amount(state_key::bz_total().to_vec(), t);
         Ok(())
     }
 }
@@ -318,27 +317,28 @@ impl<T: StateWrite + ?Sized> StateWriteExt for T {}
 pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
     use kawase_accounts::StateReadExt as _;
     let e = |x: Error| x.to_string();
-    let mut sum: u128 = 0;
-    let mut held_by: std::collections::BTreeMap<Address, u128> = Default::default();
-    let mut owed_to: std::collections::BTreeMap<Address, u128> = Default::default();
+    let mut sum = Amount::ZERO;
+    let mut held_by: std::collections::BTreeMap<Address, Amount> = Default::default();
+    let mut owed_to: std::collections::BTreeMap<Address, Amount> = Default::default();
     for h in state.holds().map_err(e)? {
         let s = held_by.entry(h.owner).or_default();
-        *s = s.checked_add(h.amount).ok_or("hold sum overflows")?;
-        sum = sum.checked_add(h.amount).ok_or("hold sum overflows")?;
+        *s = s.checked_add(h.amount).map_err(|_| "hold sum overflows")?;
+        sum = sum.checked_add(h.amount).map_err(|_| "hold sum overflows")?;
         if let Some(to) = h.to {
             let i = owed_to.entry(to).or_default();
-            *i = i.checked_add(h.amount).ok_or("incoming sum overflows")?;
+            *i = i.checked_add(h.amount).map_err(|_| "incoming sum overflows")?;
         }
     }
     for (k, v) in state.prefix_raw(state_key::bz_incoming_prefix()).map_err(|x| x.to_string())? {
         let a = state_key::parse_addr_suffix(state_key::bz_incoming_prefix(), &k).ok_or("corrupt incoming key")?;
         let arr: [u8; 16] = v.as_slice().try_into().map_err(|_| "corrupt incoming")?;
-        let expected = owed_to.remove(&a).unwrap_or(0);
-        if u128::from_be_bytes(arr) != expected {
-            return Err(format!("{a}: incoming {} != payments to it in flight {expected}", u128::from_be_bytes(arr)));
+        let expected = owed_to.remove(&a).unwrap_or_default();
+        let incoming = Amount::from_be_bytes(arr);
+        if incoming != expected {
+            return Err(format!("{a}: incoming {incoming} != payments to it in flight {expected}"));
         }
     }
-    if let Some((a, x)) = owed_to.iter().find(|(_, x)| **x != 0) {
+    if let Some((a, x)) = owed_to.iter().find(|(_, x)| !x.is_zero()) {
         return Err(format!("{a}: payments of {x} in flight to it but no incoming record"));
     }
     for (k, v) in state.prefix_raw(state_key::bz_balance_prefix()).map_err(|x| x.to_string())? {
@@ -347,10 +347,10 @@ pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
             return Err(format!("{a} holds a BZ balance but is not linked"));
         }
         let arr: [u8; 16] = v.as_slice().try_into().map_err(|_| "corrupt balance")?;
-        sum = sum.checked_add(u128::from_be_bytes(arr)).ok_or("balance sum overflows")?;
+        sum = sum.checked_add(Amount::from_be_bytes(arr)).map_err(|_| "balance sum overflows")?;
     }
     for acct in state.bz_accounts().map_err(e)? {
-        let expected = held_by.get(&acct.address).copied().unwrap_or(0);
+        let expected = held_by.get(&acct.address).copied().unwrap_or_default();
         if acct.held != expected {
             return Err(format!("{}: held {} != sum of holds {expected}", acct.address, acct.held));
         }
@@ -359,7 +359,7 @@ pub fn check_bz_invariants<S: StateRead>(state: &S) -> Result<(), String> {
             .map_err(|x| x.to_string())?
             .is_some_and(|a| a.status == kawase_accounts::Status::Closed);
         let incoming = state.bz_incoming(&acct.address).map_err(e)?;
-        if closed && (acct.balance != 0 || acct.held != 0 || incoming != 0) {
+        if closed && (!acct.balance.is_zero() || !acct.held.is_zero() || !incoming.is_zero()) {
             return Err(format!(
                 "closed BZ account {} has balance {}, held {}, incoming {incoming}",
                 acct.address, acct.balance, acct.held
@@ -388,9 +388,9 @@ pub struct BzHoldings;
 impl<S: StateRead + ?Sized> kawase_accounts::HoldingsCheck<S> for BzHoldings {
     fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
         let storage = |e: Error| kawase_accounts::Error::from(StateError(e.to_string()));
-        Ok(state.bz_balance(address).map_err(storage)? != 0
-            || state.bz_held(address).map_err(storage)? != 0
-            || state.bz_incoming(address).map_err(storage)? != 0)
+        Ok(!state.bz_balance(address).map_err(storage)?.is_zero()
+            || !state.bz_held(address).map_err(storage)?.is_zero()
+            || !state.bz_incoming(address).map_err(storage)?.is_zero())
     }
 }
 
@@ -407,7 +407,7 @@ mod holdings_tests {
         let (a, fz, bank) = (Address([1; 20]), Address([2; 20]), Address([3; 20]));
         assert!(!BzHoldings.holds_funds(&state, &a).expect("read"));
         state.put_bz_link(&a, &fz, &bank, "channel-0");
-        state.bz_mint(&a, 5).expect("mint");
+        state.bz_mint(&a, Amount::new(5)).expect("mint");
         assert!(BzHoldings.holds_funds(&state, &a).expect("read"));
     }
 
@@ -417,12 +417,12 @@ mod holdings_tests {
         let (a, b, fz, bank) = (Address([1; 20]), Address([4; 20]), Address([2; 20]), Address([3; 20]));
         state.put_bz_link(&a, &fz, &bank, "channel-0");
         state.put_bz_link(&b, &fz, &bank, "channel-0");
-        state.bz_mint(&a, 5).expect("mint");
-        state.bz_hold("channel-0", 1, &a, HoldKind::Payment, Some(&b), 5).expect("hold");
+        state.bz_mint(&a, Amount::new(5)).expect("mint");
+        state.bz_hold("channel-0", 1, &a, HoldKind::Payment, Some(&b), Amount::new(5)).expect("hold");
         assert!(BzHoldings.holds_funds(&state, &b).expect("read"), "owed a payment in flight");
         check_bz_invariants(&state).expect("invariants");
         state.bz_release("channel-0", 1).expect("release");
-        state.bz_credit(&a, 5).expect("refund");
+        state.bz_credit(&a, Amount::new(5)).expect("refund");
         assert!(!BzHoldings.holds_funds(&state, &b).expect("read"));
         check_bz_invariants(&state).expect("invariants");
     }

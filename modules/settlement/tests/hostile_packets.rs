@@ -21,7 +21,7 @@ use kawase_ibc::ibc::core::channel::types::timeout::{TimeoutHeight, TimeoutTimes
 use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, PortId};
 use kawase_ibc::ibc::core::router::module::Module;
 use kawase_ibc::ibc::primitives::Signer;
-use kawase_primitives::{Address, Delta, MemState, StateRead};
+use kawase_primitives::{Address, Amount, Delta, MemState, StateRead};
 use kawase_settlement::packet::{Instruction, Kind, PacketData};
 use kawase_settlement::{ack_is_success, Msg, Side, StateWriteExt as _};
 use kawase_token::{StateReadExt as _, StateWriteExt as _};
@@ -161,7 +161,7 @@ impl World {
         for i in 0..CUSTOMERS {
             fz.create_account(fz_cust(i), Role::Customer, Some(bank(i)), format!("dep-{i}"), String::new())
                 .expect("customer");
-            fz.mint(&bank(i), &fz_cust(i), ISSUED).expect("mint");
+            fz.mint(&bank(i), &fz_cust(i), Amount::new(ISSUED)).expect("mint");
         }
         let mut bz = Delta::new(MemState::default());
         bz.set_admin(&admin());
@@ -171,7 +171,7 @@ impl World {
         for i in 0..CUSTOMERS {
             let link = Msg::Link { signer: fz_cust(i), channel: channel(), bz: bz_cust(i), timeout_secs: 600 };
             w.round_trip(Side::Fz, link);
-            let charge = Msg::Charge { signer: fz_cust(i), channel: channel(), amount: CHARGED, timeout_secs: 600 };
+            let charge = Msg::Charge { signer: fz_cust(i), channel: channel(), amount: Amount::new(CHARGED), timeout_secs: 600 };
             w.round_trip(Side::Fz, charge);
         }
         w.check().expect("the world starts consistent");
@@ -297,7 +297,7 @@ fn one_case(w: &mut World, h: &Hostile) -> Result<(), TestCaseError> {
             deliver(w, to, &packet(seq, ChannelId::new(*chan), data.clone()))?;
         }
         Hostile::Mutated { to_fz, kind, a, b, amount, field } => {
-            let (a, b, amount) = (*a, *b, *amount);
+            let (a, b, amount) = (*a, *b, Amount::new(*amount));
             let ins = match kind {
                 0 => Instruction::Link { fz: fz_cust(a), bank: bank(a), bz: bz_cust(b) },
                 1 => Instruction::Charge { fz: fz_cust(a), bz: bz_cust(a), amount },
@@ -325,12 +325,12 @@ fn one_case(w: &mut World, h: &Hostile) -> Result<(), TestCaseError> {
                 Msg::Pay {
                     signer: bz_cust(*a),
                     to: bz_cust(*b),
-                    amount: *amount,
+                    amount: Amount::new(*amount),
                     memo: String::new(),
                     timeout_secs: 600,
                 }
             } else {
-                Msg::Charge { signer: fz_cust(*a), channel: channel(), amount: *amount, timeout_secs: 600 }
+                Msg::Charge { signer: fz_cust(*a), channel: channel(), amount: Amount::new(*amount), timeout_secs: 600 }
             };
             let Some(p) = w.send(from, msg) else { return Ok(()) };
             let real = w.recv(to, &p);

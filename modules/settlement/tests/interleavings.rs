@@ -19,7 +19,7 @@ use kawase_ibc::ibc::core::channel::types::timeout::{TimeoutHeight, TimeoutTimes
 use kawase_ibc::ibc::core::host::types::identifiers::{ChannelId, PortId};
 use kawase_ibc::ibc::core::router::module::Module;
 use kawase_ibc::ibc::primitives::Signer;
-use kawase_primitives::{Address, Context, Delta, MemState};
+use kawase_primitives::{Address, Amount, Context, Delta, MemState};
 use kawase_settlement::{BzHoldings, Msg, Side, StateReadExt as _, StateWriteExt as _};
 use kawase_token::{StateReadExt as _, StateWriteExt as _, TokenHoldings};
 use proptest::prelude::*;
@@ -117,7 +117,7 @@ impl World {
         for i in 0..CUSTOMERS {
             fz.create_account(fz_cust(i), Role::Customer, Some(bank(i)), format!("dep-{i}"), String::new())
                 .expect("customer");
-            fz.mint(&bank(i), &fz_cust(i), ISSUED).expect("mint");
+            fz.mint(&bank(i), &fz_cust(i), Amount::new(ISSUED)).expect("mint");
         }
         let mut bz = Delta::new(MemState::default());
         bz.set_admin(&admin());
@@ -177,14 +177,14 @@ impl World {
                 Msg::Link { signer: fz_cust(*i), channel: channel(), bz: bz_cust(*i), timeout_secs: 600 },
             ),
             Op::Charge(i, a) => self
-                .send(Side::Fz, Msg::Charge { signer: fz_cust(*i), channel: channel(), amount: *a, timeout_secs: 600 }),
+                .send(Side::Fz, Msg::Charge { signer: fz_cust(*i), channel: channel(), amount: Amount::new(*a), timeout_secs: 600 }),
             Op::Pay(a, b, x) if a != b => self.send(
                 Side::Bz,
-                Msg::Pay { signer: bz_cust(*a), to: bz_cust(*b), amount: *x, memo: String::new(), timeout_secs: 600 },
+                Msg::Pay { signer: bz_cust(*a), to: bz_cust(*b), amount: Amount::new(*x), memo: String::new(), timeout_secs: 600 },
             ),
             Op::Pay(..) => {}
             Op::Discharge(i, a) => {
-                self.send(Side::Bz, Msg::Discharge { signer: bz_cust(*i), amount: *a, timeout_secs: 600 })
+                self.send(Side::Bz, Msg::Discharge { signer: bz_cust(*i), amount: Amount::new(*a), timeout_secs: 600 })
             }
             Op::Freeze(i) | Op::Unfreeze(i) => {
                 let m = if matches!(op, Op::Freeze(_)) {
@@ -288,9 +288,9 @@ impl World {
         let mut reserved_sum = 0u128;
         for i in 0..CUSTOMERS {
             let reserved = fz.reserved(channel().as_str(), &fz_cust(i)).map_err(|e| e.to_string())?;
-            reserved_sum += reserved;
+            reserved_sum += reserved.get();
             let on_bz = match bz.bz_account(&bz_cust(i)).map_err(|e| e.to_string())? {
-                Some(a) => a.balance + a.held,
+                Some(a) => a.balance.get() + a.held.get(),
                 None => 0,
             };
             if reserved != on_bz {
@@ -345,13 +345,13 @@ fn payment_to_a_frozen_payee_is_refused_and_refunded() {
     w.drain();
     w.step(&Op::Freeze(1));
     w.step(&Op::Pay(0, 1, 200));
-    assert_eq!(w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance, a.held)), Some((300, 200)));
+    assert_eq!(w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance.get(), a.held.get())), Some((300, 200)));
     w.step(&Op::Deliver(0));
     // The FZ refused: nothing moved there.
     assert_eq!(w.fz.borrow().reserved(channel().as_str(), &fz_cust(1)).expect("r"), 0);
     w.step(&Op::Ack(0));
-    assert_eq!(w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance, a.held)), Some((500, 0)));
-    assert_eq!(w.bz.borrow().bz_account(&bz_cust(1)).expect("b").map(|a| a.balance), Some(0));
+    assert_eq!(w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance.get(), a.held.get())), Some((500, 0)));
+    assert_eq!(w.bz.borrow().bz_account(&bz_cust(1)).expect("b").map(|a| a.balance.get()), Some(0));
     w.check_always().expect("invariants");
     w.check_quiescent().expect("quiescent");
 }
@@ -415,7 +415,7 @@ fn a_payment_to_a_payee_frozen_on_the_bz_after_sending_still_credits_it_on_the_a
     w.step(&Op::BzFreeze(1));
     w.drain();
     // The FZ settled, so the money is the payee's: credited (frozen, not lost).
-    assert_eq!(w.bz.borrow().bz_account(&bz_cust(1)).expect("b").map(|a| a.balance), Some(200));
+    assert_eq!(w.bz.borrow().bz_account(&bz_cust(1)).expect("b").map(|a| a.balance.get()), Some(200));
     w.check_always().expect("invariants");
     w.check_quiescent().expect("quiescent");
 }

@@ -1,4 +1,4 @@
-use kawase_primitives::{Address, ErrorCode, StateError};
+use kawase_primitives::{Address, Amount, ErrorCode, StateError};
 
 /// Errors of the token module. Codes are stable: never renumber.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,7 +10,7 @@ pub enum Error {
     #[error("invalid amount: {0}")]
     InvalidAmount(String),
     #[error("insufficient funds: {address} has {available}, needs {needed}")]
-    InsufficientFunds { address: Address, available: u128, needed: u128 },
+    InsufficientFunds { address: Address, available: Amount, needed: Amount },
     #[error("amount overflows: {0}")]
     Overflow(&'static str),
     #[error("reference id `{0}` was already used")]
@@ -24,13 +24,13 @@ pub enum Error {
     #[error("sender and receiver are the same account")]
     SelfTransfer,
     #[error("{debtor} owes {creditor} only {owed}, cannot settle {amount}")]
-    PositionExceeded { debtor: Address, creditor: Address, owed: u128, amount: u128 },
+    PositionExceeded { debtor: Address, creditor: Address, owed: Amount, amount: Amount },
     #[error("settlement id `{0}` was already recorded")]
     SettlementIdUsed(String),
     #[error("invalid genesis: {0}")]
     InvalidGenesis(String),
     #[error("insufficient reserved deposit: {address} has {available} reserved on {channel}, needs {needed}")]
-    InsufficientReserved { address: Address, channel: String, available: u128, needed: u128 },
+    InsufficientReserved { address: Address, channel: String, available: Amount, needed: Amount },
     /// Deposit tokens live on the FZ; a BZ moves money only as settlement
     /// instructions, so nothing can be minted there without an FZ deposit.
     #[error("token messages run on the Financial Zone only; on a Business Zone use the settlement messages")]

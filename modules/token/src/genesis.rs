@@ -1,5 +1,5 @@
 use kawase_accounts::StateReadExt as _;
-use kawase_primitives::{parse_amount, Address, StateWrite};
+use kawase_primitives::{Address, Amount, StateWrite};
 
 use crate::state::StateWriteExt as _;
 use crate::Error;
@@ -27,9 +27,11 @@ impl Genesis {
             if !seen.insert(b.address) {
                 return Err(Error::InvalidGenesis(format!("duplicate balance for {}", b.address)));
             }
-            let amount =
-                parse_amount(&b.amount).map_err(|e| Error::InvalidGenesis(format!("balance of {}: {e}", b.address)))?;
-            if amount == 0 {
+            let amount = b
+                .amount
+                .parse::<Amount>()
+                .map_err(|e| Error::InvalidGenesis(format!("balance of {}: {e}", b.address)))?;
+            if amount.is_zero() {
                 continue;
             }
             let (_, bank) = state

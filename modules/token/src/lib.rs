@@ -1,4 +1,4 @@
-//! Deposit tokens: 1 token = 1 yen, integer u128 amounts.
+//! Deposit tokens: 1 token = 1 yen, integer [`kawase_primitives::Amount`]s.
 //!
 //! Every balance is a deposit liability of the holder's bank, so each
 //! bank's supply equals the sum of its customers' balances. A transfer
@@ -20,7 +20,7 @@ pub use genesis::{BalanceGenesis, Genesis};
 pub use invariants::check_invariants;
 pub use module::Token;
 pub use msg::Msg;
-pub use state::{amount_string, BankStats, Position, StateReadExt, StateWriteExt, TokenHoldings};
+pub use state::{BankStats, Position, StateReadExt, StateWriteExt, TokenHoldings};
 
 pub const CODESPACE: &str = "token";
 

@@ -107,7 +107,7 @@ impl kawase_primitives::Module for Token {
         for (addr, _) in &balances {
             let bank = kawase_accounts::StateReadExt::existing_account(state, addr).map_err(|x| x.to_string())?.bank;
             let s = state.bank_stats(&bank.ok_or("token: a holder without a bank")?).map_err(e)?;
-            if s.burned != 0 || s.settled_in != 0 || s.settled_out != 0 {
+            if !s.burned.is_zero() || !s.settled_in.is_zero() || !s.settled_out.is_zero() {
                 return Err("token: burns and settlements have no genesis form".into());
             }
         }
@@ -124,13 +124,13 @@ impl kawase_primitives::Module for Token {
         Some(match path {
             "balance" => query_address(data).and_then(|a| {
                 let amount = state.balance(&a).map_err(internal)?;
-                json_answer(&serde_json::json!({ "address": a, "amount": amount.to_string() }))
+                json_answer(&serde_json::json!({ "address": a, "amount": amount }))
             }),
             "bank" => query_address(data).and_then(|a| json_answer(&state.bank_stats(&a).map_err(internal)?)),
             "total_supply" => state
                 .total_supply()
                 .map_err(internal)
-                .and_then(|t| json_answer(&serde_json::json!({ "amount": t.to_string() }))),
+                .and_then(|t| json_answer(&serde_json::json!({ "amount": t }))),
             "positions" => state.positions().map_err(internal).and_then(|p| json_answer(&p)),
             _ => return None,
         })

@@ -1,6 +1,6 @@
 //! Messages of `kawase.token.v1`.
 use kawase_accounts::{Role, StateReadExt as _};
-use kawase_primitives::{parse_amount, proto_name, Address, AmountError, Context, Event, StateWrite};
+use kawase_primitives::{proto_name, Address, Amount, Context, Event, StateWrite};
 use prost::Name;
 
 use crate::state::StateWriteExt as _;
@@ -13,7 +13,7 @@ pub struct MsgIssue {
     pub signer: String,
     #[prost(string, tag = "2")]
     pub to: String,
-    /// Decimal u128 string.
+    /// Decimal string (an [`Amount`]).
     #[prost(string, tag = "3")]
     pub amount: String,
     /// The bank's core-banking reference; single-use per bank.
@@ -71,22 +71,21 @@ proto_name!(MsgSettlePosition, "kawase.token.v1", "MsgSettlePosition");
 /// A statelessly valid token action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
-    Issue { signer: Address, to: Address, amount: u128, reference_id: String },
-    Redeem { signer: Address, owner: Address, amount: u128, reference_id: String },
-    Transfer { from: Address, to: Address, amount: u128, memo: String },
-    SettlePosition { signer: Address, debtor: Address, creditor: Address, amount: u128, settlement_id: String },
+    Issue { signer: Address, to: Address, amount: Amount, reference_id: String },
+    Redeem { signer: Address, owner: Address, amount: Amount, reference_id: String },
+    Transfer { from: Address, to: Address, amount: Amount, memo: String },
+    SettlePosition { signer: Address, debtor: Address, creditor: Address, amount: Amount, settlement_id: String },
 }
 
 fn addr(field: &'static str, s: &str) -> Result<Address, Error> {
     kawase_primitives::parse_address_field(field, s).map_err(|(field, reason)| Error::InvalidField { field, reason })
 }
 
-/// Positive, canonical u128.
-pub fn amount(s: &str) -> Result<u128, Error> {
-    match parse_amount(s) {
-        Ok(0) => Err(Error::ZeroAmount),
-        Ok(v) => Ok(v),
-        Err(e @ AmountError::Overflow(_)) => Err(Error::InvalidAmount(e.to_string())),
+/// A positive [`Amount`] in its canonical decimal form.
+pub fn amount(s: &str) -> Result<Amount, Error> {
+    match s.parse::<Amount>() {
+        Ok(a) if a.is_zero() => Err(Error::ZeroAmount),
+        Ok(a) => Ok(a),
         Err(e) => Err(Error::InvalidAmount(e.to_string())),
     }
 }

@@ -1,5 +1,5 @@
 use kawase_accounts::HoldingsCheck;
-use kawase_primitives::{Address, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
+use kawase_primitives::{Amount, Address, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 
 use crate::{state_key, Error};
 
@@ -8,57 +8,44 @@ use crate::{state_key, Error};
 pub struct Position {
     pub debtor: Address,
     pub creditor: Address,
-    #[serde(with = "amount_string")]
-    pub amount: u128,
+    pub amount: Amount,
 }
 
 /// Lifetime counters of one bank; they tie supply to positions (see
-/// `check_invariants`).
+/// `check_invariants`). JSON carries each as a decimal string.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BankStats {
-    #[serde(with = "amount_string")]
-    pub supply: u128,
-    #[serde(with = "amount_string")]
-    pub minted: u128,
-    #[serde(with = "amount_string")]
-    pub burned: u128,
-    #[serde(with = "amount_string")]
-    pub settled_out: u128,
-    #[serde(with = "amount_string")]
-    pub settled_in: u128,
-}
-
-/// JSON carries u128 as a decimal string (JavaScript numbers lose yen).
-pub mod amount_string {
-    pub fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.to_string())
-    }
+    pub supply: Amount,
+    pub minted: Amount,
+    pub burned: Amount,
+    pub settled_out: Amount,
+    pub settled_in: Amount,
 }
 
 pub trait StateReadExt: StateRead {
-    fn balance(&self, a: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::balance(a))?)
+    fn balance(&self, a: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::balance(a))?)
     }
 
-    fn supply(&self, bank: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::supply(bank))?)
+    fn supply(&self, bank: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::supply(bank))?)
     }
 
-    fn total_supply(&self) -> Result<u128, Error> {
-        Ok(self.get_u128(state_key::total_supply())?)
+    fn total_supply(&self) -> Result<Amount, Error> {
+        Ok(self.get_amount(state_key::total_supply())?)
     }
 
-    fn owes(&self, debtor: &Address, creditor: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::owes(debtor, creditor))?)
+    fn owes(&self, debtor: &Address, creditor: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::owes(debtor, creditor))?)
     }
 
     fn bank_stats(&self, bank: &Address) -> Result<BankStats, Error> {
         Ok(BankStats {
             supply: self.supply(bank)?,
-            minted: self.get_u128(&state_key::minted(bank))?,
-            burned: self.get_u128(&state_key::burned(bank))?,
-            settled_out: self.get_u128(&state_key::settled_out(bank))?,
-            settled_in: self.get_u128(&state_key::settled_in(bank))?,
+            minted: self.get_amount(&state_key::minted(bank))?,
+            burned: self.get_amount(&state_key::burned(bank))?,
+            settled_out: self.get_amount(&state_key::settled_out(bank))?,
+            settled_in: self.get_amount(&state_key::settled_in(bank))?,
         })
     }
 
@@ -70,38 +57,38 @@ pub trait StateReadExt: StateRead {
                 .ok_or_else(|| kawase_primitives::StateError("corrupt position key".into()))?;
             let arr: [u8; 16] =
                 v.as_slice().try_into().map_err(|_| kawase_primitives::StateError("corrupt position".into()))?;
-            out.push(Position { debtor, creditor, amount: u128::from_be_bytes(arr) });
+            out.push(Position { debtor, creditor, amount: Amount::from_be_bytes(arr) });
         }
         Ok(out)
     }
 
     /// Deposit `a` has reserved for the BZ behind `channel`.
-    fn reserved(&self, channel: &str, a: &Address) -> Result<u128, Error> {
-        Ok(self.get_u128(&state_key::reserved(channel, a))?)
+    fn reserved(&self, channel: &str, a: &Address) -> Result<Amount, Error> {
+        Ok(self.get_amount(&state_key::reserved(channel, a))?)
     }
 
     /// All non-zero reserved amounts, ordered by (channel, address).
-    fn all_reserved(&self) -> Result<Vec<(String, Address, u128)>, Error> {
+    fn all_reserved(&self) -> Result<Vec<(String, Address, Amount)>, Error> {
         let mut out = Vec::new();
         for (k, v) in self.prefix_raw(state_key::reserved_prefix())? {
             let (c, a) = state_key::parse_reserved(&k)
                 .ok_or_else(|| kawase_primitives::StateError("corrupt reserved key".into()))?;
             let arr: [u8; 16] =
                 v.as_slice().try_into().map_err(|_| kawase_primitives::StateError("corrupt reserved".into()))?;
-            out.push((c, a, u128::from_be_bytes(arr)));
+            out.push((c, a, Amount::from_be_bytes(arr)));
         }
         Ok(out)
     }
 
     /// All non-zero balances, ordered by address.
-    fn balances(&self) -> Result<Vec<(Address, u128)>, Error> {
+    fn balances(&self) -> Result<Vec<(Address, Amount)>, Error> {
         let mut out = Vec::new();
         for (k, v) in self.prefix_raw(state_key::balance_prefix())? {
             let a = state_key::parse_balance(&k)
                 .ok_or_else(|| kawase_primitives::StateError("corrupt balance key".into()))?;
             let arr: [u8; 16] =
                 v.as_slice().try_into().map_err(|_| kawase_primitives::StateError("corrupt balance".into()))?;
-            out.push((a, u128::from_be_bytes(arr)));
+            out.push((a, Amount::from_be_bytes(arr)));
         }
         Ok(out)
     }
@@ -109,43 +96,45 @@ pub trait StateReadExt: StateRead {
 
 impl<T: StateRead + ?Sized> StateReadExt for T {}
 
-fn add(key: &'static str, a: u128, b: u128) -> Result<u128, Error> {
-    a.checked_add(b).ok_or(Error::Overflow(key))
+/// An overflowing sum is `Error::Overflow(what)`.
+fn add(what: &'static str, a: Amount, b: Amount) -> Result<Amount, Error> {
+    a.checked_add(b).map_err(|_| Error::Overflow(what))
 }
 
 /// Subtraction that cannot fail unless state is already inconsistent.
-fn sub_internal(what: &'static str, a: u128, b: u128) -> Result<u128, Error> {
-    a.checked_sub(b).ok_or_else(|| {
+fn sub_internal(what: &'static str, a: Amount, b: Amount) -> Result<Amount, Error> {
+    a.checked_sub(b).map_err(|_| {
         Error::Storage(kawase_primitives::StateError(format!("{what} would go negative: state inconsistent")))
     })
 }
 
 pub trait StateWriteExt: StateWrite {
-    fn credit(&mut self, a: &Address, amount: u128) -> Result<(), Error> {
+    fn credit(&mut self, a: &Address, amount: Amount) -> Result<(), Error> {
         let b = add("balance", self.balance(a)?, amount)?;
-        self.put_u128(state_key::balance(a), b);
+        self.put_amount(state_key::balance(a), b);
         Ok(())
     }
 
-    fn debit(&mut self, a: &Address, amount: u128) -> Result<(), Error> {
+    fn debit(&mut self, a: &Address, amount: Amount) -> Result<(), Error> {
         let available = self.balance(a)?;
-        let b =
-            available.checked_sub(amount).ok_or(Error::InsufficientFunds { address: *a, available, needed: amount })?;
-        self.put_u128(state_key::balance(a), b);
+        let b = available
+            .checked_sub(amount)
+            .map_err(|_| Error::InsufficientFunds { address: *a, available, needed: amount })?;
+        self.put_amount(state_key::balance(a), b);
         Ok(())
     }
 
     /// Free balance -> reserved for `channel` (a charge to a BZ).
-    fn reserve(&mut self, channel: &str, a: &Address, amount: u128) -> Result<(), Error> {
+    fn reserve(&mut self, channel: &str, a: &Address, amount: Amount) -> Result<(), Error> {
         self.debit(a, amount)?;
         let r = add("reserved", self.reserved(channel, a)?, amount)?;
-        self.put_u128(state_key::reserved(channel, a), r);
+        self.put_amount(state_key::reserved(channel, a), r);
         Ok(())
     }
 
     /// Reserved for `channel` -> free balance (a discharge, or a refused or
     /// timed-out charge).
-    fn unreserve(&mut self, channel: &str, a: &Address, amount: u128) -> Result<(), Error> {
+    fn unreserve(&mut self, channel: &str, a: &Address, amount: Amount) -> Result<(), Error> {
         self.take_reserved(channel, a, amount)?;
         self.credit(a, amount)
     }
@@ -157,82 +146,83 @@ pub trait StateWriteExt: StateWrite {
         channel: &str,
         from: (&Address, &Address),
         to: (&Address, &Address),
-        amount: u128,
+        amount: Amount,
     ) -> Result<(), Error> {
         let ((from, from_bank), (to, to_bank)) = (from, to);
         self.take_reserved(channel, from, amount)?;
         let r = add("reserved", self.reserved(channel, to)?, amount)?;
-        self.put_u128(state_key::reserved(channel, to), r);
+        self.put_amount(state_key::reserved(channel, to), r);
         if from_bank != to_bank {
             self.move_liability(from_bank, to_bank, amount)?;
         }
         Ok(())
     }
 
-    fn take_reserved(&mut self, channel: &str, a: &Address, amount: u128) -> Result<(), Error> {
+    fn take_reserved(&mut self, channel: &str, a: &Address, amount: Amount) -> Result<(), Error> {
         let available = self.reserved(channel, a)?;
-        let r = available.checked_sub(amount).ok_or(Error::InsufficientReserved {
+        let r = available.checked_sub(amount).map_err(|_| Error::InsufficientReserved {
             address: *a,
             channel: channel.to_owned(),
             available,
             needed: amount,
         })?;
-        self.put_u128(state_key::reserved(channel, a), r);
+        self.put_amount(state_key::reserved(channel, a), r);
         Ok(())
     }
 
     /// Tokens come into existence as a liability of `bank`.
-    fn mint(&mut self, bank: &Address, to: &Address, amount: u128) -> Result<(), Error> {
+    fn mint(&mut self, bank: &Address, to: &Address, amount: Amount) -> Result<(), Error> {
         self.credit(to, amount)?;
         let s = add("bank supply", self.supply(bank)?, amount)?;
         let t = add("total supply", self.total_supply()?, amount)?;
-        let m = add("minted", self.get_u128(&state_key::minted(bank))?, amount)?;
-        self.put_u128(state_key::supply(bank), s);
-        self.put_u128(state_key::total_supply().to_vec(), t);
-        self.put_u128(state_key::minted(bank), m);
+        let m = add("minted", self.get_amount(&state_key::minted(bank))?, amount)?;
+        self.put_amount(state_key::supply(bank), s);
+        self.put_amount(state_key::total_supply().to_vec(), t);
+        self.put_amount(state_key::minted(bank), m);
         Ok(())
     }
 
-    fn burn(&mut self, bank: &Address, from: &Address, amount: u128) -> Result<(), Error> {
+    fn burn(&mut self, bank: &Address, from: &Address, amount: Amount) -> Result<(), Error> {
         self.debit(from, amount)?;
         let s = sub_internal("bank supply", self.supply(bank)?, amount)?;
         let t = sub_internal("total supply", self.total_supply()?, amount)?;
-        let b = add("burned", self.get_u128(&state_key::burned(bank))?, amount)?;
-        self.put_u128(state_key::supply(bank), s);
-        self.put_u128(state_key::total_supply().to_vec(), t);
-        self.put_u128(state_key::burned(bank), b);
+        let b = add("burned", self.get_amount(&state_key::burned(bank))?, amount)?;
+        self.put_amount(state_key::supply(bank), s);
+        self.put_amount(state_key::total_supply().to_vec(), t);
+        self.put_amount(state_key::burned(bank), b);
         Ok(())
     }
 
     /// Moves `amount` of liability from `from_bank` to `to_bank`: the
     /// former now owes the latter, netted against any opposite position.
-    fn move_liability(&mut self, from_bank: &Address, to_bank: &Address, amount: u128) -> Result<(), Error> {
+    fn move_liability(&mut self, from_bank: &Address, to_bank: &Address, amount: Amount) -> Result<(), Error> {
         let s_from = sub_internal("bank supply", self.supply(from_bank)?, amount)?;
         let s_to = add("bank supply", self.supply(to_bank)?, amount)?;
-        self.put_u128(state_key::supply(from_bank), s_from);
-        self.put_u128(state_key::supply(to_bank), s_to);
+        self.put_amount(state_key::supply(from_bank), s_from);
+        self.put_amount(state_key::supply(to_bank), s_to);
         let reverse = self.owes(to_bank, from_bank)?;
-        if reverse >= amount {
-            self.put_u128(state_key::owes(to_bank, from_bank), reverse - amount);
-        } else {
-            self.put_u128(state_key::owes(to_bank, from_bank), 0);
-            let fwd = add("position", self.owes(from_bank, to_bank)?, amount - reverse)?;
-            self.put_u128(state_key::owes(from_bank, to_bank), fwd);
+        match reverse.checked_sub(amount) {
+            Ok(left) => self.put_amount(state_key::owes(to_bank, from_bank), left),
+            Err(_) => {
+                self.put_amount(state_key::owes(to_bank, from_bank), Amount::ZERO);
+                let fwd = add("position", self.owes(from_bank, to_bank)?, sub_internal("position", amount, reverse)?)?;
+                self.put_amount(state_key::owes(from_bank, to_bank), fwd);
+            }
         }
         Ok(())
     }
 
     /// Records that `debtor` paid `creditor` off chain.
-    fn settle(&mut self, debtor: &Address, creditor: &Address, amount: u128) -> Result<(), Error> {
+    fn settle(&mut self, debtor: &Address, creditor: &Address, amount: Amount) -> Result<(), Error> {
         let owed = self.owes(debtor, creditor)?;
-        if amount > owed {
-            return Err(Error::PositionExceeded { debtor: *debtor, creditor: *creditor, owed, amount });
-        }
-        self.put_u128(state_key::owes(debtor, creditor), owed - amount);
-        let o = add("settled", self.get_u128(&state_key::settled_out(debtor))?, amount)?;
-        let i = add("settled", self.get_u128(&state_key::settled_in(creditor))?, amount)?;
-        self.put_u128(state_key::settled_out(debtor), o);
-        self.put_u128(state_key::settled_in(creditor), i);
+        let left = owed
+            .checked_sub(amount)
+            .map_err(|_| Error::PositionExceeded { debtor: *debtor, creditor: *creditor, owed, amount })?;
+        self.put_amount(state_key::owes(debtor, creditor), left);
+        let o = add("settled", self.get_amount(&state_key::settled_out(debtor))?, amount)?;
+        let i = add("settled", self.get_amount(&state_key::settled_in(creditor))?, amount)?;
+        self.put_amount(state_key::settled_out(debtor), o);
+        self.put_amount(state_key::settled_in(creditor), i);
         Ok(())
     }
 
@@ -254,7 +244,7 @@ pub struct TokenHoldings;
 
 impl<S: StateRead + ?Sized> HoldingsCheck<S> for TokenHoldings {
     fn holds_funds(&self, state: &S, address: &Address) -> Result<bool, kawase_accounts::Error> {
-        Ok(state.get_u128(&state_key::balance(address))? != 0
+        Ok(!state.get_amount(&state_key::balance(address))?.is_zero()
             || state
                 .all_reserved()
                 .map_err(|e| kawase_primitives::StateError(e.to_string()))?

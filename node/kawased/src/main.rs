@@ -11,6 +11,7 @@ mod rejoin;
 mod rpc;
 mod start;
 mod txcmd;
+mod txlist;
 
 use std::path::PathBuf;
 

@@ -70,6 +70,9 @@ pub enum TxCmd {
     /// Settlement module: link and charge on the FZ, pay and discharge on the BZ.
     #[command(subcommand)]
     Settlement(SettlementTx),
+    /// List every message the chain's modules accept (from the module
+    /// registry) and the command that sends it.
+    Messages,
 }
 
 #[derive(Subcommand)]
@@ -96,6 +99,7 @@ pub enum AccountsTx {
         tx: TxOpts,
     },
     /// Bank or admin: freeze an account.
+    #[command(visible_alias = "freeze-account")]
     Freeze {
         address: String,
         #[arg(long)]
@@ -104,12 +108,14 @@ pub enum AccountsTx {
         tx: TxOpts,
     },
     /// Bank or admin: unfreeze an account.
+    #[command(visible_alias = "unfreeze-account")]
     Unfreeze {
         address: String,
         #[command(flatten)]
         tx: TxOpts,
     },
     /// Bank: close an account that holds nothing (final).
+    #[command(visible_alias = "close-account")]
     Close {
         address: String,
         #[command(flatten)]
@@ -228,6 +234,7 @@ fn amount(s: &str) -> Result<u128> {
 fn message(cmd: TxCmd, keys: &KeyringOpts) -> Result<(CosmosAny, TxOpts)> {
     let from = |t: &TxOpts| keys.address(&t.from);
     Ok(match cmd {
+        TxCmd::Messages => bail!("`tx messages` sends nothing"),
         TxCmd::Accounts(a) => match a {
             AccountsTx::RegisterBank { bank, name, tx } => {
                 (msgs::register_bank(from(&tx)?, keys.address(&bank)?, &name), tx)
@@ -282,6 +289,9 @@ fn message(cmd: TxCmd, keys: &KeyringOpts) -> Result<(CosmosAny, TxOpts)> {
 }
 
 pub async fn run_tx(cmd: TxCmd, keys: &KeyringOpts, node: &NodeOpts, output: Output) -> Result<()> {
+    if let TxCmd::Messages = cmd {
+        return crate::txlist::print(output);
+    }
     let (msg, opts) = message(cmd, keys)?;
     let key = keys.signer(&opts.from)?;
     let address = key.address();

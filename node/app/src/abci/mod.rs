@@ -1,23 +1,29 @@
-//! `tendermint_abci::Application` (ABCI 2.0) over the Merkle store.
+//! The application (ABCI 2.0) over the Merkle store: opening, InitChain,
+//! FinalizeBlock and Commit here; CheckTx in `check`, proposals in
+//! `proposal`, the CometBFT socket face in `socket`.
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use kawase_primitives::{Changes, Delta, Event, StateWrite};
+use kawase_primitives::{Changes, Delta, StateWrite};
 use kawase_state::{PreparedCommit, Snapshot, Storage, StorageConfig, StorageError};
 use tendermint_proto::v0_38::abci::{
-    self as pb, response_process_proposal::ProposalStatus, RequestCheckTx, RequestFinalizeBlock, RequestInfo,
-    RequestInitChain, RequestPrepareProposal, RequestProcessProposal, RequestQuery, ResponseCheckTx, ResponseCommit,
-    ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponsePrepareProposal, ResponseProcessProposal,
+    RequestFinalizeBlock, RequestInitChain, RequestQuery, ResponseCommit, ResponseFinalizeBlock, ResponseInitChain,
     ResponseQuery,
 };
+
+mod check;
+mod proposal;
+mod socket;
+
+pub use check::PrecheckedTx;
+use socket::{block_time_nanos, exec_result, fatal};
 
 use crate::exec::{self, BlockInfo, TxOutcome};
 use crate::genesis::{read_chain, AppState};
 use crate::registry::Registry;
-use crate::tx::DecodedTx;
-use crate::tx_index::{committed_success, replaces_index_entry, TxRecord};
-use crate::{state_key, Failure, Params, TxError, Zone};
+use crate::tx_index::{replaces_index_entry, TxRecord};
+use crate::{state_key, Params, Zone};
 
 /// Node-side settings of the application (not consensus-relevant).
 #[derive(Clone, Debug)]
@@ -321,251 +327,8 @@ impl App {
         Ok(ResponseCommit { retain_height: 0 })
     }
 
-    /// CheckTx: runs the full transaction on the mempool view; only
-    /// transactions that would succeed enter the mempool.
-    pub fn check_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
-        let pre = self.precheck_tx(tx)?;
-        self.check_prechecked_tx(pre)
-    }
-
-    /// The expensive, stateless half of CheckTx, run without the app lock
-    /// (block execution needs it): decode, and verify the signature against
-    /// the committed account's number. A flood of bad signatures costs CPU
-    /// on the caller's thread, never time under the lock.
-    pub fn precheck_tx(&self, tx: &[u8]) -> Result<PrecheckedTx, Failure> {
-        let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
-        let chain_id = &chain.chain_id;
-        let decoded = DecodedTx::decode_with(tx, &chain.params, &self.registry)?;
-        let committed =
-            kawase_accounts::StateReadExt::account(&self.storage.latest(), &decoded.signer).map_err(Failure::from)?;
-        // A transaction for another chain is refused by the ante phase before
-        // its signature matters: no need to verify it.
-        let sig = committed
-            .map(|a| (a.number, decoded.chain_id == *chain_id && decoded.verify_signature(chain_id, a.number)));
-        Ok(PrecheckedTx { decoded, sig })
-    }
-
-    /// The stateful half of CheckTx, under the app lock: the transaction on
-    /// the mempool view, reusing the pre-check's signature result only if
-    /// the signer's account number in the view is the one it checked.
-    pub fn check_prechecked_tx(&self, pre: PrecheckedTx) -> Result<[u8; 32], Failure> {
-        let sig = match pre.sig {
-            Some((account_number, valid)) => exec::SigCheck::Checked { account_number, valid },
-            None => exec::SigCheck::Verify,
-        };
-        self.check_tx_inner(&pre.decoded, Some(sig))
-    }
-
-    /// CheckTx again after a block. The signature is reused only from the
-    /// cache of signatures this node verified, for the same account number
-    /// and chain id; a signature over a number the account no longer has
-    /// (its registration committed in another order) is verified again.
-    pub fn recheck_tx_bytes(&self, tx: &[u8]) -> Result<[u8; 32], Failure> {
-        let chain = self.chain.get().ok_or(TxError::NotInitialised)?;
-        let decoded = DecodedTx::decode_with(tx, &chain.params, &self.registry)?;
-        self.check_tx_inner(&decoded, None)
-    }
-
-    /// `sig` is `None` for a recheck (use the cache).
-    fn check_tx_inner(&self, decoded: &DecodedTx, sig: Option<exec::SigCheck<'_>>) -> Result<[u8; 32], Failure> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let chain = inner.chain.clone().ok_or(TxError::NotInitialised)?;
-        let height = inner.storage.latest_version().unwrap_or(0) + 1;
-        // Mempool checks run as of the last block's time (IBC timeouts).
-        let time_nanos = match inner.check_time_nanos {
-            Some(t) => t,
-            None => {
-                let t = kawase_ibc::host_consensus_state(&inner.check, height - 1)
-                    .map(|cs| cs.timestamp().unix_timestamp_nanos())
-                    .ok()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0);
-                inner.check_time_nanos = (height > 1).then_some(t);
-                t
-            }
-        };
-        let block = BlockInfo {
-            chain_id: chain.chain_id.clone(),
-            zone: chain.zone,
-            height,
-            block_time_secs: (time_nanos / 1_000_000_000) as i64,
-            block_time_nanos: time_nanos,
-        };
-        let mut child = Delta::new(&inner.check);
-        let sig = sig.unwrap_or(exec::SigCheck::Cached(&inner.sig_cache));
-        // A storage failure refuses the transaction here (CheckTx results
-        // are node-local); block execution is what halts on one.
-        let out = exec::run_tx(&self.registry, &mut child, decoded, &block, sig).map_err(|e| {
-            tracing::error!(error = %e, "CheckTx");
-            Failure::from(TxError::Internal(e.to_string()))
-        })?;
-        out.result?;
-        // The ante phase passed, so the signer exists in the view.
-        let number = kawase_accounts::StateReadExt::account(&child, &decoded.signer)
-            .map_err(Failure::from)?
-            .map(|a| a.number)
-            .ok_or_else(|| TxError::Internal("signer vanished after the ante phase".into()))?;
-        let changes = child.into_changes();
-        inner.sig_cache.insert(decoded.hash, number, &chain.chain_id);
-        inner.check.apply(changes);
-        inner.check.take_events();
-        Ok(decoded.hash)
-    }
-
-    /// Validity of a proposed block: within the limits, every transaction
-    /// decodes, none appears twice, and none repeats a committed success
-    /// (an honest mempool never holds one: its sequence is used). A tx whose
-    /// earlier inclusion failed without effect may come again.
-    pub fn proposal_is_valid(&self, txs: &[Bytes]) -> bool {
-        let inner = self.lock();
-        let Some(chain) = inner.chain.as_ref() else { return false };
-        let p = &chain.params;
-        let total: u64 = txs.iter().map(|t| t.len() as u64).sum();
-        if txs.len() as u64 > p.max_block_txs || total > p.max_block_bytes {
-            return false;
-        }
-        let mut seen = std::collections::HashSet::with_capacity(txs.len());
-        let latest = inner.storage.latest();
-        for t in txs {
-            let Ok(tx) = DecodedTx::decode_with(t, p, &self.registry) else { return false };
-            if !seen.insert(tx.hash) {
-                return false;
-            }
-            match committed_success(&latest, &tx.hash) {
-                Ok(false) => {}
-                Ok(true) => return false,
-                Err(e) => fatal("ProcessProposal", e),
-            }
-        }
-        true
-    }
-
-    /// Picks mempool transactions for a proposal within the block limits.
-    pub fn select_txs(&self, req: &RequestPrepareProposal) -> Vec<Bytes> {
-        let inner = self.lock();
-        let Some(chain) = inner.chain.as_ref() else { return Vec::new() };
-        let p = &chain.params;
-        let byte_budget = u64::try_from(req.max_tx_bytes).unwrap_or(0).min(p.max_block_bytes);
-        let mut used = 0u64;
-        let mut out = Vec::new();
-        for tx in &req.txs {
-            if out.len() as u64 >= p.max_block_txs {
-                break;
-            }
-            let len = tx.len() as u64;
-            if used + len > byte_budget || DecodedTx::decode_with(tx, p, &self.registry).is_err() {
-                continue;
-            }
-            used += len;
-            out.push(tx.clone());
-        }
-        out
-    }
-
     pub fn query_request(&self, req: &RequestQuery) -> ResponseQuery {
         crate::query::handle(&self.storage, &self.registry, req)
     }
 }
 
-/// A transaction after the lock-free half of CheckTx.
-pub struct PrecheckedTx {
-    decoded: DecodedTx,
-    /// The committed signer's account number and whether the signature is
-    /// valid for it; `None` when the signer is not committed yet.
-    sig: Option<(u64, bool)>,
-}
-
-impl PrecheckedTx {
-    pub fn hash(&self) -> [u8; 32] {
-        self.decoded.hash
-    }
-}
-
-fn abci_events(events: &[Event]) -> Vec<pb::Event> {
-    events
-        .iter()
-        .map(|e| pb::Event {
-            r#type: e.kind.clone(),
-            attributes: e
-                .attributes
-                .iter()
-                .map(|(k, v)| pb::EventAttribute { key: k.clone(), value: v.clone(), index: true })
-                .collect(),
-        })
-        .collect()
-}
-
-fn exec_result(o: &TxOutcome) -> pb::ExecTxResult {
-    match &o.result {
-        Ok(()) => pb::ExecTxResult { events: abci_events(&o.events), ..Default::default() },
-        Err(f) => pb::ExecTxResult {
-            code: f.code,
-            codespace: f.codespace.into(),
-            log: f.log.clone(),
-            events: abci_events(&o.events),
-            ..Default::default()
-        },
-    }
-}
-
-fn fatal(what: &str, e: AppError) -> ! {
-    // Continuing after a consensus-critical failure could fork the chain;
-    // stopping lets the operator restart from the last commit.
-    tracing::error!(error = %e, "{what} failed");
-    panic!("{what} failed: {e}");
-}
-
-impl tendermint_abci::Application for App {
-    fn info(&self, _req: RequestInfo) -> ResponseInfo {
-        let c = self.committed().unwrap_or_else(|e| fatal("Info", e));
-        ResponseInfo {
-            data: "kawase".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            app_version: 1,
-            last_block_height: c.height as i64,
-            last_block_app_hash: if c.height == 0 { Bytes::new() } else { Bytes::copy_from_slice(&c.app_hash) },
-        }
-    }
-
-    fn init_chain(&self, req: RequestInitChain) -> ResponseInitChain {
-        self.try_init_chain(req).unwrap_or_else(|e| fatal("InitChain", e))
-    }
-
-    fn query(&self, req: RequestQuery) -> ResponseQuery {
-        self.query_request(&req)
-    }
-
-    fn check_tx(&self, req: RequestCheckTx) -> ResponseCheckTx {
-        match self.check_tx_bytes(&req.tx) {
-            Ok(_) => ResponseCheckTx::default(),
-            Err(f) => ResponseCheckTx { code: f.code, codespace: f.codespace.into(), log: f.log, ..Default::default() },
-        }
-    }
-
-    fn commit(&self) -> ResponseCommit {
-        self.try_commit().unwrap_or_else(|e| fatal("Commit", e))
-    }
-
-    fn prepare_proposal(&self, req: RequestPrepareProposal) -> ResponsePrepareProposal {
-        ResponsePrepareProposal { txs: self.select_txs(&req) }
-    }
-
-    fn process_proposal(&self, req: RequestProcessProposal) -> ResponseProcessProposal {
-        let status = if self.proposal_is_valid(&req.txs) { ProposalStatus::Accept } else { ProposalStatus::Reject };
-        ResponseProcessProposal { status: status as i32 }
-    }
-
-    fn finalize_block(&self, req: RequestFinalizeBlock) -> ResponseFinalizeBlock {
-        self.try_finalize_block(req).unwrap_or_else(|e| fatal("FinalizeBlock", e))
-    }
-}
-
-/// A protobuf timestamp as nanoseconds since the epoch (0 before it).
-fn block_time_nanos(t: &tendermint_proto::google::protobuf::Timestamp) -> u64 {
-    u64::try_from(t.seconds)
-        .ok()
-        .and_then(|s| s.checked_mul(1_000_000_000))
-        .and_then(|s| s.checked_add(u64::try_from(t.nanos).ok()?))
-        .unwrap_or(0)
-}
