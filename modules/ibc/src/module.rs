@@ -226,7 +226,8 @@ impl kawase_primitives::Module for Ibc {
     }
 
     fn export_genesis(&self, state: &dyn StateRead, _zone: Zone) -> Result<serde_json::Value, String> {
-        let clients = state.prefix_raw(b"clients/").map_err(|e| e.to_string())?;
+        let prefix = format!("{}/", ibc::core::host::types::path::ClientStatePath::prefix());
+        let clients = state.prefix_raw(prefix.as_bytes()).map_err(|e| e.to_string())?;
         if !clients.is_empty() {
             return Err("ibc: light clients have no genesis form".into());
         }

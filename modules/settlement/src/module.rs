@@ -128,13 +128,21 @@ impl kawase_primitives::Module for Settlement {
         g.apply(&mut scratch, side(zone)).map_err(|e| format!("settlement: {e}"))
     }
 
-    fn init_genesis(&self, section: &serde_json::Value, zone: Zone, mut state: &mut dyn StateWrite) -> Result<(), String> {
+    fn init_genesis(
+        &self,
+        section: &serde_json::Value,
+        zone: Zone,
+        mut state: &mut dyn StateWrite,
+    ) -> Result<(), String> {
         parse(section)?.apply(&mut state, side(zone)).map_err(|e| format!("settlement: {e}"))
     }
 
     fn export_genesis(&self, state: &dyn StateRead, _zone: Zone) -> Result<serde_json::Value, String> {
         let e = |x: Error| x.to_string();
-        if !state.fz_links().map_err(e)?.is_empty() || !state.holds().map_err(e)?.is_empty() || !state.bz_total().map_err(e)?.is_zero() {
+        if !state.fz_links().map_err(e)?.is_empty()
+            || !state.holds().map_err(e)?.is_empty()
+            || !state.bz_total().map_err(e)?.is_zero()
+        {
             return Err("settlement: links, holds and BZ balances have no genesis form".into());
         }
         let fz = crate::CounterpartyRead::fz_counterparty(state).map_err(e)?;

@@ -171,7 +171,14 @@ mod tests {
         for i in [
             Instruction::Link { fz: a, bank: b, bz: c },
             Instruction::Charge { fz: a, bz: c, amount: Amount::MAX },
-            Instruction::Payment { from_fz: a, to_fz: b, from_bz: c, to_bz: d, amount: Amount::new(5), memo: "inv-1".into() },
+            Instruction::Payment {
+                from_fz: a,
+                to_fz: b,
+                from_bz: c,
+                to_bz: d,
+                amount: Amount::new(5),
+                memo: "inv-1".into(),
+            },
             Instruction::Discharge { fz: a, bz: c, amount: Amount::new(1) },
         ] {
             assert_eq!(Instruction::decode(&i.encode()), Ok(i));

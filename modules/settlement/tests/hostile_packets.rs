@@ -171,7 +171,8 @@ impl World {
         for i in 0..CUSTOMERS {
             let link = Msg::Link { signer: fz_cust(i), channel: channel(), bz: bz_cust(i), timeout_secs: 600 };
             w.round_trip(Side::Fz, link);
-            let charge = Msg::Charge { signer: fz_cust(i), channel: channel(), amount: Amount::new(CHARGED), timeout_secs: 600 };
+            let charge =
+                Msg::Charge { signer: fz_cust(i), channel: channel(), amount: Amount::new(CHARGED), timeout_secs: 600 };
             w.round_trip(Side::Fz, charge);
         }
         w.check().expect("the world starts consistent");

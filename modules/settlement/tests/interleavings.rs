@@ -176,11 +176,19 @@ impl World {
                 Side::Fz,
                 Msg::Link { signer: fz_cust(*i), channel: channel(), bz: bz_cust(*i), timeout_secs: 600 },
             ),
-            Op::Charge(i, a) => self
-                .send(Side::Fz, Msg::Charge { signer: fz_cust(*i), channel: channel(), amount: Amount::new(*a), timeout_secs: 600 }),
+            Op::Charge(i, a) => self.send(
+                Side::Fz,
+                Msg::Charge { signer: fz_cust(*i), channel: channel(), amount: Amount::new(*a), timeout_secs: 600 },
+            ),
             Op::Pay(a, b, x) if a != b => self.send(
                 Side::Bz,
-                Msg::Pay { signer: bz_cust(*a), to: bz_cust(*b), amount: Amount::new(*x), memo: String::new(), timeout_secs: 600 },
+                Msg::Pay {
+                    signer: bz_cust(*a),
+                    to: bz_cust(*b),
+                    amount: Amount::new(*x),
+                    memo: String::new(),
+                    timeout_secs: 600,
+                },
             ),
             Op::Pay(..) => {}
             Op::Discharge(i, a) => {
@@ -345,12 +353,18 @@ fn payment_to_a_frozen_payee_is_refused_and_refunded() {
     w.drain();
     w.step(&Op::Freeze(1));
     w.step(&Op::Pay(0, 1, 200));
-    assert_eq!(w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance.get(), a.held.get())), Some((300, 200)));
+    assert_eq!(
+        w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance.get(), a.held.get())),
+        Some((300, 200))
+    );
     w.step(&Op::Deliver(0));
     // The FZ refused: nothing moved there.
     assert_eq!(w.fz.borrow().reserved(channel().as_str(), &fz_cust(1)).expect("r"), 0);
     w.step(&Op::Ack(0));
-    assert_eq!(w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance.get(), a.held.get())), Some((500, 0)));
+    assert_eq!(
+        w.bz.borrow().bz_account(&bz_cust(0)).expect("a").map(|a| (a.balance.get(), a.held.get())),
+        Some((500, 0))
+    );
     assert_eq!(w.bz.borrow().bz_account(&bz_cust(1)).expect("b").map(|a| a.balance.get()), Some(0));
     w.check_always().expect("invariants");
     w.check_quiescent().expect("quiescent");

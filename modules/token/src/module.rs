@@ -92,7 +92,12 @@ impl kawase_primitives::Module for Token {
         Ok(())
     }
 
-    fn init_genesis(&self, section: &serde_json::Value, _zone: Zone, mut state: &mut dyn StateWrite) -> Result<(), String> {
+    fn init_genesis(
+        &self,
+        section: &serde_json::Value,
+        _zone: Zone,
+        mut state: &mut dyn StateWrite,
+    ) -> Result<(), String> {
         parse(section)?.apply(&mut state).map_err(|e| e.to_string())
     }
 
@@ -127,10 +132,9 @@ impl kawase_primitives::Module for Token {
                 json_answer(&serde_json::json!({ "address": a, "amount": amount }))
             }),
             "bank" => query_address(data).and_then(|a| json_answer(&state.bank_stats(&a).map_err(internal)?)),
-            "total_supply" => state
-                .total_supply()
-                .map_err(internal)
-                .and_then(|t| json_answer(&serde_json::json!({ "amount": t }))),
+            "total_supply" => {
+                state.total_supply().map_err(internal).and_then(|t| json_answer(&serde_json::json!({ "amount": t })))
+            }
             "positions" => state.positions().map_err(internal).and_then(|p| json_answer(&p)),
             _ => return None,
         })

@@ -1,5 +1,5 @@
 use kawase_accounts::HoldingsCheck;
-use kawase_primitives::{Amount, Address, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
+use kawase_primitives::{Address, Amount, StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 
 use crate::{state_key, Error};
 
@@ -117,9 +117,11 @@ pub trait StateWriteExt: StateWrite {
 
     fn debit(&mut self, a: &Address, amount: Amount) -> Result<(), Error> {
         let available = self.balance(a)?;
-        let b = available
-            .checked_sub(amount)
-            .map_err(|_| Error::InsufficientFunds { address: *a, available, needed: amount })?;
+        let b = available.checked_sub(amount).map_err(|_| Error::InsufficientFunds {
+            address: *a,
+            available,
+            needed: amount,
+        })?;
         self.put_amount(state_key::balance(a), b);
         Ok(())
     }
@@ -215,9 +217,12 @@ pub trait StateWriteExt: StateWrite {
     /// Records that `debtor` paid `creditor` off chain.
     fn settle(&mut self, debtor: &Address, creditor: &Address, amount: Amount) -> Result<(), Error> {
         let owed = self.owes(debtor, creditor)?;
-        let left = owed
-            .checked_sub(amount)
-            .map_err(|_| Error::PositionExceeded { debtor: *debtor, creditor: *creditor, owed, amount })?;
+        let left = owed.checked_sub(amount).map_err(|_| Error::PositionExceeded {
+            debtor: *debtor,
+            creditor: *creditor,
+            owed,
+            amount,
+        })?;
         self.put_amount(state_key::owes(debtor, creditor), left);
         let o = add("settled", self.get_amount(&state_key::settled_out(debtor))?, amount)?;
         let i = add("settled", self.get_amount(&state_key::settled_in(creditor))?, amount)?;

@@ -3,8 +3,8 @@
 //! store, a bounded mempool with gossip, and a double-sign-safe signer.
 #![deny(clippy::unwrap_used)]
 
-pub mod block;
 mod application;
+pub mod block;
 mod commit;
 pub mod crash;
 mod engine;

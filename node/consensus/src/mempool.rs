@@ -209,8 +209,8 @@ impl<A: Application> Mempool<A> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use kawase_accounts::Role;
-    use kawase_devkit::{Demo, TestChain};
     use kawase_client::msgs;
+    use kawase_devkit::{Demo, TestChain};
 
     use super::*;
 

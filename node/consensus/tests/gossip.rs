@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use ed25519_consensus::SigningKey;
 use kawase_accounts::Role;
-use kawase_devkit::{Demo, TestChain};
 use kawase_client::msgs;
 use kawase_consensus::gossip::{self, auth, frame_limit, GossipConfig, GossipPeer, NodeId};
 use kawase_consensus::mempool::{tx_hash, Mempool, MempoolConfig};
+use kawase_devkit::{Demo, TestChain};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use ed25519_consensus::SigningKey;
 use std::time::Duration;
 
-use kawase_devkit::TestChain;
 use kawase_client::msgs;
 use kawase_consensus::gossip::{self, auth, GossipConfig, GossipPeer, NodeId};
 use kawase_consensus::mempool::{Mempool, MempoolConfig};
+use kawase_devkit::TestChain;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use tokio::io::AsyncWriteExt;

@@ -208,6 +208,19 @@ pub fn run(cmd: GenesisCmd, output: Output) -> Result<()> {
     Ok(())
 }
 
+/// The accounts section, which every genesis file has (it names the admin).
+fn accounts_of(doc: &GenesisDoc) -> Result<kawase_accounts::Genesis> {
+    let v = doc.app_state.modules.get("accounts").ok_or_else(|| anyhow!("app_state: missing field `accounts`"))?;
+    serde_json::from_value(v.clone()).map_err(|e| anyhow!("app_state: accounts: {e}"))
+}
+
+fn accounts_section(doc: &mut GenesisDoc, f: impl FnOnce(&mut kawase_accounts::Genesis)) -> Result<()> {
+    let mut g = accounts_of(doc)?;
+    f(&mut g);
+    doc.app_state.set("accounts", &g);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,8 +253,12 @@ mod tests {
         assert!(format!("{:#}", check(&dup_val).expect_err("dup validator")).contains("listed twice"));
 
         let mut unknown = base.clone();
-        let stray =
-            AccountGenesis { address: fresh(), role: Role::Customer, bank: Some(stranger), deposit_account_ref: "X-1".into() };
+        let stray = AccountGenesis {
+            address: fresh(),
+            role: Role::Customer,
+            bank: Some(stranger),
+            deposit_account_ref: "X-1".into(),
+        };
         accounts_section(&mut unknown, |g| g.accounts.push(stray)).expect("accounts");
         let e = format!("{:#}", check(&unknown).expect_err("unknown bank"));
         assert!(e.contains("unknown bank"), "{e}");
@@ -256,17 +273,4 @@ mod tests {
         none.validators.clear();
         assert!(format!("{:#}", check(&none).expect_err("no validators")).contains("no validators"));
     }
-}
-
-/// The accounts section, which every genesis file has (it names the admin).
-fn accounts_of(doc: &GenesisDoc) -> Result<kawase_accounts::Genesis> {
-    let v = doc.app_state.modules.get("accounts").ok_or_else(|| anyhow!("app_state: missing field `accounts`"))?;
-    serde_json::from_value(v.clone()).map_err(|e| anyhow!("app_state: accounts: {e}"))
-}
-
-fn accounts_section(doc: &mut GenesisDoc, f: impl FnOnce(&mut kawase_accounts::Genesis)) -> Result<()> {
-    let mut g = accounts_of(doc)?;
-    f(&mut g);
-    doc.app_state.set("accounts", &g);
-    Ok(())
 }
