@@ -21,7 +21,7 @@ pub mod state_key;
 pub mod tx;
 mod tx_index;
 
-pub use abci::{App, AppConfig, AppError, PrecheckedTx};
+pub use abci::{take_for_proposal, App, AppConfig, AppError, PrecheckedTx};
 pub use tx_index::TxRecord;
 pub use error::{Failure, TxError};
 pub use genesis::{AppState, Params, Zone};

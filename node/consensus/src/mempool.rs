@@ -168,19 +168,12 @@ impl<A: Application> Mempool<A> {
         Ok(hash)
     }
 
-    /// Oldest first, up to the limits.
+    /// Transactions for a proposal, by the app's one selection rule
+    /// (`kawase_app::take_for_proposal`; every entry passed CheckTx).
     pub fn reap(&self, max_txs: usize, max_bytes: usize) -> Vec<Vec<u8>> {
         let inner = self.lock();
-        let mut used = 0;
-        let mut out = Vec::new();
-        for (_, tx) in inner.by_seq.values() {
-            if out.len() >= max_txs || used + tx.len() > max_bytes {
-                break;
-            }
-            used += tx.len();
-            out.push(tx.clone());
-        }
-        out
+        let candidates = inner.by_seq.values().map(|(_, tx)| tx);
+        kawase_app::take_for_proposal(max_txs as u64, max_bytes as u64, candidates, |_| true).into_iter().cloned().collect()
     }
 
     /// After a commit: drop the block's transactions, then recheck the rest

@@ -17,6 +17,7 @@ mod proposal;
 mod socket;
 
 pub use check::PrecheckedTx;
+pub use proposal::take_for_proposal;
 use socket::{block_time_nanos, exec_result, fatal};
 
 use crate::exec::{self, BlockInfo, TxOutcome};

@@ -35,25 +35,53 @@ impl App {
         true
     }
 
-    /// Picks mempool transactions for a proposal within the block limits.
+    /// PrepareProposal on the socket path: CometBFT's candidates, decoded
+    /// here, taken by [`take_for_proposal`].
     pub fn select_txs(&self, req: &RequestPrepareProposal) -> Vec<Bytes> {
         let inner = self.lock();
         let Some(chain) = inner.chain.as_ref() else { return Vec::new() };
         let p = &chain.params;
         let byte_budget = u64::try_from(req.max_tx_bytes).unwrap_or(0).min(p.max_block_bytes);
-        let mut used = 0u64;
-        let mut out = Vec::new();
-        for tx in &req.txs {
-            if out.len() as u64 >= p.max_block_txs {
-                break;
-            }
-            let len = tx.len() as u64;
-            if used + len > byte_budget || DecodedTx::decode_with(tx, p, &self.registry).is_err() {
-                continue;
-            }
-            used += len;
-            out.push(tx.clone());
+        let admit = |tx: &[u8]| DecodedTx::decode_with(tx, p, &self.registry).is_ok();
+        take_for_proposal(p.max_block_txs, byte_budget, &req.txs, admit).into_iter().cloned().collect()
+    }
+}
+
+/// The one rule by which a proposal takes transactions, on both paths (the
+/// embedded engine's mempool and a CometBFT socket): oldest first, at most
+/// `max_txs`, skipping a transaction that does not fit the bytes left or
+/// that `admit` refuses. The engine's mempool admits everything (each entry
+/// passed CheckTx, decode included); the socket path decodes.
+pub fn take_for_proposal<'a, T: AsRef<[u8]> + 'a>(
+    max_txs: u64,
+    byte_budget: u64,
+    candidates: impl IntoIterator<Item = &'a T>,
+    mut admit: impl FnMut(&[u8]) -> bool,
+) -> Vec<&'a T> {
+    let mut used = 0u64;
+    let mut out = Vec::new();
+    for tx in candidates {
+        if out.len() as u64 >= max_txs {
+            break;
         }
-        out
+        let len = tx.as_ref().len() as u64;
+        if used.saturating_add(len) > byte_budget || !admit(tx.as_ref()) {
+            continue;
+        }
+        used += len;
+        out.push(tx);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_proposal_skips_what_does_not_fit_and_stops_at_the_count() {
+        let txs: Vec<Vec<u8>> = vec![vec![1; 4], vec![2; 10], vec![3; 4], vec![4; 1], vec![5; 1]];
+        let took = super::take_for_proposal(3, 9, &txs, |_| true);
+        assert_eq!(took, vec![&txs[0], &txs[2], &txs[3]], "the 10-byte tx is skipped, the count stops at 3");
+        let took = super::take_for_proposal(10, 100, &txs, |t| t[0] != 3);
+        assert_eq!(took.len(), 4, "a refused tx is skipped");
     }
 }
