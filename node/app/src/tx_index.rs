@@ -87,6 +87,17 @@ pub(crate) fn indexed_code(state: &impl StateRead, hash: &[u8; 32]) -> Result<Op
     .transpose()
 }
 
+/// `(height, index)` of the indexed occurrence of `hash`.
+pub(crate) fn location(state: &impl StateRead, hash: &[u8; 32]) -> Result<Option<(u64, u32)>, AppError> {
+    let raw = state.get_nonverifiable(&state_key::tx_result(hash)).map_err(|e| AppError::State(e.to_string()))?;
+    raw.map(|raw| {
+        prost::Message::decode(raw.as_slice())
+            .map(|r: TxRecord| (r.height, r.index))
+            .map_err(|e| AppError::State(format!("tx index entry {}: {e}", hex::encode_upper(hash))))
+    })
+    .transpose()
+}
+
 /// Whether the `/tx` index already holds a success for `hash`.
 pub(crate) fn committed_success(state: &impl StateRead, hash: &[u8; 32]) -> Result<bool, AppError> {
     Ok(indexed_code(state, hash)? == Some(0))

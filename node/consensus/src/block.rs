@@ -13,6 +13,8 @@ use tendermint_proto::Protobuf;
 
 use crate::types::{time_to_nanos, Address, ValidatorSet, ValueId, ZoneContext};
 
+pub use crate::tx_proof::tx_proof;
+
 /// CometBFT's block protocol version.
 pub const BLOCK_PROTOCOL: u64 = 11;
 

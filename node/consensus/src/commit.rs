@@ -19,8 +19,8 @@
 //! 4. FinalizeBlock runs in memory only; Commit writes the state, the app's
 //!    tx index and the block's FinalizeBlock response in one atomic batch
 //!    (`kawase_app::App::finalized_results`). Crash before: replay (3).
-//! 5. `put_results`: results and tx/event indexes in the block store, one
-//!    batch, idempotent (a committed result is never overwritten). Crash
+//! 5. `put_results`: results and the event index in the block store, one
+//!    batch, idempotent (the transaction index is the app's, written in 4). Crash
 //!    before it: the app is level with the block store but the store has no
 //!    results; `recover` writes them from the app's record of (4).
 //! 6. Mempool recheck, then subscribers: memory only. The mempool is lost

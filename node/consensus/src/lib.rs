@@ -16,6 +16,7 @@ pub mod node;
 pub mod privval;
 pub mod store;
 pub mod streams;
+mod tx_proof;
 pub mod types;
 
 pub use node::{start, CommittedBlock, ConsensusStatus, NodeError, NodeSettings, Running, Shared};

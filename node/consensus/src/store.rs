@@ -1,7 +1,7 @@
 //! The block store (`data/blockstore`): decided blocks with their commit
 //! certificates and results, blocks proposed but not yet decided, and the
-//! transaction indexes RPC serves. Written by the consensus driver only.
-use std::collections::HashMap;
+//! event index `tx_search` walks (the transaction index is the app's).
+//! Written by the consensus driver only.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,9 +34,8 @@ mod key {
     pub fn results(h: u64) -> Vec<u8> {
         [b"r/".as_slice(), &h.to_be_bytes()].concat()
     }
-    pub fn tx(hash: &[u8; 32]) -> Vec<u8> {
-        [b"t/".as_slice(), hash].concat()
-    }
+    // `t/{hash}` held a transaction index until the app's became the only
+    // one; the prefix stays unused so old stores read the same.
     /// Pending (proposed, undecided) blocks by height then block hash, so a
     /// decision drops everything at or below its height in one range.
     pub fn pending(h: u64, block_hash: &[u8; 32]) -> Vec<u8> {
@@ -71,23 +70,6 @@ mod key {
             assert!(super::event("a.b", "x", 2, 9) < super::event("a.b", "x", 10, 0));
             assert!(!super::event("a.b", "x", 1, 0).starts_with(&super::event_prefix("a.b", "xy")));
         }
-    }
-}
-
-/// Results of earlier blocks, decoded once per height while indexing
-/// duplicates (rare: only a Byzantine proposer repeats a transaction).
-#[derive(Default)]
-struct EarlierResults(HashMap<u64, ResponseFinalizeBlock>);
-
-impl EarlierResults {
-    fn succeeded(&mut self, store: &BlockStore, at: TxLocation) -> Result<bool, StoreError> {
-        let corrupt = StoreError::Corrupt { what: "results", height: at.height };
-        let results = match self.0.entry(at.height) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(store.results(at.height)?.ok_or(corrupt)?),
-        };
-        let r = results.tx_results.get(at.index as usize);
-        Ok(r.ok_or(StoreError::Corrupt { what: "results", height: at.height })?.code == 0)
     }
 }
 
@@ -165,12 +147,11 @@ impl BlockStore {
         Ok(self.db.write_opt(batch, &wo)?)
     }
 
-    /// Stores a block's results and indexes its transactions and events, in
-    /// one batch. Idempotent (recovery may write a block's results again).
-    /// A transaction's `tx` entry is its first occurrence, except that a
-    /// success replaces an earlier failure (which, failing before it used
-    /// the sequence, did nothing): a committed success is never overwritten,
-    /// so a duplicate a Byzantine proposer re-includes cannot hide it.
+    /// Stores a block's results and indexes its events, in one batch.
+    /// Idempotent (recovery may write a block's results again). The
+    /// transaction index (hash -> height and index) is the app's, written in
+    /// the state's own atomic commit (`kawase_app::App::tx_location`); this
+    /// store keeps only what `tx_search` walks.
     pub fn put_results(
         &self,
         height: u64,
@@ -179,26 +160,8 @@ impl BlockStore {
     ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         batch.put(key::results(height), results.encode_to_vec());
-        let loc = |i: u32| [height.to_be_bytes().as_slice(), &i.to_be_bytes()].concat();
-        // This block's entries so far: hash -> succeeded.
-        let mut here: HashMap<[u8; 32], bool> = HashMap::new();
-        let mut earlier = EarlierResults::default();
-        for (i, (hash, r)) in tx_hashes.iter().zip(results.tx_results.iter()).enumerate() {
+        for (i, (_, r)) in tx_hashes.iter().zip(results.tx_results.iter()).enumerate() {
             let i = i as u32;
-            let ok = r.code == 0;
-            let prev_ok = match here.get(hash) {
-                Some(&prev_ok) => Some(prev_ok),
-                None => match self.tx_location(hash)? {
-                    // Written before by this same block (a repeated put).
-                    Some(l) if l.height == height => None,
-                    Some(l) => Some(earlier.succeeded(self, l)?),
-                    None => None,
-                },
-            };
-            if prev_ok.is_none() || (ok && prev_ok == Some(false)) {
-                batch.put(key::tx(hash), loc(i));
-                here.insert(*hash, ok);
-            }
             batch.put(key::event("tx.height", &height.to_string(), height, i), []);
             for ev in &r.events {
                 for a in ev.attributes.iter().filter(|a| a.index) {
@@ -243,14 +206,6 @@ impl BlockStore {
                 .map(Some)
                 .map_err(|_| StoreError::Corrupt { what: "results", height }),
         }
-    }
-
-    pub fn tx_location(&self, hash: &[u8; 32]) -> Result<Option<TxLocation>, StoreError> {
-        Ok(self.db.get(key::tx(hash))?.and_then(|v| {
-            let h = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
-            let i = u32::from_be_bytes(v.get(8..12)?.try_into().ok()?);
-            Some(TxLocation { height: h, index: i })
-        }))
     }
 
     /// Transactions with event attribute `composite` (`type.key`) equal to
@@ -307,45 +262,5 @@ impl BlockStore {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use tendermint_proto::v0_38::abci::ExecTxResult;
-
-    use super::*;
-
-    fn results(codes: &[u32]) -> ResponseFinalizeBlock {
-        ResponseFinalizeBlock {
-            tx_results: codes.iter().map(|&code| ExecTxResult { code, ..Default::default() }).collect(),
-            ..Default::default()
-        }
-    }
-
-    fn at(store: &BlockStore, hash: &[u8; 32]) -> (u64, u32) {
-        let l = store.tx_location(hash).unwrap().unwrap();
-        (l.height, l.index)
-    }
-
-    #[test]
-    fn a_duplicate_tx_never_overwrites_a_committed_result_in_the_block_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlockStore::open(dir.path()).unwrap();
-        let (x, y, z) = ([1u8; 32], [2u8; 32], [3u8; 32]);
-        store.put_results(1, &[x], &results(&[0])).unwrap();
-        // Re-included in a later block (failing on its used sequence).
-        store.put_results(2, &[x], &results(&[6])).unwrap();
-        assert_eq!(at(&store, &x), (1, 0));
-        // Twice in one block: the first, successful one stays.
-        store.put_results(3, &[z, z], &results(&[0, 6])).unwrap();
-        assert_eq!(at(&store, &z), (3, 0));
-        // A failure that did nothing gives way to the later success.
-        store.put_results(4, &[y, x, y], &results(&[6, 6, 0])).unwrap();
-        assert_eq!((at(&store, &y), at(&store, &x)), ((4, 2), (1, 0)));
-        // Writing a block's results again (recovery) changes nothing.
-        store.put_results(4, &[y, x, y], &results(&[6, 6, 0])).unwrap();
-        assert_eq!((at(&store, &y), at(&store, &x)), ((4, 2), (1, 0)));
     }
 }

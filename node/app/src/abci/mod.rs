@@ -328,6 +328,13 @@ impl App {
         Ok(ResponseCommit { retain_height: 0 })
     }
 
+    /// Where a committed transaction is, from the one transaction index
+    /// (written in the state's atomic commit; first occurrence, or the
+    /// success that replaced a failure that did nothing).
+    pub fn tx_location(&self, hash: &[u8; 32]) -> Result<Option<(u64, u32)>, AppError> {
+        crate::tx_index::location(&self.storage.latest(), hash)
+    }
+
     pub fn query_request(&self, req: &RequestQuery) -> ResponseQuery {
         crate::query::handle(&self.storage, &self.registry, req)
     }
