@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::home::Ports;
+use crate::config::Ports;
 
 /// The data directory's lock: held while this devnet runs, released by the
 /// kernel however the supervisor ends (a SIGKILL too), so a stale lock never

@@ -1,4 +1,5 @@
 //! `kawased`: the Kawase zone node.
+mod config;
 mod demo;
 mod devnet;
 mod devnet_preflight;

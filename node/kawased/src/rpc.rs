@@ -20,7 +20,7 @@ use tendermint::{validator, Block};
 use tendermint_proto::v0_38::abci as pb;
 use tokio::sync::broadcast;
 
-use crate::home::{parse_duration, parse_laddr, NodeConfig};
+use crate::config::{parse_duration, parse_laddr, NodeConfig};
 
 pub struct NodeBackend {
     shared: Arc<Shared>,

@@ -13,7 +13,8 @@ use malachitebft_app_channel::app::config::TimeoutConfig;
 
 use kawase_consensus::gossip::{frame_limit, GossipConfig};
 
-use crate::home::{parse_duration, parse_gossip_peers, parse_laddr, parse_peers, Home};
+use crate::config::{parse_duration, parse_gossip_peers, parse_laddr, parse_peers};
+use crate::home::Home;
 
 pub fn run(home: &Path) -> Result<()> {
     let h = Home::new(home);

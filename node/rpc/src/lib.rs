@@ -23,6 +23,7 @@ mod methods;
 mod pool;
 pub mod search;
 mod server;
+mod shutdown;
 mod ws;
 
 pub use backend::{Backend, BlockResults, NewBlockEvent, NodeEvent, TxEvent, TxResponse};

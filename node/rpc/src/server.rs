@@ -30,6 +30,7 @@ use crate::error::{RpcError, ServeError};
 use crate::jsonrpc::{failure, parse_query_string, parse_request, success, Incoming, Params};
 use crate::methods::{arg_names, call, Ctx, MAX_BACKGROUND_BROADCASTS, METHODS, WS_METHODS};
 use crate::pool::Pool;
+use crate::shutdown::wait_shutdown;
 
 /// A running RPC server. Dropping it leaves the server running; call
 /// [`RpcServer::shutdown`] to stop it.
@@ -75,19 +76,6 @@ pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcSe
     tracing::info!(%local_addr, "RPC server listening");
     let task = tokio::spawn(accept_loop(listener, ctx));
     Ok(RpcServer { local_addr, shutdown, task })
-}
-
-/// Resolves once shutdown is signalled; never if the signal's sender is
-/// dropped without signalling.
-pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
-    loop {
-        if *rx.borrow_and_update() {
-            return;
-        }
-        if rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {

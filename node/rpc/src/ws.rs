@@ -19,7 +19,7 @@ use crate::error::RpcError;
 use crate::events::{event_data, event_map, Query};
 use crate::jsonrpc::{failure, parse_request, success, Incoming, Params, Request};
 use crate::methods::{arg_names, call, Ctx};
-use crate::server::wait_shutdown;
+use crate::shutdown::wait_shutdown;
 
 /// CometBFT's websocket timings: a client silent for 30 s is gone; we ping
 /// every 27 s so a live client always has something to answer.
