@@ -64,7 +64,10 @@ mod tests {
             super::commitment("channel-0", 3).expect("id"),
             "commitments/ports/settlement/channels/channel-0/sequences/3"
         );
-        assert_eq!(super::receipt("channel-0", 3).expect("id"), "receipts/ports/settlement/channels/channel-0/sequences/3");
+        assert_eq!(
+            super::receipt("channel-0", 3).expect("id"),
+            "receipts/ports/settlement/channels/channel-0/sequences/3"
+        );
         assert_eq!(super::ack("channel-0", 3).expect("id"), "acks/ports/settlement/channels/channel-0/sequences/3");
         assert!(super::channel_end("no spaces").is_err());
     }

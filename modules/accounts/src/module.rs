@@ -1,6 +1,7 @@
 //! The accounts module behind the app's one module interface.
 use kawase_primitives::{
-    json_answer, query_address, Address, ErrorDoc, ExecError, Holdings, Message, QueryError, Rejection, StateRead, StateWrite, TxContext, Zone,
+    json_answer, query_address, Address, ErrorDoc, ExecError, Holdings, Message, QueryError, Rejection, StateRead,
+    StateWrite, TxContext, Zone,
 };
 
 use crate::state::{Role, StateReadExt as _, Status};
@@ -66,7 +67,9 @@ impl kawase_primitives::Module for Accounts {
         match Msg::decode_any(type_url, value) {
             Some(Ok(m)) => Ok(Box::new(m)),
             Some(Err(e)) => Err(rejection(&e)),
-            None => Err(rejection(&Error::InvalidField { field: "type_url", reason: "not an accounts message".into() })),
+            None => {
+                Err(rejection(&Error::InvalidField { field: "type_url", reason: "not an accounts message".into() }))
+            }
         }
     }
 
@@ -78,7 +81,12 @@ impl kawase_primitives::Module for Accounts {
         parse(section).map(|_| ())
     }
 
-    fn init_genesis(&self, section: &serde_json::Value, _zone: Zone, mut state: &mut dyn StateWrite) -> Result<(), String> {
+    fn init_genesis(
+        &self,
+        section: &serde_json::Value,
+        _zone: Zone,
+        mut state: &mut dyn StateWrite,
+    ) -> Result<(), String> {
         parse(section)?.apply(&mut state).map_err(|e| e.to_string())
     }
 

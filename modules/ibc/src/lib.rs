@@ -26,8 +26,8 @@ pub use host::{
     dispatch, envelope, host_consensus_state, record_host_block, HostBlock, HostHeader, IbcHost, Routes,
     UNBONDING_PERIOD,
 };
-pub use module::{Ibc, PortApp, Shared};
 pub use lookup::{client_state, connection_chain, connection_end};
+pub use module::{Ibc, PortApp, Shared};
 pub use recover::recover_client;
 
 /// The port of the settlement application on both zones.

@@ -202,8 +202,11 @@ impl kawase_primitives::Module for Ibc {
 
     fn decode(&self, type_url: &str, value: &[u8]) -> Result<Box<dyn Message>, Rejection> {
         let any = Any { type_url: type_url.to_owned(), value: value.to_vec() };
-        crate::envelope(any.clone())
-            .map_err(|e| Rejection { codespace: e.codespace(), code: e.code(), log: e.to_string() })?;
+        crate::envelope(any.clone()).map_err(|e| Rejection {
+            codespace: e.codespace(),
+            code: e.code(),
+            log: e.to_string(),
+        })?;
         Ok(Box::new(IbcMsg { any, apps: self.apps.clone() }))
     }
 
@@ -268,7 +271,9 @@ impl kawase_primitives::Module for Ibc {
 
     fn query(&self, path: &str, data: &[u8], state: &dyn StateRead) -> Option<Result<Vec<u8>, QueryError>> {
         Some(match path {
-            "packet_commitments" => sequences_under(state, data, ChannelEndPath::commitments_path).and_then(|s| json_answer(&s)),
+            "packet_commitments" => {
+                sequences_under(state, data, ChannelEndPath::commitments_path).and_then(|s| json_answer(&s))
+            }
             "packet_acks" => sequences_under(state, data, ChannelEndPath::acks_path).and_then(|s| json_answer(&s)),
             "unreceived" => unreceived(state, data).and_then(|s| json_answer(&s)),
             _ => return None,

@@ -22,10 +22,10 @@ pub mod tx;
 mod tx_index;
 
 pub use abci::{take_for_proposal, App, AppConfig, AppError, PrecheckedTx};
-pub use tx_index::TxRecord;
 pub use error::{Failure, TxError};
 pub use genesis::{AppState, Params, Zone};
 pub use registry::Registry;
+pub use tx_index::TxRecord;
 
 /// Every registered module's invariants over a state view (tools, tests).
 pub fn check_money_invariants<S: kawase_primitives::StateRead>(state: &S) -> Result<(), String> {

@@ -114,4 +114,3 @@ pub(crate) fn replaces_index_entry(state: &impl StateRead, hash: &[u8; 32], ok: 
         Some(code) => ok && code != 0,
     })
 }
-

@@ -3,8 +3,8 @@
 //! transaction are refused.
 use bytes::Bytes;
 use kawase_accounts::Role;
-use kawase_devkit::{Demo, TestChain};
 use kawase_client::msgs;
+use kawase_devkit::{Demo, TestChain};
 
 const CHAIN: &str = "kawase-dup-test";
 

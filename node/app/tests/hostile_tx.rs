@@ -15,9 +15,9 @@ use std::cell::RefCell;
 
 use cosmrs::proto::cosmos::tx::v1beta1::{mode_info, AuthInfo, TxBody, TxRaw};
 use kawase_accounts::{Role, StateReadExt as _};
-use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_app::{AppConfig, Zone};
 use kawase_client::{msgs, KeyKind};
+use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_primitives::StateRead as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};

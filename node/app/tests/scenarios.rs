@@ -1,9 +1,9 @@
 //! Whole-application scenarios through the ABCI entry points, on real
 //! RocksDB stores in temporary directories.
 use kawase_accounts::Role;
-use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_app::{AppConfig, AppError, Zone};
 use kawase_client::{msgs, KeyKind};
+use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_primitives::StateRead;
 
 const CHAIN: &str = "kawase-fz-test";

@@ -4,9 +4,9 @@
 //! different number. Two apps play two validators that saw different
 //! mempools, as happens when two nodes receive registrations at once.
 use kawase_accounts::Role;
-use kawase_devkit::{Demo, TestChain, Wallet};
 use kawase_app::{AppConfig, Zone};
 use kawase_client::{msgs, KeyKind};
+use kawase_devkit::{Demo, TestChain, Wallet};
 
 const CHAIN: &str = "kawase-sigcache-test";
 

@@ -4,10 +4,10 @@
 //! which the module would otherwise report as `token/1`).
 use kawase_accounts::Role;
 use kawase_app::exec::{run_tx, BlockInfo, SigCheck, StorageFault};
-use kawase_devkit::Demo;
 use kawase_app::tx::DecodedTx;
 use kawase_app::{Params, Zone};
 use kawase_client::msgs;
+use kawase_devkit::Demo;
 use kawase_primitives::{Delta, Entries, MemState, StateError, StateRead, StateWrite};
 
 const CHAIN: &str = "kawase-fault-test";
@@ -55,7 +55,8 @@ fn funded(d: &mut Demo) -> Delta<MemState> {
         d.bank_a.sign(CHAIN, vec![msgs::register_account(bank_a, d.bob.address(), Role::Customer, "A-2")]),
         d.bank_a.sign(CHAIN, vec![msgs::issue(bank_a, d.alice.address(), 100, "dep-1")]),
     ] {
-        let out = run_tx(&kawase_app::modules::standard(), &mut state, &decode(&tx), &block(), SigCheck::Verify).expect("no fault");
+        let out = run_tx(&kawase_app::modules::standard(), &mut state, &decode(&tx), &block(), SigCheck::Verify)
+            .expect("no fault");
         assert_eq!(out.result, Ok(()));
     }
     d.alice.number = 3;

@@ -70,7 +70,8 @@ impl Module for Toy {
         note.filter(|n| !n.is_empty()).map(|_| ()).ok_or_else(|| "toy: the note is never empty".into())
     }
     fn query(&self, path: &str, _data: &[u8], state: &dyn StateRead) -> Option<Result<Vec<u8>, QueryError>> {
-        (path == "note").then(|| state.get_raw(b"toy/note").map(Option::unwrap_or_default).map_err(QueryError::internal))
+        (path == "note")
+            .then(|| state.get_raw(b"toy/note").map(Option::unwrap_or_default).map_err(QueryError::internal))
     }
 }
 // ---- End of the toy module. ----
@@ -96,7 +97,8 @@ fn a_module_added_by_one_registry_line_runs_its_genesis_messages_invariants_and_
     assert_eq!(results[0].code, 0, "{}", results[0].log);
     assert_eq!(chain.query("/toy/note", b"", 0, false).value.as_ref(), b"paid@2");
     chain.app.registry().check_invariants(&chain.app.storage().latest()).expect("the toy's invariants hold");
-    let exported = chain.app.registry().get("toy").expect("registered").export_genesis(&chain.app.storage().latest(), Zone::Fz);
+    let exported =
+        chain.app.registry().get("toy").expect("registered").export_genesis(&chain.app.storage().latest(), Zone::Fz);
     assert_eq!(exported, Ok(serde_json::json!("paid@2")));
 }
 

@@ -173,7 +173,10 @@ impl<A: Application> Mempool<A> {
     pub fn reap(&self, max_txs: usize, max_bytes: usize) -> Vec<Vec<u8>> {
         let inner = self.lock();
         let candidates = inner.by_seq.values().map(|(_, tx)| tx);
-        kawase_app::take_for_proposal(max_txs as u64, max_bytes as u64, candidates, |_| true).into_iter().cloned().collect()
+        kawase_app::take_for_proposal(max_txs as u64, max_bytes as u64, candidates, |_| true)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     /// After a commit: drop the block's transactions, then recheck the rest

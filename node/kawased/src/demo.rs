@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use kawase_accounts::Role;
-use kawase_devkit::{Demo, TestChain};
 use kawase_app::{AppConfig, Zone};
 use kawase_client::msgs;
+use kawase_devkit::{Demo, TestChain};
 
 const CHAIN: &str = "kawase-fz-demo";
 

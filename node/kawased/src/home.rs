@@ -387,9 +387,8 @@ mod tests {
             assert_eq!(on_disk, text, "{file} is stale: run with KAWASE_BLESS=1");
             let parsed: GenesisDoc = serde_json::from_str(&on_disk).expect("parses");
             let dir = tempfile::tempdir().expect("tempdir");
-            let mut chain =
-                kawase_devkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id)
-                    .expect("open");
+            let mut chain = kawase_devkit::TestChain::open(kawase_app::AppConfig::new(dir.path().join("s")), chain_id)
+                .expect("open");
             chain.init(&parsed.app_state).expect("init from sample");
             chain.block(vec![]).expect("first block");
             assert_eq!(chain.app.zone(), Some(zone));

@@ -40,9 +40,8 @@ pub fn messages() -> Vec<(&'static str, String, Option<String>)> {
         .type_urls()
         .into_iter()
         .map(|(module, url)| {
-            let by = command_for(&tx, &url).or_else(|| {
-                SENT_ELSEWHERE.iter().find(|(p, _)| url.starts_with(p)).map(|(_, tool)| tool.to_string())
-            });
+            let by = command_for(&tx, &url)
+                .or_else(|| SENT_ELSEWHERE.iter().find(|(p, _)| url.starts_with(p)).map(|(_, tool)| tool.to_string()));
             (module, url, by)
         })
         .collect()

@@ -107,7 +107,11 @@ impl Inner {
 
     /// Version of the newest versioned-value entry of `key_hash` at or below
     /// `max_version`.
-    pub(crate) fn newest_value_version(&self, key_hash: &KeyHash, max_version: u64) -> Result<Option<u64>, StorageError> {
+    pub(crate) fn newest_value_version(
+        &self,
+        key_hash: &KeyHash,
+        max_version: u64,
+    ) -> Result<Option<u64>, StorageError> {
         Ok(self.newest_value(key_hash, max_version)?.map(|(version, _)| version))
     }
 

@@ -8,15 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use jmt::storage::TreeUpdateBatch;
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue};
 use kawase_primitives::Changes;
-use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, DB,
-};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, DB};
 use sha2::Sha256;
 
 use crate::encoding::{
-    encode_node, encode_node_key, encode_stale,
-    encode_u64, encode_value, root_node_key, value_key, StaleEntry, ALL_CFS, CF_LATEST, CF_META, CF_NODES,
-    CF_NONVERIFIABLE, CF_PREIMAGES, CF_STALE, CF_VALUES, META_EARLIEST, META_LATEST,
+    encode_node, encode_node_key, encode_stale, encode_u64, encode_value, root_node_key, value_key, StaleEntry,
+    ALL_CFS, CF_LATEST, CF_META, CF_NODES, CF_NONVERIFIABLE, CF_PREIMAGES, CF_STALE, CF_VALUES, META_EARLIEST,
+    META_LATEST,
 };
 use crate::inner::{jmt_err, Inner, Meta};
 use crate::snapshot::{Snapshot, VersionedSnapshot};
@@ -310,4 +308,3 @@ impl Storage {
         self.inner.count_entries(CF_NODES)
     }
 }
-

@@ -114,4 +114,3 @@ impl PrecheckedTx {
         self.decoded.hash
     }
 }
-

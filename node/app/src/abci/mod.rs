@@ -339,4 +339,3 @@ impl App {
         crate::query::handle(&self.storage, &self.registry, req)
     }
 }
-
