@@ -6,7 +6,7 @@ use kawase_app::{modules, AppConfig, Zone};
 use kawase_devkit::{Demo, TestChain};
 use kawase_primitives::*;
 
-// ---- The toy module: 55 lines, from here to the end marker. ----
+// ---- The toy module: 59 lines, from here to the end marker. ----
 #[derive(Clone, PartialEq, prost::Message)]
 struct MsgNote {
     #[prost(string, tag = "1")]
@@ -15,10 +15,8 @@ struct MsgNote {
     text: String,
 }
 proto_name!(MsgNote, "kawase.toy.v1", "MsgNote");
-
 #[derive(Debug)]
 struct Note(Address, String);
-
 impl Message for Note {
     fn signer(&self) -> Option<Address> {
         Some(self.0)
@@ -28,13 +26,7 @@ impl Message for Note {
         Ok(())
     }
 }
-
 struct Toy;
-const ERRORS: &[ErrorDoc] = &[ErrorDoc { code: 1, name: "bad note" }];
-fn bad(log: String) -> Rejection {
-    Rejection { codespace: "toy", code: 1, log }
-}
-
 impl Module for Toy {
     fn name(&self) -> &'static str {
         "toy"
@@ -46,20 +38,20 @@ impl Module for Toy {
         type_url.starts_with("/kawase.toy.v1.")
     }
     fn decode(&self, _url: &str, value: &[u8]) -> Result<Box<dyn Message>, Rejection> {
+        let bad = |log: String| Rejection { codespace: "toy", code: 1, log };
         let m = <MsgNote as prost::Message>::decode(value).map_err(|e| bad(e.to_string()))?;
         let signer = m.signer.parse().map_err(|e: AddressError| bad(e.to_string()))?;
         Ok(Box::new(Note(signer, m.text)))
     }
     fn error_codes(&self) -> &'static [ErrorDoc] {
-        ERRORS
+        &[ErrorDoc { code: 1, name: "bad note" }]
     }
     fn validate_genesis(&self, g: &serde_json::Value, _zone: Zone) -> Result<(), String> {
         g.as_str().map(|_| ()).ok_or_else(|| "toy: the genesis section is the first note".into())
     }
     fn init_genesis(&self, g: &serde_json::Value, z: Zone, state: &mut dyn StateWrite) -> Result<(), String> {
-        self.validate_genesis(g, z)?;
-        state.put_raw(b"toy/note".to_vec(), g.as_str().unwrap_or_default().as_bytes().to_vec());
-        Ok(())
+        let note = g.as_str().unwrap_or_default().as_bytes().to_vec();
+        self.validate_genesis(g, z).map(|()| state.put_raw(b"toy/note".to_vec(), note))
     }
     fn export_genesis(&self, state: &dyn StateRead, _zone: Zone) -> Result<serde_json::Value, String> {
         let note = state.get_raw(b"toy/note").map_err(|e| e.to_string())?.unwrap_or_default();
