@@ -7,8 +7,6 @@ use kawase_primitives::{StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 use crate::registry::Registry;
 use crate::state_key;
 
-/// The settlement module's genesis part, for genesis writers.
-pub use kawase_settlement::{FzCounterparty, Genesis as SettlementGenesis};
 
 /// Which zone this chain is.
 pub use kawase_primitives::Zone;

@@ -29,6 +29,12 @@ pub fn last_block_results() -> &'static [u8] {
     b"index/block_results/last"
 }
 
+/// Non-verifiable: the last committed block's header time (nanoseconds
+/// since the epoch, 8 bytes big-endian), CheckTx's clock after a restart.
+pub fn last_block_time() -> &'static [u8] {
+    b"index/block_time/last"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +47,8 @@ mod tests {
         assert!(!tx_result(&[0u8; 32]).starts_with(PREFIX.as_bytes()));
         assert!(!last_block_results().starts_with(PREFIX.as_bytes()));
         assert!(!last_block_results().starts_with(b"index/tx/"));
+        assert!(!last_block_time().starts_with(PREFIX.as_bytes()));
+        assert_ne!(last_block_time(), last_block_results());
         assert!(tx_result(&[0u8; 32]) < tx_result(&[1u8; 32]));
     }
 }

@@ -206,7 +206,7 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
             genesis.app_state.set("accounts", &accounts);
             if zone == Zone::Bz {
                 // The BZ accepts its settlement channel only from this FZ.
-                genesis.app_state.set("settlement", &kawase_app::genesis::SettlementGenesis::bz_of(FZ_CHAIN));
+                genesis.app_state.set("settlement", &kawase_settlement::Genesis::bz_of(FZ_CHAIN));
             }
             h.write_genesis(&genesis)?;
             // Quick blocks make the tour snappy; a real zone keeps the default.

@@ -299,7 +299,7 @@ pub fn name_fz_counterparty(homes: &[Home], fz_chain_id: &str) -> Result<()> {
         if genesis.app_state.zone != Zone::Bz {
             bail!("only a Business Zone names its FZ counterparty (--fz-chain-id)");
         }
-        let s = kawase_app::genesis::SettlementGenesis::bz_of(fz_chain_id);
+        let s = kawase_settlement::Genesis::bz_of(fz_chain_id);
         s.fz.as_ref().map(|f| f.validate()).transpose().with_context(|| format!("FZ chain id `{fz_chain_id}`"))?;
         genesis.app_state.set("settlement", &s);
         h.write_genesis(&genesis)?;
@@ -342,7 +342,7 @@ pub fn sample_genesis(zone: Zone, chain_id: &str) -> Result<GenesisDoc> {
         app_state: demo.genesis(zone).with(
             "settlement",
             &match zone {
-                Zone::Bz => kawase_app::genesis::SettlementGenesis::bz_of("kawase-fz-1"),
+                Zone::Bz => kawase_settlement::Genesis::bz_of("kawase-fz-1"),
                 Zone::Fz => Default::default(),
             },
         ),

@@ -1,6 +1,6 @@
 //! CheckTx in two halves: the expensive, stateless half without the app
 //! lock, the stateful half on the mempool view under it.
-use kawase_primitives::Delta;
+use kawase_primitives::{Delta, StateRead as _};
 
 use super::App;
 use crate::exec::{self, BlockInfo};
@@ -63,10 +63,15 @@ impl App {
         let time_nanos = match inner.check_time_nanos {
             Some(t) => t,
             None => {
-                let t = kawase_ibc::host_consensus_state(&inner.check, height - 1)
-                    .map(|cs| cs.timestamp().unix_timestamp_nanos())
+                // Written with the last block; a store from before the key
+                // existed reads 0 until its next block commits.
+                let t = inner
+                    .check
+                    .get_nonverifiable(crate::state_key::last_block_time())
                     .ok()
-                    .and_then(|n| u64::try_from(n).ok())
+                    .flatten()
+                    .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                    .map(u64::from_be_bytes)
                     .unwrap_or(0);
                 inner.check_time_nanos = (height > 1).then_some(t);
                 t

@@ -299,6 +299,7 @@ impl App {
         // In the same atomic commit as the state: the block store re-derives
         // its results from this after a crash before it wrote them.
         state.put_nonverifiable(state_key::last_block_results().to_vec(), crate::results::encode(height, &tx_results));
+        state.put_nonverifiable(state_key::last_block_time().to_vec(), block.block_time_nanos.to_be_bytes().to_vec());
         if inner.config.check_invariants {
             self.registry.check_invariants(&state).map_err(|what| AppError::Invariant { height, what })?;
         }
