@@ -134,7 +134,7 @@ async fn one_run(m: &Manifest, run: u32, summary: &mut Summary) {
         v.violations.len() + applied.findings.len()
     );
     for e in &m.expect_logs {
-        let log = std::fs::read_to_string(net.cluster(e.zone).nodes[e.node].home.join("node.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(net.cluster(e.zone).nodes[e.node].log()).unwrap_or_default();
         if !log.contains(&e.contains) {
             v.fail(format!("{:?} node {}'s log never says {:?}", e.zone, e.node, e.contains));
         }

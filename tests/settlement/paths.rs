@@ -3,14 +3,11 @@
 //! recovers it from a substitute), and a relayer killed between any two
 //! handshake steps completes the path on its next run.
 
-use std::process::Command;
-
 use kawase_client::msgs;
 use kawase_testkit::misbehaviour::*;
 use kawase_testkit::zones::*;
 use prost::{Message, Name};
 use serde_json::Value;
-use tendermint_rpc::Client;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt")
@@ -18,20 +15,15 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// `kawase-relayer --config CONFIG ARGS` with `env`: (exit code, stderr).
 fn relayer_status(r: &Relayer, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(relayer_bin());
-    cmd.arg("--config").arg(&r.config).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("relayer");
+    let out = r.output(args, env);
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The IBC host's counter of `kind` (`clients`, `connections`, `channels`).
 async fn counter(zone: &Zone, kind: &str) -> u64 {
     let key = format!("ibc/counter/{kind}").into_bytes();
-    let r = zone.client().abci_query(Some("/store".into()), key, None, false).await.expect("query");
-    <[u8; 8]>::try_from(r.value.as_slice()).map(u64::from_be_bytes).unwrap_or(0)
+    let value = zone.client().store(&key).await.expect("query");
+    <[u8; 8]>::try_from(value.as_slice()).map(u64::from_be_bytes).unwrap_or(0)
 }
 
 #[test]
@@ -47,15 +39,15 @@ fn a_bz_refuses_a_settlement_channel_from_a_client_of_another_chain_and_opens_on
         let rogue = relayer_config(
             &net.dir().join("rogue-relayer"),
             &net.relayer_key,
-            ("kawase-fake", &fake.rpc),
-            ("kawase-bz", &net.bz.rpc),
+            ("kawase-fake", &fake.rpc()),
+            ("kawase-bz", &net.bz.rpc()),
         );
         let (code, stderr) = relayer_status(&rogue, &["create-path"], &[]);
         assert_eq!(code, Some(1), "the rogue path must not open:\n{stderr}");
         assert!(stderr.contains("channel open try") && stderr.contains("kawase-fake"), "{stderr}");
         let bz = net.bz.client();
-        let bound = bz.abci_query(Some("/store".into()), b"settlement/bz/channel".to_vec(), None, false).await;
-        assert!(bound.expect("query").value.is_empty(), "the BZ is bound to no channel");
+        let bound = bz.store(b"settlement/bz/channel").await;
+        assert!(bound.expect("query").is_empty(), "the BZ is bound to no channel");
 
         // The FZ the BZ's genesis names: the path opens and money moves.
         let path: Value = serde_json::from_str(&net.relayer.run("create-path")).expect("path json");

@@ -8,10 +8,10 @@ use kawase_client::{msgs, CosmosAny, Key, KeyKind};
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgRecvPacket, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
 use kawase_testkit::misbehaviour::*;
+use kawase_testkit::rpc::Query;
 use kawase_testkit::zones::*;
 use prost::{Message, Name};
 use serde_json::Value;
-use tendermint_rpc::Client;
 
 #[test]
 fn link_charge_pay_across_banks_and_discharge_settle_exactly_and_payee_waits_for_the_fz() {
@@ -144,12 +144,7 @@ fn timed_out_payments_are_refunded_and_never_executed_and_forged_packets_are_rej
         let seq = *seqs.last().expect("a pending payment");
         // The real packet's data, from the BZ's send event.
         let q = format!("send_packet.packet_sequence = '{seq}'");
-        let found = net
-            .bz
-            .client()
-            .tx_search(q.parse().expect("query"), false, 1, 10, tendermint_rpc::Order::Ascending)
-            .await
-            .expect("search");
+        let found = net.bz.client().tx_search(q.parse::<Query>().expect("query"), 10).await.expect("search");
         let ev = found.txs[0].tx_result.events.iter().find(|e| e.kind == "send_packet").expect("event");
         let get = |k: &str| {
             ev.attributes
@@ -176,12 +171,7 @@ fn timed_out_payments_are_refunded_and_never_executed_and_forged_packets_are_rej
         };
         let bz_h = client_height - 1;
         let key = format!("commitments/ports/settlement/channels/{bz_channel}/sequences/{seq}");
-        let r = net
-            .bz
-            .client()
-            .abci_query(Some("/store".into()), key.as_bytes().to_vec(), Some(bz_h.try_into().expect("h")), true)
-            .await
-            .expect("proof");
+        let r = net.bz.client().abci_query("/store", key.as_bytes(), Some(bz_h), true).await.expect("proof");
         let proof_of = |ops: &tendermint::merkle::proof::ProofOps| {
             kawase_ibc::ibc_proto::ibc::core::commitment::v1::MerkleProof {
                 proofs: ops
@@ -367,7 +357,7 @@ fn relayer_lists_paths_and_client_expiry() {
         // update-client --zone bz: only the BZ's client of the FZ moves.
         let bz_before = before[1]["latest_height"].as_u64().expect("h");
         eventually(10, "FZ past the BZ client's height", || async {
-            let h = net.fz.client().status().await.ok()?.sync_info.latest_block_height.value();
+            let h = net.fz.client().height().await.ok()?;
             (h > bz_before).then_some(())
         })
         .await;
@@ -389,16 +379,10 @@ fn relayer_lists_paths_and_client_expiry() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let config = std::fs::read_to_string(&net.relayer.config)
             .expect("config")
-            .replace(&net.fz.rpc, &format!("http://127.0.0.1:{port}"));
+            .replace(&net.fz.rpc(), &format!("http://127.0.0.1:{port}"));
         let dead = net.relayer.config.with_file_name("dead-fz.toml");
         std::fs::write(&dead, config).expect("config");
-        let out = std::process::Command::new(relayer_bin())
-            .arg("--config")
-            .arg(&dead)
-            .arg("pending")
-            .env("RUST_LOG", "info")
-            .output()
-            .expect("relayer");
+        let out = Relayer::new(&dead).output(&["pending"], &[("RUST_LOG", "info")]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "pending against a dead node succeeded");
         assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");

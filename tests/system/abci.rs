@@ -3,9 +3,8 @@
 //! Until embedded consensus lands, the test itself plays CometBFT's part on
 //! the ABCI socket (InitChain, FinalizeBlock, Commit, Query, CheckTx) with
 //! the `tendermint-abci` client, as CometBFT would.
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
@@ -15,16 +14,7 @@ use tendermint_proto::v0_38::abci::{
 };
 
 use kawase_testkit::node::{admin_key, kawased};
-
-/// Kills the node when the test ends, however it ends.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use kawase_testkit::process::{Launch, Process};
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(kawased()).args(args).output().expect("run kawased");
@@ -32,24 +22,19 @@ fn run(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Starts `kawased abci` on a free loopback port and returns it with the port.
-fn start_abci(home: &Path) -> (Node, String) {
-    let mut child = Command::new(kawased())
+/// `kawased abci` on a free loopback port (logging to `HOME/abci.log`),
+/// started, and the address it listens on.
+fn start_abci(node: &mut Process) -> String {
+    node.start();
+    node.addr("abci").expect("abci address").to_owned()
+}
+
+fn abci_node(home: &Path) -> Process {
+    Launch::new(kawased(), home, home.join("abci.log"))
         .args(["abci", "--home", home.to_str().expect("utf8"), "--laddr", "tcp://127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn kawased abci");
-    let stdout = child.stdout.take().expect("stdout");
-    let node = Node(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read listen line");
-    let addr = line
-        .trim()
-        .strip_prefix("abci listening on tcp://")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
-    (node, addr)
+        .ready_prefix("abci listening on tcp://")
+        .announces("abci")
+        .stopped()
 }
 
 fn sign(key: &Key, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {
@@ -102,7 +87,8 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
     let admin = admin_key(&home);
     let bank = Key::generate(KeyKind::Secp256k1);
     let alice = Key::generate(KeyKind::Ed25519);
-    let (node, addr) = start_abci(&home);
+    let mut node = abci_node(&home);
+    let addr = start_abci(&mut node);
     let mut client = ClientBuilder::default().connect(addr.as_str()).expect("connect");
     let info = client.info(RequestInfo::default()).expect("info");
     assert_eq!(info.last_block_height, 0);
@@ -156,8 +142,8 @@ fn abci_node_process_serves_blocks_over_the_socket_and_resumes_after_restart() {
 
     // SIGKILL the node and start it again on the same home.
     drop(client);
-    drop(node);
-    let (_node, addr) = start_abci(&home);
+    node.kill();
+    let addr = start_abci(&mut node);
     let mut client = ClientBuilder::default().connect(addr.as_str()).expect("reconnect");
     let info = client.info(RequestInfo::default()).expect("info");
     assert_eq!(info.last_block_height, 2);

@@ -6,15 +6,14 @@
 //! and answer `tx`, `block_results` and the app's `/tx` query consistently
 //! for every transaction around the crash, each committed exactly once.
 use std::os::unix::process::ExitStatusExt;
-use std::process::Child;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
-use tendermint::block::Height;
-use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-use kawase_testkit::node::{self as common, admin_key};
+use kawase_testkit::node::{admin_key, testnet};
+use kawase_testkit::process::{Launch, Process};
+use kawase_testkit::rpc::Rpc;
 
 const CHAIN: &str = "kawase-crash";
 /// The height at which the hook fires: a few blocks with transactions first.
@@ -23,25 +22,6 @@ const CRASH_HEIGHT: u64 = 4;
 /// One node at a time: the machine is small and the test is about order,
 /// not load.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Kills the node when the test ends, however it ends.
-struct Node(Option<Child>);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn client(rpc: &str) -> HttpClient {
-    HttpClient::builder(rpc.parse::<HttpClientUrl>().expect("url"))
-        .compat_mode(CompatMode::V0_38)
-        .build()
-        .expect("client")
-}
 
 fn register_bank(admin: &Key, sequence: u64) -> Vec<u8> {
     let p = TxParams { chain_id: CHAIN.into(), account_number: 0, sequence, memo: String::new(), timeout_height: 0 };
@@ -54,18 +34,15 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-async fn height(c: &HttpClient) -> Option<u64> {
-    c.status().await.ok().map(|s| s.sync_info.latest_block_height.value())
-}
-
 /// Streams admin transactions into the node until it dies; the hashes
-/// sent, in sequence order (the last one may have died with the node).
-async fn send_until_dead(c: &HttpClient, admin: &Key, child: &mut Child) -> Vec<tendermint::Hash> {
+/// sent, in sequence order (the last one may have died with the node), and
+/// how it died.
+async fn send_until_dead(c: &Rpc, admin: &Key, node: &mut Process) -> (Vec<tendermint::Hash>, ExitStatus) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut sent = Vec::new();
     loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return sent;
+        if let Some(status) = node.try_wait() {
+            return (sent, status);
         }
         assert!(Instant::now() < deadline, "the node never reached its crash point");
         let tx = register_bank(admin, sent.len() as u64);
@@ -75,13 +52,13 @@ async fn send_until_dead(c: &HttpClient, admin: &Key, child: &mut Child) -> Vec<
             Ok(r) if r.code.is_ok() => {}
             Ok(r) => panic!("CheckTx refused a well-formed transaction: {}", r.log),
             // The node is going down; this one may or may not have got in.
-            Err(_) => {
-                while child.try_wait().expect("try_wait").is_none() {
-                    assert!(Instant::now() < deadline, "RPC failed but the node did not crash");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(_) => loop {
+                if let Some(status) = node.try_wait() {
+                    return (sent, status);
                 }
-                return sent;
-            }
+                assert!(Instant::now() < deadline, "RPC failed but the node did not crash");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            },
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
@@ -90,12 +67,11 @@ async fn send_until_dead(c: &HttpClient, admin: &Key, child: &mut Child) -> Vec<
 /// Every block up to `tip` has results; every transaction in it is found by
 /// `tx` at that place with the same code as `block_results`, and the app's
 /// own `/tx` index agrees. Returns the committed transaction hashes.
-async fn check_indexes(c: &HttpClient, tip: u64) -> Vec<tendermint::Hash> {
+async fn check_indexes(c: &Rpc, tip: u64) -> Vec<tendermint::Hash> {
     let mut committed = Vec::new();
     for h in 1..=tip {
-        let height = Height::try_from(h).expect("height");
-        let blk = c.block(height).await.unwrap_or_else(|e| panic!("block {h}: {e}"));
-        let res = c.block_results(height).await.unwrap_or_else(|e| panic!("block_results {h}: {e}"));
+        let blk = c.block(h).await.unwrap_or_else(|e| panic!("block {h}: {e}"));
+        let res = c.block_results(h).await.unwrap_or_else(|e| panic!("block_results {h}: {e}"));
         let results = res.txs_results.unwrap_or_default();
         assert_eq!(results.len(), blk.block.data.len(), "results for every tx of block {h}");
         for (i, (tx, r)) in blk.block.data.iter().zip(results.iter()).enumerate() {
@@ -104,10 +80,7 @@ async fn check_indexes(c: &HttpClient, tip: u64) -> Vec<tendermint::Hash> {
             let found = c.tx(hash, false).await.unwrap_or_else(|e| panic!("tx {hash} of block {h}: {e}"));
             assert_eq!((found.height.value(), found.index), (h, i as u32), "tx {hash} index entry");
             assert_eq!(found.tx_result.code, r.code, "tx {hash} result");
-            let q = c
-                .abci_query(Some("/tx".into()), hash.to_string().into_bytes(), None, false)
-                .await
-                .expect("abci_query /tx");
+            let q = c.abci_query("/tx", hash.to_string().as_bytes(), None, false).await.expect("abci_query /tx");
             assert!(q.code.is_ok(), "app /tx {hash}: {}", q.log);
             let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
             assert_eq!((v["height"].as_u64(), v["code"].as_u64()), (Some(h), Some(0)), "app /tx {hash}");
@@ -120,32 +93,25 @@ async fn check_indexes(c: &HttpClient, tip: u64) -> Vec<tendermint::Hash> {
 fn crash_and_restart_at(point: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
-    let home = common::testnet(dir.path(), 1, CHAIN).remove(0);
+    let home = testnet(dir.path(), 1, CHAIN).remove(0);
     let admin = admin_key(&home);
     let spec = format!("{point}:{CRASH_HEIGHT}");
-    let (child, rpc) = common::start_node_with_env(&home, "info", &[("KAWASE_CRASH_AT", spec.as_str())]);
-    let mut node = Node(Some(child));
-    let c = client(&rpc);
-    let sent = rt().block_on(send_until_dead(&c, &admin, node.0.as_mut().expect("child")));
-    let status = node.0.take().expect("child").wait().expect("wait");
+    let mut node = Launch::node(&home).env("KAWASE_CRASH_AT", &spec).start();
+    let c = node.client();
+    let (sent, status) = rt().block_on(send_until_dead(&c, &admin, &mut node));
     assert_eq!(status.signal(), Some(6), "the node must die by the hook's abort at {point}, not {status}");
-    let log = std::fs::read_to_string(home.join("node.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(node.log()).unwrap_or_default();
     assert!(log.contains(&format!("KAWASE_CRASH_AT={point}:")), "crashed elsewhere than {point}");
 
     // Restart without the hook: it must come back and go on.
-    let (child, rpc) = common::start_node(&home, "info");
-    let _node = Node(Some(child));
-    let c = client(&rpc);
+    drop(node);
+    let node = Launch::node(&home).start();
+    let c = node.client();
     rt().block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let tip = loop {
-            let h = height(&c).await.unwrap_or(0);
-            if h >= CRASH_HEIGHT + 2 {
-                break h;
-            }
-            assert!(Instant::now() < deadline, "stuck at height {h} after a crash at {point}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let tip = c
+            .wait_for_height(CRASH_HEIGHT + 2, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|h| panic!("stuck at height {h} after a crash at {point}"));
         let committed = check_indexes(&c, tip).await;
         assert!(!committed.is_empty(), "no transaction was committed before the crash");
         // Each transaction sent is committed once or was lost with the

@@ -1,124 +1,13 @@
 //! `kawased devnet` and the CLI as a new user meets them: the README's tour
 //! run literally against a devnet of real processes, the CLI's error paths,
 //! and the keystore from the command line.
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kawase_testkit::devnet::{devnet_command, free_ports, Devnet, Shell};
 use kawase_testkit::node::kawased;
-
-/// First RPC ports (FZ, BZ) of two free loopback port ranges for
-/// `validators` nodes per zone, below the ephemeral range; tests running
-/// side by side get different ranges.
-fn free_ports(validators: u16) -> (u16, u16) {
-    let base = kawase_testkit::node::free_ports(20 * validators + 10);
-    (base + 1, base + 1 + 10 * validators)
-}
-
-/// `kawased devnet` on `data` with the FZ and BZ first RPC ports `ports`.
-fn devnet_command(data: &Path, ports: (u16, u16)) -> Command {
-    let mut cmd = Command::new(kawased());
-    cmd.args(["devnet", "--data-dir"]).arg(data).args([
-        "--fz-port",
-        &ports.0.to_string(),
-        "--bz-port",
-        &ports.1.to_string(),
-    ]);
-    cmd
-}
-
-/// A running `kawased devnet`, interrupted (and reaped) when dropped.
-struct Devnet {
-    child: Child,
-    shell: Shell,
-    banner: Vec<String>,
-}
-
-/// Runs command lines the way the README's reader would: bash, the
-/// devnet's exports, and `kawased` on PATH.
-struct Shell {
-    env: BTreeMap<String, String>,
-}
-
-impl Shell {
-    fn sh(&self, line: &str) -> Output {
-        let bin_dir = kawased().parent().expect("bin dir").to_path_buf();
-        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-        Command::new("bash").arg("-c").arg(line).envs(&self.env).env("PATH", path).output().expect("bash")
-    }
-}
-
-impl Devnet {
-    fn start(dir: &Path, ports: (u16, u16), extra: &[&str]) -> Devnet {
-        let mut child = devnet_command(dir, ports)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn devnet");
-        let mut banner = Vec::new();
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        for line in lines.by_ref() {
-            let line = line.expect("line");
-            let done = line == "devnet ready";
-            banner.push(line);
-            if done {
-                break;
-            }
-        }
-        assert_eq!(banner.last().map(String::as_str), Some("devnet ready"), "devnet did not start: {banner:#?}");
-        // Keep draining stdout so the devnet never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let export = banner.iter().find_map(|l| l.trim().strip_prefix("export ")).expect("export line").to_string();
-        let env = export
-            .split_whitespace()
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').expect("k=v");
-                (k.to_string(), v.to_string())
-            })
-            .collect();
-        Devnet { child, shell: Shell { env }, banner }
-    }
-
-    /// Ctrl-C, as a user would press it; returns the exit status.
-    fn interrupt(&mut self) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "devnet did not stop within 40 s of Ctrl-C");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn sh(&self, line: &str) -> Output {
-        self.shell.sh(line)
-    }
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(40);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// One step of the README tour: a command and the lines its output must contain.
 struct Step {
@@ -506,18 +395,17 @@ fn a_devnet_killed_with_sigkill_leaves_no_node_or_relayer_running_and_a_second_d
     let again = devnet_command(&data, ports).output().expect("run");
     let line = one_error_line(&again, "same data dir");
     assert!(line.contains("a devnet is already running from"), "{line}");
-    assert!(line.contains(&format!("pid {}", devnet.child.id())), "{line}");
+    assert!(line.contains(&format!("pid {}", devnet.pid())), "{line}");
     // Another data directory on the same ports: the port and the flag.
     let beside = devnet_command(&dir.path().join("other"), ports).output().expect("run");
     let line = one_error_line(&beside, "same ports");
     assert!(line.contains("(FZ node0 ") && line.contains(") is in use") && line.contains("--fz-port"), "{line}");
 
-    let kids = children_of(devnet.child.id());
+    let kids = children_of(devnet.pid());
     let names: Vec<&str> = kids.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names.iter().filter(|n| **n == "kawased").count(), 2, "{kids:?}");
     assert_eq!(names.iter().filter(|n| **n == "kawase-relayer").count(), 1, "{kids:?}");
-    devnet.child.kill().expect("SIGKILL");
-    devnet.child.wait().expect("reap");
+    devnet.proc.kill();
     let killed = Instant::now();
     loop {
         let left: Vec<&(u32, String)> = kids.iter().filter(|(pid, name)| still_running(*pid, name)).collect();

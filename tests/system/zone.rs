@@ -1,19 +1,17 @@
 //! System tests of the zone node: real `kawased start` processes running
 //! Malachite consensus among themselves over loopback, queried through
 //! their JSON-RPC with tendermint-rpc's own client.
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
-use tendermint::block::Height;
 use tendermint_light_client_verifier::options::Options;
 use tendermint_light_client_verifier::types::{TrustThreshold, TrustedBlockState, UntrustedBlockState};
 use tendermint_light_client_verifier::{ProdVerifier, Verdict, Verifier};
-use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-use kawase_testkit::node::{self as common, admin_key, free_base, kawased, testnet};
+use kawase_testkit::node::{admin_key, free_base, kawased, testnet};
+use kawase_testkit::process::{Launch, Process};
+use kawase_testkit::rpc::{self, Query, Rpc};
 
 /// The tests run one at a time: each starts up to four validators, and
 /// several zones at once would starve a 2-core machine into timeouts.
@@ -23,87 +21,45 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A `kawased start` process, killed (SIGKILL) when dropped.
-struct Node {
-    child: Option<Child>,
-    home: PathBuf,
-    rpc: String,
+/// A `kawased start` process logging at `info` (SIGKILLed when dropped).
+fn start(home: &std::path::Path) -> Process {
+    Launch::node(home).start()
 }
 
-impl Node {
-    fn start(home: &Path) -> Node {
-        let (child, rpc) = common::start_node(home, "info");
-        Node { child: Some(child), home: home.to_path_buf(), rpc }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = Node::start(&self.home.clone());
-    }
-
-    fn client(&self) -> HttpClient {
-        HttpClient::builder(self.rpc.parse::<HttpClientUrl>().expect("url"))
-            .compat_mode(CompatMode::V0_38)
-            .build()
-            .expect("client")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-        // A failing test shows why each node stopped or fell behind.
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.home.join("node.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- {} (last lines of node.log)\n{}", self.home.display(), tail.join("\n"));
-        }
-    }
+/// A crash and a restart: SIGKILL, then start on the same home.
+fn crash_restart(node: &mut Process) {
+    node.kill();
+    node.start();
 }
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-async fn height(node: &Node) -> Option<u64> {
-    match node.client().status().await {
-        Ok(s) => Some(s.sync_info.latest_block_height.value()),
+async fn height(node: &Process) -> Option<u64> {
+    match node.client().height().await {
+        Ok(h) => Some(h),
         Err(e) => {
-            eprintln!("status from {}: {e}", node.rpc);
+            eprintln!("status from {}: {e}", node.rpc());
             None
         }
     }
 }
 
 /// Waits until every node reports at least height `h`.
-async fn wait_all(nodes: &[&Node], h: u64, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let mut hs = Vec::new();
-        for n in nodes {
-            hs.push(height(n).await.unwrap_or(0));
-        }
-        if hs.iter().all(|x| *x >= h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "nodes at heights {hs:?}, wanted {h}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+async fn wait_all(nodes: &[&Process], h: u64, within: Duration) {
+    let clients: Vec<Rpc> = nodes.iter().map(|n| n.client()).collect();
+    if let Err(hs) = rpc::wait_all(&clients, h, within).await {
+        panic!("nodes at heights {hs:?}, wanted {h}");
     }
 }
 
 /// All nodes agree on block hash and app hash at every height up to `h`.
-async fn assert_agree(nodes: &[&Node], h: u64) {
+async fn assert_agree(nodes: &[&Process], h: u64) {
     for height in 1..=h {
         let mut seen = None;
         for n in nodes {
-            let b = n.client().block(Height::try_from(height).expect("h")).await.expect("block");
+            let b = n.client().block(height).await.expect("block");
             let got = (b.block_id.hash, b.block.header.app_hash.clone());
             match &seen {
                 None => seen = Some(got),
@@ -124,14 +80,14 @@ fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
     let dir = tempfile::tempdir().expect("tempdir");
     let homes = testnet(dir.path(), 4, "kawase-zone-4");
     // Three of four are a quorum; the fourth starts late and syncs from height 1.
-    let mut nodes: Vec<Node> = homes[..3].iter().map(|h| Node::start(h)).collect();
+    let mut nodes: Vec<Process> = homes[..3].iter().map(|h| start(h)).collect();
     rt().block_on(async {
-        let first: Vec<&Node> = nodes.iter().collect();
+        let first: Vec<&Process> = nodes.iter().collect();
         wait_all(&first, 4, Duration::from_secs(60)).await;
     });
-    nodes.push(Node::start(&homes[3]));
+    nodes.push(start(&homes[3]));
     rt().block_on(async {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Process> = nodes.iter().collect();
         let h = height(&nodes[0]).await.expect("h") + 1;
         wait_all(&all, h, Duration::from_secs(60)).await;
         assert_agree(&all, h).await;
@@ -141,14 +97,14 @@ fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
     nodes[3].kill();
     let before = rt().block_on(height(&nodes[0])).expect("h");
     rt().block_on(async {
-        let live: Vec<&Node> = nodes[..3].iter().collect();
+        let live: Vec<&Process> = nodes[..3].iter().collect();
         wait_all(&live, before + 3, Duration::from_secs(60)).await;
     });
     // It comes back, catches up and agrees.
-    nodes[3].restart();
+    crash_restart(&mut nodes[3]);
     let target = rt().block_on(height(&nodes[0])).expect("h") + 2;
     rt().block_on(async {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Process> = nodes.iter().collect();
         wait_all(&all, target, Duration::from_secs(90)).await;
         assert_agree(&all, target).await;
     });
@@ -166,10 +122,10 @@ fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
         assert!(c <= b + 1);
         b
     });
-    nodes[2].restart();
-    nodes[3].restart();
+    crash_restart(&mut nodes[2]);
+    crash_restart(&mut nodes[3]);
     rt().block_on(async {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Process> = nodes.iter().collect();
         wait_all(&all, stalled_at + 3, Duration::from_secs(120)).await;
         assert_agree(&all, stalled_at + 3).await;
     });
@@ -181,10 +137,10 @@ fn transactions_sent_to_any_node_are_committed_once_and_found_everywhere() {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain_id = "kawase-zone-tx";
     let homes = testnet(dir.path(), 4, chain_id);
-    let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    let nodes: Vec<Process> = homes.iter().map(|h| start(h)).collect();
     let admin = admin_key(&homes[0]);
     rt().block_on(async {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Process> = nodes.iter().collect();
         wait_all(&all, 1, Duration::from_secs(60)).await;
         let mut hashes = Vec::new();
         for (i, node) in nodes.iter().enumerate() {
@@ -208,19 +164,13 @@ fn transactions_sent_to_any_node_are_committed_once_and_found_everywhere() {
                 assert_eq!(t.height, *h);
                 assert!(t.tx_result.code.is_ok());
                 let proof = t.proof.expect("proof asked for");
-                let blk = node.client().block(*h).await.expect("block");
+                let blk = node.client().block(h.value()).await.expect("block");
                 assert_eq!(Some(proof.root_hash), blk.block.header.data_hash);
             }
             // Each transaction is in exactly one block.
             let found = node
                 .client()
-                .tx_search(
-                    tendermint_rpc::query::Query::eq("message.sender", admin.address().to_string()),
-                    false,
-                    1,
-                    100,
-                    tendermint_rpc::Order::Ascending,
-                )
+                .tx_search(Query::eq("message.sender", admin.address().to_string()), 100)
                 .await
                 .expect("tx_search");
             assert_eq!(found.total_count, hashes.len() as u32);
@@ -233,17 +183,16 @@ fn headers_and_commits_over_rpc_verify_with_the_tendermint_light_client() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let homes = testnet(dir.path(), 4, "kawase-zone-lc");
-    let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    let nodes: Vec<Process> = homes.iter().map(|h| start(h)).collect();
     rt().block_on(async {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Process> = nodes.iter().collect();
         wait_all(&all, 8, Duration::from_secs(90)).await;
         let c = nodes[1].client();
         let fetch = |h: u64| {
             let c = c.clone();
             async move {
-                let h = Height::try_from(h).expect("h");
                 let sh = c.commit(h).await.expect("commit").signed_header;
-                let vals = c.validators(h, tendermint_rpc::Paging::All).await.expect("validators");
+                let vals = c.validators(h).await.expect("validators");
                 let set = tendermint::validator::Set::without_proposer(vals.validators);
                 (sh, set)
             }
@@ -299,7 +248,7 @@ fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
         .replace("127.0.0.1:26659", &format!("127.0.0.1:{}", base + 3))
         .replace("127.0.0.1:26660", &format!("127.0.0.1:{}", base + 4));
     std::fs::write(&cfg, text).expect("config");
-    let mut node = Node::start(&home);
+    let mut node = start(&home);
     let admin = admin_key(&home);
     let reached = rt().block_on(async {
         wait_all(&[&node], 2, Duration::from_secs(30)).await;
@@ -312,11 +261,11 @@ fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
         assert!(r.tx_result.code.is_ok(), "{}", r.tx_result.log);
         height(&node).await.expect("h")
     });
-    node.restart();
+    crash_restart(&mut node);
     rt().block_on(async {
         wait_all(&[&node], reached + 2, Duration::from_secs(30)).await;
         assert_agree(&[&node], reached).await;
-        let banks = node.client().abci_query(Some("/accounts/banks".into()), vec![], None, false).await.expect("q");
+        let banks = node.client().abci_query("/accounts/banks", &[], None, false).await.expect("q");
         assert!(String::from_utf8_lossy(&banks.value).contains("Solo Bank"));
     });
     // Metrics are served in Prometheus text format.
@@ -370,10 +319,10 @@ fn a_registration_race_between_two_mempools_never_splits_the_zone() {
             .join("\n");
         std::fs::write(&cfg, text).expect("config");
     }
-    let nodes: Vec<Node> = homes.iter().map(|h| Node::start(h)).collect();
+    let nodes: Vec<Process> = homes.iter().map(|h| start(h)).collect();
     let admin = admin_key(&homes[0]);
     rt().block_on(async {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Process> = nodes.iter().collect();
         wait_all(&all, 1, Duration::from_secs(60)).await;
         let (bank1, bank2) = (Key::generate(KeyKind::Ed25519), Key::generate(KeyKind::Ed25519));
         for (i, bank) in [&bank1, &bank2].into_iter().enumerate() {
@@ -388,8 +337,7 @@ fn a_registration_race_between_two_mempools_never_splits_the_zone() {
             let k = k.address().to_string();
             let n = &nodes[0];
             async move {
-                let r = n.client().abci_query(Some("/accounts/account".into()), k.into_bytes(), None, false).await;
-                serde_json::from_slice::<serde_json::Value>(&r.expect("query").value).expect("json")["number"]
+                n.client().query("/accounts/account", k.as_bytes()).await.expect("query")["number"]
                     .as_u64()
                     .expect("number")
             }

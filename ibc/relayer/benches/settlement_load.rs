@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use kawase_client::{build_tx, msgs, TxParams};
 use kawase_testkit::zones::*;
 use serde_json::Value;
-use tendermint_rpc::Client;
 
 const PER_TX: usize = 25;
 
@@ -32,8 +31,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn next_send(net: &Net, channel: &str) -> u64 {
     let key = format!("nextSequenceSend/ports/settlement/channels/{channel}");
-    let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
-    u64::from_be_bytes(r.value.as_slice().try_into().expect("8 bytes"))
+    let value = net.bz.client().store(key.as_bytes()).await.expect("q");
+    u64::from_be_bytes(value.as_slice().try_into().expect("8 bytes"))
 }
 
 async fn pending_holds(net: &Net) -> BTreeSet<u64> {

@@ -8,29 +8,20 @@
 //! With `LOCALNET_DIR` set it starts nothing and loads the FZ of a running
 //! `scripts/localnet.sh` instead (`scripts/bench-zone.sh --localnet`).
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
 use sha2::{Digest, Sha256};
-use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
-use kawase_testkit::node::{self as common, admin_key, kawased};
+use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
+use kawase_testkit::process::{Launch, Process};
+use kawase_testkit::rpc::Rpc;
 const CHAIN: &str = "kawase-bench";
 /// The chain the load is signed for: CHAIN, or the localnet's FZ.
 static CHAIN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A signed transaction and its hash.
 type SignedTx = (Vec<u8>, [u8; 32]);
@@ -39,25 +30,13 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn client(url: &str) -> HttpClient {
-    HttpClient::builder(url.parse::<HttpClientUrl>().expect("url"))
-        .compat_mode(CompatMode::V0_38)
-        .build()
-        .expect("client")
-}
-
-fn start(home: &Path) -> (Proc, String) {
-    let (child, rpc) = common::start_node(home, "warn");
-    (Proc(child), rpc)
-}
-
 fn tx(key: &Key, number: u64, sequence: u64, m: Vec<cosmrs::Any>) -> Vec<u8> {
     let chain_id = CHAIN_ID.get().map(String::as_str).unwrap_or(CHAIN).to_string();
     let p = TxParams { chain_id, account_number: number, sequence, memo: String::new(), timeout_height: 0 };
     build_tx(key, &p, m).expect("tx")
 }
 
-async fn commit(c: &HttpClient, t: Vec<u8>) {
+async fn commit(c: &Rpc, t: Vec<u8>) {
     let r = c.broadcast_tx_commit(t).await.expect("broadcast_tx_commit");
     assert!(
         r.check_tx.code.is_ok() && r.tx_result.code.is_ok(),
@@ -67,16 +46,12 @@ async fn commit(c: &HttpClient, t: Vec<u8>) {
     );
 }
 
-async fn account(c: &HttpClient, k: &Key) -> (u64, u64) {
-    let q = c
-        .abci_query(Some("/accounts/account".into()), k.address().to_string().into_bytes(), None, false)
-        .await
-        .expect("q");
-    let v: serde_json::Value = serde_json::from_slice(&q.value).expect("json");
+async fn account(c: &Rpc, k: &Key) -> (u64, u64) {
+    let v = c.query("/accounts/account", k.address().to_string().as_bytes()).await.expect("q");
     (v["number"].as_u64().expect("number"), v["sequence"].as_u64().expect("sequence"))
 }
 
-async fn account_number(c: &HttpClient, k: &Key) -> u64 {
+async fn account_number(c: &Rpc, k: &Key) -> u64 {
     account(c, k).await.0
 }
 
@@ -114,48 +89,27 @@ fn main() {
     let timeout_commit = std::env::var("TIMEOUT_COMMIT").unwrap_or_else(|_| "100ms".into());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    // Below the ephemeral port range, so outgoing connections cannot take them.
-    let base = 20_000 + (std::process::id() % 120) as u16 * 100;
-    let out = Command::new(kawased())
-        .args(["testnet", "--validators", &n.to_string(), "--output"])
-        .arg(dir.path())
-        .args(["--chain-id", CHAIN, "--base-port", &base.to_string()])
-        .output()
-        .expect("testnet");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let homes: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("node{i}"))).collect();
+    // On free ports below the ephemeral range, so outgoing connections cannot take them.
+    let homes = write_testnet(dir.path(), n, CHAIN, &[]);
     for h in &homes {
-        let cfg = h.join("config/config.toml");
-        let text = std::fs::read_to_string(&cfg).expect("cfg");
-        std::fs::write(
-            &cfg,
-            text.replace("timeout_commit = \"500ms\"", &format!("timeout_commit = \"{timeout_commit}\"")),
-        )
-        .expect("cfg");
+        set_timeouts(h, &[("timeout_commit", timeout_commit.as_str())]);
     }
-    let nodes: Vec<(Proc, String)> = homes.iter().map(|h| start(h)).collect();
-    let urls: Vec<String> = nodes.iter().map(|(_, u)| u.clone()).collect();
+    let nodes: Vec<Process> = homes.iter().map(|h| Launch::node(h).rust_log("warn").start()).collect();
+    let urls: Vec<String> = nodes.iter().map(Process::rpc).collect();
     let admin = admin_key(&homes[0]);
     run(n, nodes, urls, admin, timeout_commit);
 }
 
-fn run(n: u16, nodes: Vec<(Proc, String)>, urls: Vec<String>, admin: Key, timeout_commit: String) {
+fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commit: String) {
     let senders = env_or("SENDERS", 400);
     let per_sender = env_or("TXS_PER_SENDER", 50);
     let in_flight = env_or("IN_FLIGHT", 64);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("rt");
 
     rt.block_on(async move {
-        let c0 = client(&urls[0]);
+        let c0 = Rpc::new(&urls[0]);
         // Wait for the chain to run.
-        loop {
-            if let Ok(s) = c0.status().await {
-                if s.sync_info.latest_block_height.value() >= 1 {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        while c0.wait_for_height(1, Duration::from_secs(3600)).await.is_err() {}
         println!("zone: {n} validators, {senders} senders x {per_sender} transfers, {in_flight} in flight, timeout_commit {timeout_commit}");
 
         // Setup: a bank, its customers, and deposits for each.
@@ -200,24 +154,24 @@ fn run(n: u16, nodes: Vec<(Proc, String)>, urls: Vec<String>, admin: Key, timeou
             streams.push((i % n as usize, txs));
         }
         let total = senders * per_sender;
-        let start_height = c0.status().await.expect("status").sync_info.latest_block_height.value();
+        let start_height = c0.height().await.expect("status");
 
         // Watcher: records when each transaction is seen committed.
         let submitted: Arc<std::sync::Mutex<HashMap<[u8; 32], Instant>>> = Default::default();
         let watcher = {
-            let c = client(&urls[0]);
+            let c = Rpc::new(&urls[0]);
             tokio::spawn(async move {
                 let mut seen: HashMap<[u8; 32], Instant> = HashMap::new();
                 let mut times = Vec::new();
                 let mut h = start_height;
                 while seen.len() < total {
-                    let latest = match c.status().await {
-                        Ok(s) => s.sync_info.latest_block_height.value(),
+                    let latest = match c.height().await {
+                        Ok(h) => h,
                         Err(_) => continue,
                     };
                     while h < latest {
                         h += 1;
-                        let b = c.block(tendermint::block::Height::try_from(h).expect("h")).await.expect("block");
+                        let b = c.block(h).await.expect("block");
                         let now = Instant::now();
                         times.push((h, b.block.header.time, b.block.data.len()));
                         for t in &b.block.data {
@@ -234,7 +188,7 @@ fn run(n: u16, nodes: Vec<(Proc, String)>, urls: Vec<String>, admin: Key, timeou
         let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
         let mut tasks = Vec::new();
         for (node, txs) in streams {
-            let c = client(&urls[node]);
+            let c = Rpc::new(&urls[node]);
             let sem = sem.clone();
             let submitted = submitted.clone();
             tasks.push(tokio::spawn(async move {

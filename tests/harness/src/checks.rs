@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
-use tendermint::block::Height;
-use tendermint_rpc::Client;
 
-use super::load::{client, Effect, Endpoint, Outcome, Sent, RPC_LIMIT};
+use super::load::{Effect, Endpoint, Outcome, Sent};
 use super::manifest::ZoneName;
+use super::rpc::Rpc;
 
 /// Totals and violations of one run's checks.
 #[derive(Default, Debug)]
@@ -51,8 +50,7 @@ impl Verdict {
 }
 
 async fn height_at(rpc: &str) -> Option<u64> {
-    let s = tokio::time::timeout(RPC_LIMIT, client(rpc).status()).await.ok()?.ok()?;
-    Some(s.sync_info.latest_block_height.value())
+    Rpc::bounded(rpc).height().await.ok()
 }
 
 /// Waits (bounded) until every node of the zone is at least at the
@@ -81,14 +79,13 @@ pub async fn caught_up(ep: &Endpoint, limit: Duration) -> Result<u64, String> {
 
 /// `(block hash, app hash, tx hashes)` of heights `1..=top` at one node.
 async fn blocks_of(rpc: String, top: u64) -> Result<Vec<(String, String, Vec<String>)>, String> {
-    let c = client(&rpc);
+    let c = Rpc::bounded(&rpc);
     let mut out = Vec::with_capacity(top as usize);
     for h in 1..=top {
-        let height = Height::try_from(h).expect("height");
         let mut tries = 0;
         let b = loop {
-            match tokio::time::timeout(RPC_LIMIT, c.block(height)).await {
-                Ok(Ok(b)) => break b,
+            match c.block(h).await {
+                Ok(b) => break b,
                 e if tries >= 3 => return Err(format!("{rpc} block {h}: {e:?}")),
                 _ => tries += 1,
             }
@@ -143,9 +140,9 @@ pub async fn chain_agrees(ep: &Endpoint, top: u64, v: &mut Verdict) -> BTreeMap<
 async fn lookup(rpc: &str, hash: &str) -> Result<Option<(u64, u32)>, String> {
     let h: tendermint::Hash = hash.parse().map_err(|e| format!("{e}"))?;
     for _ in 0..3 {
-        match tokio::time::timeout(RPC_LIMIT, client(rpc).tx(h, false)).await {
-            Ok(Ok(t)) => return Ok(Some((t.height.value(), t.tx_result.code.value()))),
-            Ok(Err(e)) if e.to_string().contains("not found") => return Ok(None),
+        match Rpc::bounded(rpc).tx(h, false).await {
+            Ok(t) => return Ok(Some((t.height.value(), t.tx_result.code.value()))),
+            Err(e) if e.to_string().contains("not found") => return Ok(None),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }

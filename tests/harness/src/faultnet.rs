@@ -2,7 +2,6 @@
 //! with linked BZ accounts, and relayers whose RPC goes through harness
 //! proxies. Setup itself survives a relayer killed mid-handshake.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kawase_accounts::Role;
@@ -12,9 +11,9 @@ use kawase_primitives::Address;
 use super::cluster::Cluster;
 use super::load::{Actor, Effect, Endpoint, History};
 use super::manifest::{Manifest, ZoneName};
-use super::node::{start_logged, tail};
+use super::process::Launch;
 use super::proxy::{Mode, Proxy};
-use super::zones::{key_file, relayer_bin, Proc};
+use super::relayer::{key_file, Relayer};
 
 pub const FZ_CHAIN: &str = "kawase-fz";
 pub const BZ_CHAIN: &str = "kawase-bz";
@@ -27,11 +26,11 @@ pub struct Customer {
     pub bank: usize,
 }
 
-/// A relayer process with its own directory, key and RPC proxies.
+/// A relayer with its own directory and key whose only way to the zones is
+/// a pair of RPC proxies.
 pub struct RelayerProc {
-    pub dir: PathBuf,
-    pub proc: Option<Proc>,
-    /// FZ and BZ RPC proxies (the relayer's only way to the zones).
+    pub relayer: Relayer,
+    /// FZ and BZ RPC proxies.
     pub proxies: [Proxy; 2],
 }
 
@@ -42,8 +41,9 @@ impl RelayerProc {
         let addr =
             |rpc: &str| -> std::net::SocketAddr { rpc.trim_start_matches("http://").parse().expect("rpc socket") };
         let proxies = [Proxy::start(addr(fz_rpc)), Proxy::start(addr(bz_rpc))];
+        let config = dir.join("relayer.toml");
         std::fs::write(
-            dir.join("relayer.toml"),
+            &config,
             format!(
                 "poll_interval_ms = 200\n\n[fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"http://{}\"\nkey_file = \"key.json\"\n\n\
                  [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"http://{}\"\nkey_file = \"key.json\"\n",
@@ -52,70 +52,26 @@ impl RelayerProc {
             ),
         )
         .expect("relayer config");
-        RelayerProc { dir: dir.to_path_buf(), proc: None, proxies }
+        let relayer = Relayer::with(&config, Launch::relayer(&config).ready_within(Duration::from_secs(60)));
+        RelayerProc { relayer, proxies }
     }
 
-    fn command(&self) -> Command {
-        let mut c = Command::new(relayer_bin());
-        c.arg("--config").arg(self.dir.join("relayer.toml"));
-        c
-    }
-
-    /// Runs a relayer command to completion (bounded); its stdout or error.
-    pub fn run(&self, args: &[&str], limit: Duration) -> Result<String, String> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("cli.log")).expect("log");
-        let mut child =
-            self.command().args(args).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().expect("spawn relayer");
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut out = String::new();
-                let _ = std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out);
-                return if status.success() {
-                    Ok(out)
-                } else {
-                    Err(format!("kawase-relayer {args:?}: {status}\n{}", tail(&self.dir.join("cli.log"), 15)))
-                };
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("kawase-relayer {args:?} did not finish in {limit:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Runs `create-path` and SIGKILLs it after `after`; whether it had
-    /// already finished by then.
-    pub fn run_and_kill(&self, args: &[&str], after: Duration) -> bool {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("cli.log")).expect("log");
-        let mut child =
-            self.command().args(args).stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("spawn relayer");
-        std::thread::sleep(after);
-        let finished = matches!(child.try_wait(), Ok(Some(_)));
-        let _ = child.kill();
-        let _ = child.wait();
-        finished
+    pub fn dir(&self) -> &Path {
+        self.relayer.dir()
     }
 
     pub fn running(&self) -> bool {
-        self.proc.is_some()
+        self.relayer.running()
     }
 
-    /// `kawase-relayer start`, waiting (bounded) for `ready`.
+    /// `kawase-relayer start`, waiting (at most 60 s) for `ready`.
     pub fn start(&mut self) -> Result<(), String> {
-        let mut cmd = self.command();
-        cmd.arg("start").env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()));
-        let ready = start_logged(&mut cmd, &self.dir.join("relayer.log"), Duration::from_secs(60))
-            .map_err(|e| format!("relayer did not start: {e}"))?;
-        self.proc = Some(Proc(ready.child));
-        Ok(())
+        self.relayer.try_start()
     }
 
     /// SIGKILL, mid-relay.
     pub fn kill(&mut self) {
-        self.proc = None;
+        self.relayer.kill();
     }
 
     pub fn cut(&self, mode: Mode) {
@@ -126,14 +82,7 @@ impl RelayerProc {
 
     /// Whether it died by itself; the log's tail if so.
     pub fn exited(&mut self) -> Option<String> {
-        let p = self.proc.as_mut()?;
-        match p.0.try_wait() {
-            Ok(Some(st)) => {
-                self.proc = None;
-                Some(format!("relayer exited by itself ({st}):\n{}", tail(&self.dir.join("relayer.log"), 15)))
-            }
-            _ => None,
-        }
+        self.relayer.proc.exited()
     }
 }
 
@@ -168,8 +117,8 @@ pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
     let bz_ep = Endpoint::new(ZoneName::Bz, BZ_CHAIN, bz.rpcs());
     let history = History::default();
     let k = || Key::generate(KeyKind::Ed25519);
-    let mut fz_admin = Actor::new(super::zones::admin_key(&fz.nodes[0].home));
-    let mut bz_admin = Actor::new(super::zones::admin_key(&bz.nodes[0].home));
+    let mut fz_admin = Actor::new(super::node::admin_key(fz.nodes[0].home()));
+    let mut bz_admin = Actor::new(super::node::admin_key(bz.nodes[0].home()));
     let banks: Vec<Key> = (0..m.load.banks).map(|_| k()).collect();
     let relayer_keys = [k(), k()];
     let a = fz_admin.key.address();
@@ -205,28 +154,28 @@ pub async fn start(m: &Manifest, dir: &Path) -> FaultNet {
     }
 
     let relayers = [
-        RelayerProc::new(&dir.join("relayer0"), &relayer_keys[0], &fz.nodes[0].rpc, &bz.nodes[0].rpc),
+        RelayerProc::new(&dir.join("relayer0"), &relayer_keys[0], &fz.nodes[0].rpc(), &bz.nodes[0].rpc()),
         RelayerProc::new(
             &dir.join("relayer1"),
             &relayer_keys[1],
-            &fz.nodes[fz.nodes.len() - 1].rpc,
-            &bz.nodes[bz.nodes.len() - 1].rpc,
+            &fz.nodes[fz.nodes.len() - 1].rpc(),
+            &bz.nodes[bz.nodes.len() - 1].rpc(),
         ),
     ];
     let mut notes = Vec::new();
     let path = tokio::task::block_in_place(|| {
         for ms in &m.handshake_kills_ms {
-            let done = relayers[0].run_and_kill(&["create-path"], Duration::from_millis(*ms));
+            let done = relayers[0].relayer.run_and_kill(&["create-path"], Duration::from_millis(*ms));
             notes.push(format!("create-path killed after {ms} ms (had finished: {done})"));
         }
-        relayers[0].run(&["create-path"], Duration::from_secs(240))
+        relayers[0].relayer.run_bounded(&["create-path"], Duration::from_secs(240))
     });
     let path = path.unwrap_or_else(|e| panic!("create-path after {} kills: {e}", m.handshake_kills_ms.len()));
     let path: serde_json::Value = serde_json::from_str(&path).expect("path json");
     let channel = path["fz_channel"].as_str().expect("fz_channel").to_owned();
     let bz_channel = path["bz_channel"].as_str().expect("bz_channel").to_owned();
     // The second relayer relays the same path.
-    std::fs::copy(relayers[0].dir.join("path.json"), relayers[1].dir.join("path.json")).expect("copy path");
+    std::fs::copy(relayers[0].dir().join("path.json"), relayers[1].dir().join("path.json")).expect("copy path");
     let mut net = FaultNet {
         fz,
         bz,

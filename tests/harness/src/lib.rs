@@ -3,8 +3,14 @@
 //! what drives and checks them. Every child process is killed when its
 //! handle drops, however the test ends.
 //!
-//! - [`node`]: binaries, one node, a quick testnet, free ports.
+//! - [`process`]: the one launcher of nodes, relayers and other children
+//!   ([`process::Launch`] -> [`process::Process`]): readiness, log, stop,
+//!   kill, pause, restart, cleanup on drop.
+//! - [`rpc`]: the one JSON-RPC client ([`rpc::Rpc`]).
+//! - [`node`]: binaries, admin keys, free ports, testnet homes and configs.
+//! - [`relayer`]: a relayer's config, `start` process and commands.
 //! - [`zones`]: an FZ, a BZ and a relayer for the settlement tests.
+//! - [`devnet`]: `kawased devnet` for the CLI tests.
 //! - [`misbehaviour`]: forged light-client headers for the settlement tests.
 //! - The fault suite: [`manifest`] (its profiles), [`cluster`] (validators
 //!   behind [`proxy`] links), [`faultnet`] (two zones and relayers),
@@ -13,6 +19,7 @@
 //!   verdict).
 pub mod checks;
 pub mod cluster;
+pub mod devnet;
 pub mod faultnet;
 pub mod load;
 pub mod manifest;
@@ -20,6 +27,9 @@ pub mod misbehaviour;
 pub mod money;
 pub mod node;
 pub mod perturb;
+pub mod process;
 pub mod proxy;
+pub mod relayer;
+pub mod rpc;
 pub mod workload;
 pub mod zones;

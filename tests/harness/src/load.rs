@@ -9,21 +9,9 @@ use std::time::Duration;
 use kawase_client::{build_tx, CosmosAny, Key, TxParams};
 use serde_json::Value;
 use sha2::Digest;
-use tendermint_rpc::client::CompatMode;
-use tendermint_rpc::{Client, HttpClient, HttpClientUrl};
 
 use super::manifest::ZoneName;
-
-/// Longest a client waits for one RPC answer.
-pub const RPC_LIMIT: Duration = Duration::from_secs(20);
-
-pub fn client(rpc: &str) -> HttpClient {
-    HttpClient::builder(rpc.parse::<HttpClientUrl>().expect("url"))
-        .compat_mode(CompatMode::V0_38)
-        .timeout(RPC_LIMIT)
-        .build()
-        .expect("client")
-}
+use super::rpc::{QueryError, Rpc};
 
 /// What a client was told about one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,29 +76,21 @@ impl Endpoint {
         &self.rpcs[i]
     }
 
-    /// An ABCI query answered by any live node (tries each in turn).
+    /// An ABCI query answered by any live node (tries each in turn); the
+    /// app's refusal or a value that is not JSON as `Err`, `None` if no
+    /// node answered.
     pub async fn query(&self, path: &str, data: &[u8]) -> Option<Result<Value, String>> {
         for _ in 0..self.rpcs.len() {
             let rpc = self.next_rpc().to_owned();
-            if let Some(r) = query_at(&rpc, path, data).await {
-                return Some(r);
+            match Rpc::bounded(&rpc).query(path, data).await {
+                Ok(v) => return Some(Ok(v)),
+                Err(QueryError::NoAnswer(_)) => {}
+                Err(QueryError::Refused { log, .. }) => return Some(Err(log)),
+                Err(QueryError::NotJson(e)) => return Some(Err(e)),
             }
         }
         None
     }
-}
-
-/// An ABCI query at one node; `None` if the node did not answer.
-pub async fn query_at(rpc: &str, path: &str, data: &[u8]) -> Option<Result<Value, String>> {
-    let c = client(rpc);
-    let r = tokio::time::timeout(RPC_LIMIT, c.abci_query(Some(path.into()), data.to_vec(), None, false))
-        .await
-        .ok()?
-        .ok()?;
-    if r.code.is_err() {
-        return Some(Err(r.log));
-    }
-    Some(serde_json::from_slice(&r.value).map_err(|e| e.to_string()))
 }
 
 /// A signing key with the account number and next sequence it believes in.
@@ -169,13 +149,12 @@ impl Actor {
         let tx = build_tx(&self.key, &p, msgs).expect("sign");
         let hash = hex::encode_upper(sha2::Sha256::digest(&tx));
         let rpc = ep.next_rpc().to_owned();
-        let outcome = match tokio::time::timeout(RPC_LIMIT, client(&rpc).broadcast_tx_commit(tx)).await {
-            Ok(Ok(r)) if r.check_tx.code.is_err() => {
+        let outcome = match Rpc::bounded(&rpc).broadcast_tx_commit(tx).await {
+            Ok(r) if r.check_tx.code.is_err() => {
                 Outcome::Refused { code: r.check_tx.code.value(), log: r.check_tx.log }
             }
-            Ok(Ok(r)) => Outcome::Committed { height: r.height.value(), code: r.tx_result.code.value() },
-            Ok(Err(e)) => Outcome::Unknown(format!("{rpc}: {e}")),
-            Err(_) => Outcome::Unknown(format!("{rpc}: no answer in {RPC_LIMIT:?}")),
+            Ok(r) => Outcome::Committed { height: r.height.value(), code: r.tx_result.code.value() },
+            Err(e) => Outcome::Unknown(format!("{rpc}: {e}")),
         };
         let sent = Sent { zone: ep.zone, hash, op, effect, outcome };
         h.push(sent.clone());
@@ -221,7 +200,7 @@ impl Actor {
 pub async fn committed_ok(ep: &Endpoint, hash: &str) -> bool {
     let Ok(hash) = hash.parse::<tendermint::Hash>() else { return false };
     for rpc in ep.rpcs.iter() {
-        if let Ok(Ok(t)) = tokio::time::timeout(RPC_LIMIT, client(rpc).tx(hash, false)).await {
+        if let Ok(t) = Rpc::bounded(rpc).tx(hash, false).await {
             return t.tx_result.code.is_ok();
         }
     }

@@ -4,7 +4,6 @@
 use kawase_client::{CosmosAny, Key, KeyKind};
 use prost::{Message, Name};
 use serde_json::Value;
-use tendermint_rpc::Client;
 
 use crate::zones::Net;
 
@@ -27,8 +26,8 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
     use tendermint::block::{self, signed_header::SignedHeader, Commit, CommitSig};
     // The FZ's real header at a height the BZ's client already trusts.
     let fz = net.fz.client();
-    let real = fz.commit(block::Height::try_from(h).expect("h")).await.expect("commit").signed_header;
-    let vals = fz.validators(block::Height::try_from(h).expect("h"), tendermint_rpc::Paging::All).await.expect("vals");
+    let real = fz.commit(h).await.expect("commit").signed_header;
+    let vals = fz.validators(h).await.expect("vals");
     let set = tendermint::validator::Set::without_proposer(vals.validators);
 
     // A second header for the same height, signed by the same (only)
@@ -100,8 +99,8 @@ pub async fn freeze_bz_client(net: &Net, bz_client: &str, h: u64) {
 /// The frozen height of the BZ's client (0 = not frozen).
 pub async fn frozen_height(net: &Net, client: &str) -> u64 {
     let key = format!("clients/{client}/clientState");
-    let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
-    let any = kawase_ibc::ibc_proto::google::protobuf::Any::decode(r.value.as_slice()).expect("any");
+    let value = net.bz.client().store(key.as_bytes()).await.expect("q");
+    let any = kawase_ibc::ibc_proto::google::protobuf::Any::decode(value.as_slice()).expect("any");
     let cs = kawase_ibc::ibc_proto::ibc::lightclients::tendermint::v1::ClientState::decode(any.value.as_slice())
         .expect("client state");
     cs.frozen_height.map(|f| f.revision_height).unwrap_or(0)
@@ -112,8 +111,7 @@ pub async fn frozen_height(net: &Net, client: &str) -> u64 {
 pub async fn earliest_trusted(net: &Net, client: &str, below: u64) -> u64 {
     for h in 1..below {
         let key = format!("clients/{client}/consensusStates/0-{h}");
-        let r = net.bz.client().abci_query(Some("/store".into()), key.into_bytes(), None, false).await.expect("q");
-        if !r.value.is_empty() {
+        if !net.bz.client().store(key.as_bytes()).await.expect("q").is_empty() {
             return h;
         }
     }

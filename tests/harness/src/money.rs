@@ -10,14 +10,14 @@ use serde_json::Value;
 
 use super::checks::Verdict;
 use super::faultnet::FaultNet;
-use super::load::query_at;
+use super::rpc::{QueryError, Rpc};
 use super::zones::amount;
 
 async fn q(rpc: &str, path: &str, data: &[u8]) -> Result<Value, String> {
-    match query_at(rpc, path, data).await {
-        Some(r) => r.map_err(|e| format!("{rpc} {path}: {e}")),
-        None => Err(format!("{rpc} {path}: no answer")),
-    }
+    Rpc::bounded(rpc).query(path, data).await.map_err(|e| match e {
+        QueryError::NoAnswer(_) => format!("{rpc} {path}: no answer"),
+        QueryError::Refused { log: e, .. } | QueryError::NotJson(e) => format!("{rpc} {path}: {e}"),
+    })
 }
 
 async fn list_len(rpc: &str, path: &str, data: &[u8]) -> Result<usize, String> {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::cluster::Cluster;
 use super::faultnet::FaultNet;
 use super::manifest::{Kind, Perturbation, ZoneName};
+use super::process::Stopped;
 use super::proxy::Mode;
 
 /// What the perturbations did, and what went wrong by itself.
@@ -90,7 +91,7 @@ fn apply(net: &mut FaultNet, p: &Perturbation, edge: Edge, links: &mut Links, ou
         (Kind::Pause, Edge::End) => net.cluster_mut(p.zone).nodes[p.node].resume(),
         (Kind::Restart, _) => {
             let c = net.cluster_mut(p.zone);
-            if c.nodes[p.node].running() && !c.nodes[p.node].stop_gracefully() {
+            if c.nodes[p.node].running() && c.nodes[p.node].stop() == Stopped::Killed {
                 out.findings.push(format!("{:?} node {} did not exit within 30 s of SIGTERM", p.zone, p.node));
             }
             start_node(c, p.node, out);
@@ -119,7 +120,7 @@ fn start_node(c: &mut Cluster, i: usize, out: &mut Applied) {
     if n.running() {
         return;
     }
-    if let Err(e) = n.start() {
+    if let Err(e) = n.try_start() {
         out.findings.push(format!("{} node {i} could not start again: {e}", c.chain_id));
     }
 }

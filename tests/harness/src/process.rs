@@ -186,7 +186,15 @@ impl Launch {
 
     /// A process for this launch, not started yet.
     pub fn stopped(self) -> Process {
-        Process { launch: self, child: None, stdin: None, addrs: Vec::new(), banner: Vec::new(), paused: false }
+        Process {
+            launch: self,
+            child: None,
+            stdin: None,
+            addrs: Vec::new(),
+            banner: Vec::new(),
+            paused: false,
+            started: false,
+        }
     }
 
     /// Starts it and waits for readiness; panics with the log's tail if it
@@ -224,16 +232,13 @@ pub struct Process {
     addrs: Vec<(String, String)>,
     banner: Vec<String>,
     paused: bool,
+    /// Whether this handle ever started it (its log is then worth showing).
+    started: bool,
 }
 
 impl Process {
     pub fn launch(&self) -> &Launch {
         &self.launch
-    }
-
-    /// The launch the next start uses (e.g. to drop a crash hook).
-    pub fn launch_mut(&mut self) -> &mut Launch {
-        &mut self.launch
     }
 
     pub fn name(&self) -> &str {
@@ -302,6 +307,8 @@ impl Process {
     /// the child exits or is too slow it is killed, and the error holds the
     /// log's last lines. An address the launch [`Launch::announces`] must come first.
     pub fn try_start(&mut self) -> Result<(), String> {
+        // One that died by itself may start again.
+        self.try_wait();
         assert!(self.child.is_none(), "{} already running", self.name());
         let l = &self.launch;
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&l.log).expect("log file");
@@ -310,9 +317,10 @@ impl Process {
         if l.supervised {
             cmd.env(kawase_client::STOP_ON_STDIN_EOF, "1").stdin(Stdio::piped());
         } else {
-            cmd.stdin(Stdio::null());
+            cmd.env_remove(kawase_client::STOP_ON_STDIN_EOF).stdin(Stdio::null());
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", l.program.display()));
+        self.started = true;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -434,7 +442,7 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
         // A failing test shows why each process stopped or fell behind.
-        if std::thread::panicking() && self.launch.log.exists() {
+        if std::thread::panicking() && self.started {
             eprintln!("--- {} (last lines of {})\n{}", self.name(), self.log().display(), self.tail(TAIL));
         }
     }

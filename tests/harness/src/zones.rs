@@ -1,70 +1,58 @@
 //! Two zones and a relayer as real processes on loopback: shared by the
 //! settlement system tests and the settlement load generator.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, CosmosAny, Key, KeyKind, TxParams};
 use serde_json::Value;
-use tendermint_rpc::{Client, HttpClient};
 
-pub use crate::node::{admin_key, bin, free_base, kawased, relayer_bin, Proc};
-use crate::node::{start_logged, START_LIMIT};
+pub use crate::node::{admin_key, bin, free_base, kawased, relayer_bin};
+use crate::process::{Launch, Process};
+pub use crate::relayer::{key_file, Relayer};
+use crate::rpc::{QueryError, Rpc};
 
+/// A one-validator zone: its home, admin key and node process.
 pub struct Zone {
     pub chain_id: String,
     pub home: PathBuf,
-    pub rpc: String,
-    pub node: Option<Proc>,
+    pub node: Process,
     pub admin: Key,
 }
 
+/// `kawased testnet` with one validator of `zone` (`fz`, or `bz` accepting
+/// the FZ `kawase-fz`) under `dir`, a 150 ms commit timeout, started.
 pub fn start_zone(dir: &Path, chain_id: &str, zone: &str) -> Zone {
-    let base = free_base(1);
-    let out = Command::new(kawased())
-        .args(["testnet", "--validators", "1", "--output"])
-        .arg(dir)
-        .args(["--chain-id", chain_id, "--zone", zone, "--base-port", &base.to_string()])
-        .args(if zone == "bz" { &["--fz-chain-id", "kawase-fz"][..] } else { &[] })
-        .output()
-        .expect("kawased testnet");
-    assert!(out.status.success(), "testnet: {}", String::from_utf8_lossy(&out.stderr));
-    let home = dir.join("node0");
-    let cfg = home.join("config/config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .expect("config")
-        .replace("timeout_commit = \"500ms\"", "timeout_commit = \"150ms\"");
-    std::fs::write(&cfg, text).expect("config");
+    let fz = if zone == "bz" { &["--fz-chain-id", "kawase-fz"][..] } else { &[] };
+    let extra: Vec<&str> = ["--zone", zone].into_iter().chain(fz.iter().copied()).collect();
+    let home = crate::node::write_testnet(dir, 1, chain_id, &extra).remove(0);
+    crate::node::set_timeouts(&home, &[("timeout_commit", "150ms")]);
     let admin = admin_key(&home);
-    let mut z = Zone { chain_id: chain_id.into(), home, rpc: String::new(), node: None, admin };
-    z.start();
-    z
+    let node = Launch::node(&home).rust_log("warn,informalsystems_malachitebft_network=off").start();
+    Zone { chain_id: chain_id.into(), home, node, admin }
 }
 
 impl Zone {
-    pub fn start(&mut self) {
-        let (child, rpc) = crate::node::start_node(&self.home, "warn,informalsystems_malachitebft_network=off");
-        self.rpc = rpc;
-        self.node = Some(Proc(child));
+    /// The node's RPC URL.
+    pub fn rpc(&self) -> String {
+        self.node.rpc()
     }
 
-    pub fn client(&self) -> HttpClient {
-        HttpClient::new(self.rpc.as_str()).expect("client")
+    pub fn client(&self) -> Rpc {
+        self.node.client()
     }
 
     /// A zone prints `ready` before its first block commits; a query that
     /// early waits for it (up to 30 s) instead of failing.
     pub async fn query(&self, path: &str, data: &[u8]) -> Result<Value, String> {
         for _ in 0..300 {
-            let r = self.client().abci_query(Some(path.into()), data.to_vec(), None, false).await.expect("query");
-            if r.code.is_err() && r.log.contains("no block committed yet") {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
+            match self.client().query(path, data).await {
+                Ok(v) => return Ok(v),
+                Err(QueryError::Refused { log, .. }) if log.contains("no block committed yet") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(QueryError::Refused { log, .. }) => return Err(log),
+                Err(e) => panic!("query {path}: {e}"),
             }
-            if r.code.is_err() {
-                return Err(r.log);
-            }
-            return Ok(serde_json::from_slice(&r.value).expect("json"));
         }
         Err(format!("{}: no block committed within 30 s", self.chain_id))
     }
@@ -129,54 +117,6 @@ impl Zone {
 
 pub fn amount(v: &Value) -> u128 {
     v.as_str().unwrap_or_else(|| panic!("amount string, got {v}")).parse().expect("u128")
-}
-
-pub fn key_file(path: &Path, key: &Key) {
-    let v = serde_json::json!({
-        "name": "relayer", "kind": "ed25519",
-        "address": key.address().to_string(), "secret_hex": hex::encode(key.secret_bytes()),
-    });
-    std::fs::write(path, serde_json::to_string_pretty(&v).expect("json")).expect("key file");
-}
-
-pub struct Relayer {
-    pub config: PathBuf,
-    pub proc: Option<Proc>,
-}
-
-impl Relayer {
-    pub fn run(&self, cmd: &str) -> String {
-        self.run_args(&[cmd])
-    }
-
-    /// Runs a relayer command to completion; its stdout.
-    pub fn run_args(&self, args: &[&str]) -> String {
-        let out = Command::new(relayer_bin()).arg("--config").arg(&self.config).args(args).output().expect("relayer");
-        assert!(out.status.success(), "kawase-relayer {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The path file `create-path` wrote.
-    pub fn path_file(&self) -> Value {
-        let text = std::fs::read_to_string(self.config.with_file_name("path.json")).expect("path.json");
-        serde_json::from_str(&text).expect("path json")
-    }
-
-    pub fn start(&mut self) {
-        let mut cmd = Command::new(relayer_bin());
-        cmd.arg("--config")
-            .arg(&self.config)
-            .arg("start")
-            .env("RUST_LOG", std::env::var("RELAYER_LOG").unwrap_or_else(|_| "info".into()));
-        let ready = start_logged(&mut cmd, &self.config.with_file_name("relayer.log"), START_LIMIT)
-            .unwrap_or_else(|e| panic!("relayer did not start: {e}"));
-        self.proc = Some(Proc(ready.child));
-    }
-
-    /// SIGKILL: no chance to finish anything in flight.
-    pub fn kill(&mut self) {
-        self.proc = None;
-    }
 }
 
 /// Polls `f` until it returns `Some`, for at most `secs`.
@@ -248,7 +188,7 @@ pub fn relayer_config(
         ),
     )
     .expect("config");
-    Relayer { config, proc: None }
+    Relayer::new(&config)
 }
 
 /// [`network`] without the path: the relayer is configured but has created
@@ -287,7 +227,7 @@ pub async fn network_without_path() -> Net {
 
     let relayer_key = relayer;
     let relayer =
-        relayer_config(&dir.path().join("relayer"), &relayer_key, ("kawase-fz", &fz.rpc), ("kawase-bz", &bz.rpc));
+        relayer_config(&dir.path().join("relayer"), &relayer_key, ("kawase-fz", &fz.rpc()), ("kawase-bz", &bz.rpc()));
     let channel = String::new();
     // KAWASE_KEEP_TEST_DIRS=1 keeps homes and logs for a post-mortem.
     let dir = if std::env::var_os("KAWASE_KEEP_TEST_DIRS").is_some() {
