@@ -7,7 +7,6 @@ use kawase_primitives::{StateRead, StateReadTyped, StateWrite, StateWriteTyped};
 use crate::registry::Registry;
 use crate::state_key;
 
-
 /// Which zone this chain is.
 pub use kawase_primitives::Zone;
 
