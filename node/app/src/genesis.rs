@@ -67,13 +67,50 @@ impl Params {
 /// section per registered module under the module's name (`accounts`,
 /// `token`, …). Sections are checked by their modules; a section no module
 /// claims is refused at InitChain.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AppState {
     pub zone: Zone,
-    #[serde(default = "Params::standard")]
     pub params: Params,
     #[serde(flatten)]
     pub modules: BTreeMap<String, serde_json::Value>,
+}
+
+/// Read by hand, not derived: a key given twice or a `null` section is
+/// refused rather than silently resolved (a derived flatten would keep the
+/// last duplicate and read `null` as an absent section).
+impl<'de> serde::Deserialize<'de> for AppState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = AppState;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an app_state object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AppState, A::Error> {
+                use serde::de::Error;
+                let (mut zone, mut params, mut modules) = (None, None, BTreeMap::new());
+                while let Some(key) = map.next_key::<String>()? {
+                    let twice = match key.as_str() {
+                        "zone" => zone.replace(map.next_value::<Zone>()?).is_some(),
+                        "params" => params.replace(map.next_value::<Params>()?).is_some(),
+                        _ => {
+                            let v: serde_json::Value = map.next_value()?;
+                            if v.is_null() {
+                                return Err(A::Error::custom(format!("`{key}` is null: omit a section instead")));
+                            }
+                            modules.insert(key.clone(), v).is_some()
+                        }
+                    };
+                    if twice {
+                        return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                }
+                let zone = zone.ok_or_else(|| A::Error::missing_field("zone"))?;
+                Ok(AppState { zone, params: params.unwrap_or_else(Params::standard), modules })
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 impl AppState {
@@ -156,3 +193,31 @@ pub fn read_chain<S: StateRead>(state: &S) -> Result<Option<(String, Zone, Param
 
 /// A CometBFT-format genesis document carrying our app state.
 pub type GenesisDoc = tendermint::Genesis<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_state_refuses_a_key_given_twice_and_null_sections() {
+        let ok: AppState = serde_json::from_str(r#"{"zone":"fz","accounts":{"admin":"x"}}"#).expect("parses");
+        assert_eq!(ok.params, Params::standard());
+        assert!(ok.modules.contains_key("accounts"));
+        for bad in [
+            r#"{"zone":"fz","accounts":{},"accounts":{}}"#,
+            r#"{"zone":"fz","zone":"bz"}"#,
+            r#"{"zone":"fz","token":null}"#,
+            r#"{"accounts":{}}"#,
+            r#"{"zone":"fz","params":{"max_tx_bytes":1,"nope":2}}"#,
+        ] {
+            assert!(serde_json::from_str::<AppState>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn app_state_round_trips_through_json() {
+        let s = AppState::new(Zone::Bz).with("settlement", &serde_json::json!({"fz": {"chain_id": "kawase-fz-1"}}));
+        let back: AppState = serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parses");
+        assert_eq!(back, s);
+    }
+}

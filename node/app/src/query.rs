@@ -88,13 +88,19 @@ fn answer(storage: &Storage, registry: &Registry, req: &RequestQuery) -> Result<
     }
     if height == latest {
         // A frozen view: a multi-key answer cannot straddle a commit, and
-        // the height reported is the one every read saw.
-        return storage
-            .with_frozen_latest(|view| {
-                let height = view.version().unwrap_or(latest);
-                typed(view, registry, path, &req.data).map(|v| (height, v, None))
+        // the height reported is the one every read saw. A height asked
+        // for by number is answered at that height even if a block
+        // committed meanwhile (below, like any past height).
+        let asked = req.height != 0;
+        let frozen = storage
+            .with_frozen_latest(|view| match view.version() {
+                Some(v) if !asked || v == height => Some(typed(view, registry, path, &req.data).map(|a| (v, a, None))),
+                _ => None,
             })
             .map_err(internal)?;
+        if let Some(answer) = frozen {
+            return answer;
+        }
     }
     let snap = storage.at_version(height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
     Ok((height, typed(&snap, registry, path, &req.data)?, None))

@@ -63,15 +63,21 @@ impl App {
         let time_nanos = match inner.check_time_nanos {
             Some(t) => t,
             None => {
-                // Written with the last block; a store from before the key
-                // existed reads 0 until its next block commits.
-                let t = inner
+                // The app's own record of the last block; a store written
+                // before it existed still has the IBC host's header record.
+                let own = inner
                     .check
                     .get_nonverifiable(crate::state_key::last_block_time())
                     .ok()
                     .flatten()
                     .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-                    .map(u64::from_be_bytes)
+                    .map(u64::from_be_bytes);
+                let t = own
+                    .or_else(|| {
+                        kawase_ibc::host_consensus_state(&inner.check, height - 1)
+                            .ok()
+                            .and_then(|cs| u64::try_from(cs.timestamp().unix_timestamp_nanos()).ok())
+                    })
                     .unwrap_or(0);
                 inner.check_time_nanos = (height > 1).then_some(t);
                 t

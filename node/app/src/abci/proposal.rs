@@ -48,10 +48,14 @@ impl App {
 }
 
 /// The one rule by which a proposal takes transactions, on both paths (the
-/// embedded engine's mempool and a CometBFT socket): oldest first, at most
-/// `max_txs`, skipping a transaction that does not fit the bytes left or
-/// that `admit` refuses. The engine's mempool admits everything (each entry
-/// passed CheckTx, decode included); the socket path decodes.
+/// embedded engine's mempool and a CometBFT socket): oldest first, skipping
+/// a transaction `admit` refuses, and stopping at `max_txs` or at the first
+/// that does not fit the bytes left. Stopping (not skipping) keeps each
+/// sender's transactions in sequence: CheckTx admitted a later one only
+/// because the earlier one was pending, so taking it without the earlier
+/// one would make it fail on its sequence. The engine's mempool admits
+/// everything (each entry passed CheckTx, decode included); the socket path
+/// decodes.
 pub fn take_for_proposal<'a, T: AsRef<[u8]> + 'a>(
     max_txs: u64,
     byte_budget: u64,
@@ -64,9 +68,12 @@ pub fn take_for_proposal<'a, T: AsRef<[u8]> + 'a>(
         if out.len() as u64 >= max_txs {
             break;
         }
-        let len = tx.as_ref().len() as u64;
-        if used.saturating_add(len) > byte_budget || !admit(tx.as_ref()) {
+        if !admit(tx.as_ref()) {
             continue;
+        }
+        let len = tx.as_ref().len() as u64;
+        if used.saturating_add(len) > byte_budget {
+            break;
         }
         used += len;
         out.push(tx);
@@ -77,10 +84,12 @@ pub fn take_for_proposal<'a, T: AsRef<[u8]> + 'a>(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_proposal_skips_what_does_not_fit_and_stops_at_the_count() {
+    fn a_proposal_stops_at_the_first_tx_that_does_not_fit_or_at_the_count() {
         let txs: Vec<Vec<u8>> = vec![vec![1; 4], vec![2; 10], vec![3; 4], vec![4; 1], vec![5; 1]];
-        let took = super::take_for_proposal(3, 9, &txs, |_| true);
-        assert_eq!(took, vec![&txs[0], &txs[2], &txs[3]], "the 10-byte tx is skipped, the count stops at 3");
+        let took = super::take_for_proposal(10, 9, &txs, |_| true);
+        assert_eq!(took, vec![&txs[0]], "nothing after the 10-byte tx, which would jump its sender's queue");
+        let took = super::take_for_proposal(2, 100, &txs, |_| true);
+        assert_eq!(took, vec![&txs[0], &txs[1]], "the count");
         let took = super::take_for_proposal(10, 100, &txs, |t| t[0] != 3);
         assert_eq!(took.len(), 4, "a refused tx is skipped");
     }
