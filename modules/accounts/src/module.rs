@@ -66,9 +66,9 @@ impl kawase_primitives::Module for Accounts {
     fn decode(&self, type_url: &str, value: &[u8]) -> Result<Box<dyn Message>, Rejection> {
         match Msg::decode_any(type_url, value) {
             Some(Ok(m)) => Ok(Box::new(m)),
-            Some(Err(e)) => Err(rejection(&e)),
+            Some(Err(e)) => Err(Rejection::of(&e)),
             None => {
-                Err(rejection(&Error::InvalidField { field: "type_url", reason: "not an accounts message".into() }))
+                Err(Rejection::of(&Error::InvalidField { field: "type_url", reason: "not an accounts message".into() }))
             }
         }
     }
@@ -141,9 +141,4 @@ impl kawase_primitives::Module for Accounts {
             _ => return None,
         })
     }
-}
-
-fn rejection(e: &Error) -> Rejection {
-    use kawase_primitives::ErrorCode;
-    Rejection { codespace: e.codespace(), code: e.code(), log: e.to_string() }
 }

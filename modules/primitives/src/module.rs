@@ -90,6 +90,14 @@ pub struct Rejection {
     pub log: String,
 }
 
+impl Rejection {
+    /// A module error as a transaction result (for an error that is not a
+    /// storage failure; see [`ExecError`]'s `From`).
+    pub fn of<E: ErrorCode + std::fmt::Display>(e: &E) -> Self {
+        Rejection { codespace: e.codespace(), code: e.code(), log: e.to_string() }
+    }
+}
+
 /// Why a message did not execute.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExecError {
@@ -105,7 +113,7 @@ impl<E: ErrorCode + std::fmt::Display> From<E> for ExecError {
         if e.is_storage_fault() {
             ExecError::Halt(StateError(e.to_string()))
         } else {
-            ExecError::Rejected(Rejection { codespace: e.codespace(), code: e.code(), log: e.to_string() })
+            ExecError::Rejected(Rejection::of(&e))
         }
     }
 }

@@ -4,8 +4,8 @@ use std::cell::RefCell;
 
 use kawase_accounts::HoldingsCheck as _;
 use kawase_primitives::{
-    json_answer, query_address, Address, Delta, ErrorCode, ErrorDoc, ExecError, Message, QueryError, Rejection,
-    StateError, StateRead, StateWrite, TxContext, Zone,
+    json_answer, query_address, Address, Delta, ErrorDoc, ExecError, Message, QueryError, Rejection, StateError,
+    StateRead, StateWrite, TxContext, Zone,
 };
 
 use crate::state::StateReadExt as _;
@@ -114,7 +114,7 @@ impl kawase_primitives::Module for Settlement {
             Some(Err(e)) => e,
             None => Error::InvalidField { field: "type_url", reason: "not a settlement message".into() },
         };
-        Err(Rejection { codespace: e.codespace(), code: e.code(), log: e.to_string() })
+        Err(Rejection::of(&e))
     }
 
     fn error_codes(&self) -> &'static [ErrorDoc] {

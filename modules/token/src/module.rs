@@ -1,8 +1,8 @@
 //! The token module behind the app's one module interface.
 use kawase_accounts::HoldingsCheck as _;
 use kawase_primitives::{
-    json_answer, query_address, Address, ErrorCode, ErrorDoc, ExecError, Message, QueryError, Rejection, StateError,
-    StateRead, StateWrite, TxContext, Zone,
+    json_answer, query_address, Address, ErrorDoc, ExecError, Message, QueryError, Rejection, StateError, StateRead,
+    StateWrite, TxContext, Zone,
 };
 
 use crate::state::StateReadExt as _;
@@ -75,7 +75,7 @@ impl kawase_primitives::Module for Token {
             Some(Err(e)) => e,
             None => Error::InvalidField { field: "type_url", reason: "not a token message".into() },
         };
-        Err(Rejection { codespace: e.codespace(), code: e.code(), log: e.to_string() })
+        Err(Rejection::of(&e))
     }
 
     fn error_codes(&self) -> &'static [ErrorDoc] {

@@ -5,7 +5,7 @@ use kawase_primitives::{StateError, StateRead};
 use rocksdb::{Direction, IteratorMode, SnapshotWithThreadMode, DB};
 
 use crate::encoding::{decode_u64, CF_LATEST, CF_META, CF_NONVERIFIABLE, META_LATEST};
-use crate::inner::{Entries, Inner};
+use crate::inner::{collect_prefix, Entries, Inner};
 use crate::StorageError;
 
 /// The latest committed state as of one instant (see the module docs).
@@ -35,16 +35,8 @@ impl<'a> Frozen<'a> {
     }
 
     fn prefix(&self, prefix: &[u8]) -> Result<Entries, StorageError> {
-        let mut out = Vec::new();
         let iter = self.snap.iterator_cf(self.inner.cf(CF_LATEST)?, IteratorMode::From(prefix, Direction::Forward));
-        for item in iter {
-            let (key, value) = item?;
-            if !key.starts_with(prefix) {
-                break;
-            }
-            out.push((key.into_vec(), value.into_vec()));
-        }
-        Ok(out)
+        collect_prefix(iter, prefix)
     }
 }
 

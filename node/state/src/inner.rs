@@ -93,16 +93,8 @@ impl Inner {
 
     /// Latest verifiable entries under `prefix`, in key order.
     pub(crate) fn prefix_latest(&self, prefix: &[u8]) -> Result<Entries, StorageError> {
-        let mut out = Vec::new();
         let iter = self.db.iterator_cf(self.cf(CF_LATEST)?, IteratorMode::From(prefix, Direction::Forward));
-        for item in iter {
-            let (key, value) = item?;
-            if !key.starts_with(prefix) {
-                break;
-            }
-            out.push((key.into_vec(), value.into_vec()));
-        }
-        Ok(out)
+        collect_prefix(iter, prefix)
     }
 
     /// Version of the newest versioned-value entry of `key_hash` at or below
@@ -209,4 +201,21 @@ impl HasPreimage for Inner {
     fn preimage(&self, key_hash: KeyHash) -> anyhow::Result<Option<Vec<u8>>> {
         Ok(self.get_latest(CF_PREIMAGES, &key_hash.0)?)
     }
+}
+
+/// The entries of a forward iterator positioned at `prefix`, while their
+/// keys start with it (every prefix read, live or frozen).
+pub(crate) fn collect_prefix<I>(iter: I, prefix: &[u8]) -> Result<Entries, StorageError>
+where
+    I: Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+{
+    let mut out = Vec::new();
+    for item in iter {
+        let (key, value) = item?;
+        if !key.starts_with(prefix) {
+            break;
+        }
+        out.push((key.into_vec(), value.into_vec()));
+    }
+    Ok(out)
 }
