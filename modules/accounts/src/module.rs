@@ -64,13 +64,10 @@ impl kawase_primitives::Module for Accounts {
     }
 
     fn decode(&self, type_url: &str, value: &[u8]) -> Result<Box<dyn Message>, Rejection> {
-        match Msg::decode_any(type_url, value) {
-            Some(Ok(m)) => Ok(Box::new(m)),
-            Some(Err(e)) => Err(Rejection::of(&e)),
-            None => {
-                Err(Rejection::of(&Error::InvalidField { field: "type_url", reason: "not an accounts message".into() }))
-            }
-        }
+        kawase_primitives::boxed(Msg::decode_any(type_url, value), || Error::InvalidField {
+            field: "type_url",
+            reason: "not an accounts message".into(),
+        })
     }
 
     fn error_codes(&self) -> &'static [ErrorDoc] {

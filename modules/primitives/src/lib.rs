@@ -20,8 +20,8 @@ pub use context::Context;
 pub use envelope::{chain_id_extension, ed25519_address, secp256k1_address, sign_doc_bytes, ExtensionChainId};
 pub use event::Event;
 pub use module::{
-    json_answer, query_address, BlockHeader, BlockInfo, ErrorDoc, ExecError, Holdings, Message, Module, QueryError,
-    Rejection, TxContext, Zone, QUERY_CODESPACE,
+    boxed, json_answer, query_address, BlockHeader, BlockInfo, ErrorDoc, ExecError, Holdings, Message, Module,
+    QueryError, Rejection, TxContext, Zone, QUERY_CODESPACE,
 };
 pub use state::{
     write_changes, Changes, Delta, Entries, MemState, StateError, StateRead, StateReadTyped, StateWrite,

@@ -98,6 +98,19 @@ impl Rejection {
     }
 }
 
+/// A module's own stateless decode (`None`: not its type URL, an error
+/// `none` names) as the registry takes it: a boxed message or a rejection.
+pub fn boxed<M, E>(decoded: Option<Result<M, E>>, none: impl FnOnce() -> E) -> Result<Box<dyn Message>, Rejection>
+where
+    M: Message + 'static,
+    E: ErrorCode + std::fmt::Display,
+{
+    match decoded.unwrap_or_else(|| Err(none())) {
+        Ok(m) => Ok(Box::new(m)),
+        Err(e) => Err(Rejection::of(&e)),
+    }
+}
+
 /// Why a message did not execute.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExecError {

@@ -70,12 +70,10 @@ impl kawase_primitives::Module for Token {
     }
 
     fn decode(&self, type_url: &str, value: &[u8]) -> Result<Box<dyn Message>, Rejection> {
-        let e = match Msg::decode_any(type_url, value) {
-            Some(Ok(m)) => return Ok(Box::new(m)),
-            Some(Err(e)) => e,
-            None => Error::InvalidField { field: "type_url", reason: "not a token message".into() },
-        };
-        Err(Rejection::of(&e))
+        kawase_primitives::boxed(Msg::decode_any(type_url, value), || Error::InvalidField {
+            field: "type_url",
+            reason: "not a token message".into(),
+        })
     }
 
     fn error_codes(&self) -> &'static [ErrorDoc] {

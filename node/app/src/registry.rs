@@ -37,12 +37,6 @@ impl Registry {
         self
     }
 
-    /// The same registry without the named module (tests, tools).
-    pub fn without(mut self, name: &str) -> Self {
-        self.modules.retain(|m| m.name() != name);
-        self
-    }
-
     pub fn into_shared(self) -> Arc<Registry> {
         Arc::new(self)
     }
