@@ -7,11 +7,17 @@
 //!
 //! `scripts/bench-settlement.sh` builds the release binaries and runs it.
 //! Env: `PAYMENTS` (default 2000), `IN_FLIGHT` transactions (default 8).
+//!
+//! Besides the human lines it prints one `BENCH_JSON {...}` line (for
+//! `scripts/bench-all.sh`): payments/s, latency, the memory of both nodes
+//! and the relayer (`VmRSS` at the end, peak `VmHWM`) and the disk their
+//! directories take.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, TxParams};
+use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, Mem};
 use kawase_testkit::zones::*;
 use serde_json::Value;
 
@@ -121,6 +127,49 @@ fn main() {
             percentile(&lat, 0.99),
             lat.last().copied().unwrap_or_default()
         );
+        // Still running: both nodes and the relayer, now and at their peak.
+        let fz_mem = child_mem(net.fz.node.pid());
+        let bz_mem = child_mem(net.bz.node.pid());
+        let relayer_mem = child_mem(net.relayer.proc.pid());
+        let disk = dir_bytes(&net.dir());
+        let sum = |f: fn(&Mem) -> u64| -> Option<u64> {
+            Some(f(fz_mem.as_ref()?) + f(bz_mem.as_ref()?) + f(relayer_mem.as_ref()?))
+        };
+        println!(
+            "  memory:             FZ node {:.0} MiB, BZ node {:.0} MiB, relayer {:.0} MiB (peaks {:.0} / {:.0} / {:.0} MiB); {:.1} MiB on disk",
+            mib(fz_mem.unwrap_or_default().rss),
+            mib(bz_mem.unwrap_or_default().rss),
+            mib(relayer_mem.unwrap_or_default().rss),
+            mib(fz_mem.unwrap_or_default().hwm),
+            mib(bz_mem.unwrap_or_default().hwm),
+            mib(relayer_mem.unwrap_or_default().hwm),
+            mib(disk),
+        );
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let line = serde_json::json!({
+            "bench": "settlement_load",
+            "name": format!("payments={payments},in_flight={in_flight}"),
+            "label": format!("{payments} payments, {PER_TX} per tx, {in_flight} txs in flight, one relayer"),
+            "payments": payments,
+            "per_tx": PER_TX,
+            "in_flight": in_flight,
+            "settled": done.len(),
+            "payments_per_sec": done.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            "p50_ms": ms(percentile(&lat, 0.5)),
+            "p99_ms": ms(percentile(&lat, 0.99)),
+            "max_ms": ms(lat.last().copied().unwrap_or_default()),
+            "validators": 1,
+            // FZ node + BZ node + relayer (VmRSS at the end, peak VmHWM each).
+            "rss_bytes": sum(|m| m.rss),
+            "hwm_bytes": sum(|m| m.hwm),
+            "fz_rss_bytes": fz_mem.map(|m| m.rss),
+            "fz_hwm_bytes": fz_mem.map(|m| m.hwm),
+            "bz_rss_bytes": bz_mem.map(|m| m.rss),
+            "bz_hwm_bytes": bz_mem.map(|m| m.hwm),
+            "relayer_rss_bytes": relayer_mem.map(|m| m.rss),
+            "relayer_hwm_bytes": relayer_mem.map(|m| m.hwm),
+            "disk_bytes": disk,
+        });
         let alice = net.bz.bz(&net.alice_bz).await.expect("alice");
         assert_eq!(net.fz.reserved(&net.alice).await, alice.0 + alice.1, "FZ reserved = BZ balance + holds (payer)");
         assert_eq!(
@@ -128,5 +177,7 @@ fn main() {
             net.bz.bz(&net.bob_bz).await.expect("bob").0,
             "FZ reserved = BZ (payee)"
         );
+        // Only figures of a run whose money checks held.
+        emit(&line);
     });
 }

@@ -13,12 +13,28 @@
 //! `cargo bench -p kawase-app --bench finalize_block` runs the full sizes;
 //! under `cargo test` (no `--bench` argument) a small smoke run only checks
 //! that the benchmark still works. `KAWASE_BENCH_TXS` and
-//! `KAWASE_BENCH_BLOCKS` override the block size and count.
+//! `KAWASE_BENCH_BLOCKS` override the block size and count;
+//! `KAWASE_BENCH_SENDERS` (comma-separated `mixed`, `ed25519`, `secp256k1`)
+//! chooses the runs.
+//!
+//! `KAWASE_BENCH_ACCOUNTS=N` adds N funded, idle customer accounts to the
+//! genesis, so the same transfers run on a large state. That store is built
+//! by a child process (this binary again), so its genesis JSON and the first
+//! commit do not count in this process's memory: the measured process opens
+//! an existing store of that size, as a restarted node would.
+//!
+//! Every run also prints one `BENCH_JSON {...}` line (for
+//! `scripts/bench-all.sh`): transfers/s, block latency, the accounts in the
+//! state, this process's memory (`VmRSS` after the timed blocks and the
+//! peak `VmHWM` since the store was opened) and the store's size on disk.
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kawase_app::exec::{prepare_block, run_tx, BlockInfo, SigCache};
+use kawase_app::exec::{prepare_block, run_tx, BlockInfo};
 use kawase_app::tx::DecodedTx;
+use kawase_app::tx_cache::TxCache;
 use kawase_app::{AppConfig, AppState, Params, Zone};
 use kawase_client::{build_tx, msgs, KeyKind, TxParams};
 use kawase_devkit::{customer_genesis, TestChain, Wallet};
@@ -30,6 +46,10 @@ const CUSTOMERS: usize = 2_000;
 const OPENING_BALANCE: u128 = 1_000_000_000;
 /// Genesis account numbers: admin 0, bank A 1, bank B 2, then customers.
 const FIRST_CUSTOMER_NUMBER: u64 = 3;
+/// Opening balance of each `KAWASE_BENCH_ACCOUNTS` extra account.
+const EXTRA_BALANCE: u128 = 1_000;
+/// Set (to a store path) in the child process that builds a large store.
+const SETUP_ENV: &str = "KAWASE_BENCH_SETUP_STORE";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Senders {
@@ -46,6 +66,21 @@ impl Senders {
         }
     }
 
+    /// The name in `BENCH_JSON` lines and in `KAWASE_BENCH_SENDERS`.
+    fn key(self) -> &'static str {
+        match self {
+            Senders::Mixed => "mixed",
+            Senders::Only(KeyKind::Ed25519) => "ed25519",
+            Senders::Only(KeyKind::Secp256k1) => "secp256k1",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Senders> {
+        [Senders::Mixed, Senders::Only(KeyKind::Ed25519), Senders::Only(KeyKind::Secp256k1)]
+            .into_iter()
+            .find(|k| k.key() == s.trim())
+    }
+
     fn admits(self, kind: KeyKind) -> bool {
         match self {
             Senders::Mixed => true,
@@ -59,6 +94,8 @@ struct Run {
     senders: Senders,
     txs_per_block: usize,
     blocks: usize,
+    /// Funded, idle accounts in the genesis besides the customers.
+    extra_accounts: usize,
 }
 
 /// splitmix64: a reproducible stream without a rand dependency.
@@ -110,7 +147,9 @@ impl World {
         usize::from(i >= CUSTOMERS / 2)
     }
 
-    fn genesis(&self) -> AppState {
+    /// The genesis: banks, customers, and `extra` idle accounts after the
+    /// customers (so the customers' account numbers do not change).
+    fn genesis(&self, extra: usize) -> AppState {
         let banks = [self.bank_a.address(), self.bank_b.address()];
         AppState::new(Zone::Fz)
             .with(
@@ -126,6 +165,9 @@ impl World {
                         .iter()
                         .enumerate()
                         .map(|(i, w)| customer_genesis(w.address(), banks[World::bank_of(i)], &format!("DEP-{i:05}")))
+                        .chain(
+                            (0..extra).map(|i| customer_genesis(extra_address(i), banks[i & 1], &format!("X-{i:07}"))),
+                        )
                         .collect(),
                 },
             )
@@ -139,10 +181,23 @@ impl World {
                             address: w.address(),
                             amount: OPENING_BALANCE.to_string(),
                         })
+                        .chain((0..extra).map(|i| kawase_token::BalanceGenesis {
+                            address: extra_address(i),
+                            amount: EXTRA_BALANCE.to_string(),
+                        }))
                         .collect(),
                 },
             )
     }
+}
+
+/// Extra account `i`: an address nobody holds a key for (they never sign).
+fn extra_address(i: usize) -> kawase_primitives::Address {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("kawase-bench-extra/{i}"));
+    let mut a = [0u8; 20];
+    a.copy_from_slice(&digest[..20]);
+    kawase_primitives::Address(a)
 }
 
 /// One transfer to sign: sender, receiver, amount and the sender's sequence.
@@ -260,7 +315,8 @@ fn stages(chain: &TestChain, txs: &[Vec<u8>]) -> Stages {
         block_time_secs: chain.time_secs,
         block_time_nanos: chain.time_secs as u64 * 1_000_000_000,
     };
-    let no_cache = SigCache::default();
+    // A fresh cache: nothing decoded or verified yet (a block from a peer).
+    let no_cache = std::sync::Mutex::new(TxCache::default());
     let t0 = Instant::now();
     let prepared = prepare_block(&registry, &latest, CHAIN, &params, txs, &no_cache);
     let t1 = Instant::now();
@@ -287,11 +343,17 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
     let spare = blocks.pop().expect("one spare block");
 
     let dir = tempfile::tempdir().expect("tempdir");
+    // A large state is built by a child process; then this one opens it.
+    let setup = (run.extra_accounts > 0).then(|| setup_in_child(&dir.path().join("state"), run.extra_accounts));
+    // This process's peak memory from here on (Linux: 5 resets VmHWM to VmRSS).
+    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let config = AppConfig { check_invariants: false, ..AppConfig::new(dir.path().join("state")) };
     let mut chain = TestChain::open(config, CHAIN).expect("open the store");
-    chain.init(&world.genesis()).expect("genesis");
-    // Block 1 commits the genesis state: keep that write out of the figures.
-    chain.block(Vec::new()).expect("genesis block");
+    if setup.is_none() {
+        chain.init(&world.genesis(0)).expect("genesis");
+        // Block 1 commits the genesis state: keep that write out of the figures.
+        chain.block(Vec::new()).expect("genesis block");
+    }
 
     let mut finalize = Vec::with_capacity(blocks.len());
     let mut commit = Vec::with_capacity(blocks.len());
@@ -310,6 +372,7 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
         commit.push(t2 - t1);
         results.extend(resp.tx_results);
     }
+    let mem = proc_mem();
 
     // Outside the timing: every transfer succeeded and no money moved out of existence.
     for (i, r) in results.iter().enumerate() {
@@ -320,14 +383,15 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
     kawase_token::check_invariants(&latest).expect("money invariants hold after the run");
     let total: u128 = world.customers.iter().map(|w| chain.balance(&w.address())).sum();
     assert_eq!(total, OPENING_BALANCE * CUSTOMERS as u128, "transfers conserve the total");
+    let disk = dir_bytes(dir.path());
 
     // The stateless pass alone (decode + signatures on all cores), over the
     // same blocks: account numbers never change, so it does the same work.
     let params = Params::standard();
     let registry = kawase_app::modules::standard();
     let mut prepare = Vec::with_capacity(blocks.len());
-    let no_cache = SigCache::default();
     for txs in &blocks {
+        let no_cache = std::sync::Mutex::new(TxCache::default());
         let t0 = Instant::now();
         let prepared = prepare_block(&registry, &latest, CHAIN, &params, txs, &no_cache);
         prepare.push(t0.elapsed());
@@ -405,6 +469,116 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
         plans.iter().map(Vec::len).sum::<usize>(),
         signing.as_secs_f64()
     );
+    let accounts = CUSTOMERS + run.extra_accounts;
+    println!(
+        "    state: {} funded accounts ({} extra); RSS {:.0} MiB, peak {:.0} MiB since {}; store {:.1} MiB on disk{}",
+        grouped(accounts as f64),
+        grouped(run.extra_accounts as f64),
+        mib(mem.map_or(0, |m| m.0)),
+        mib(mem.map_or(0, |m| m.1)),
+        if hwm_reset { "the store was opened" } else { "the process started" },
+        mib(disk),
+        match &setup {
+            Some(s) => format!(" (built by a child in {:.1} s, peak {:.0} MiB)", s.secs, mib(s.hwm_bytes.unwrap_or(0))),
+            None => String::new(),
+        },
+    );
+    let verify_us = |slot: usize| {
+        let (d, count) = verify[slot];
+        (count > 0).then(|| d.as_secs_f64() * 1e6 / f64::from(count))
+    };
+    let line = serde_json::json!({
+        "bench": "finalize_block",
+        "name": run.senders.key(),
+        "label": format!("{} signed transfers/block, {}, {} accounts", run.txs_per_block, run.senders.label(), grouped(accounts as f64)),
+        "senders": run.senders.key(),
+        "txs_per_block": run.txs_per_block,
+        "blocks": run.blocks,
+        "accounts": accounts,
+        "extra_accounts": run.extra_accounts,
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "tx_per_sec": n / total_time.as_secs_f64(),
+        "finalize_tx_per_sec": n / fin_sum.as_secs_f64(),
+        "p50_ms": ms(percentile(&block_times, 0.5)),
+        "p99_ms": ms(percentile(&block_times, 0.99)),
+        "max_ms": ms(percentile(&block_times, 1.0)),
+        "finalize_p50_ms": ms(percentile(&fin, 0.5)),
+        "commit_p50_ms": ms(percentile(&com, 0.5)),
+        "prepare_p50_ms": ms(percentile(&pre, 0.5)),
+        "prepare_share": pre_sum.as_secs_f64() / fin_sum.as_secs_f64(),
+        "verify_ed25519_us": verify_us(0),
+        "verify_secp256k1_us": verify_us(1),
+        "rss_bytes": mem.map(|m| m.0),
+        "hwm_bytes": mem.map(|m| m.1),
+        "hwm_since": if hwm_reset { "store open" } else { "process start" },
+        "setup_hwm_bytes": setup.as_ref().and_then(|s| s.hwm_bytes),
+        "setup_secs": setup.as_ref().map(|s| s.secs),
+        "disk_bytes": disk,
+    });
+    println!("BENCH_JSON {line}");
+}
+
+/// `VmRSS` and `VmHWM` of this process in bytes (Linux `/proc`).
+fn proc_mem() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Bytes under `path` on disk, like `du -s` (allocated blocks).
+fn dir_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.blocks() * 512;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries.flatten().map(|e| dir_bytes(&e.path())).sum()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// How the child built a large store.
+struct Setup {
+    secs: f64,
+    /// The child's peak memory (genesis JSON, the first commit).
+    hwm_bytes: Option<u64>,
+}
+
+/// Runs this binary again to write the genesis with `extra` accounts and
+/// commit block 1 into `store`.
+fn setup_in_child(store: &Path, extra: usize) -> Setup {
+    let t0 = Instant::now();
+    let out = Command::new(std::env::current_exe().expect("the bench's own path"))
+        .env(SETUP_ENV, store)
+        .env("KAWASE_BENCH_ACCOUNTS", extra.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("start the store setup");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "store setup failed ({}): {stdout}", out.status);
+    let hwm_bytes = stdout.lines().find_map(|l| l.strip_prefix("SETUP_HWM ")).and_then(|v| v.trim().parse().ok());
+    Setup { secs: t0.elapsed().as_secs_f64(), hwm_bytes }
+}
+
+/// The child's side of [`setup_in_child`].
+fn setup_store(store: &Path, extra: usize) {
+    let world = World::new();
+    let config = AppConfig { check_invariants: false, ..AppConfig::new(store.to_path_buf()) };
+    let mut chain = TestChain::open(config, CHAIN).expect("open the store");
+    chain.init(&world.genesis(extra)).expect("genesis");
+    chain.block(Vec::new()).expect("genesis block");
+    drop(chain);
+    println!("SETUP_HWM {}", proc_mem().map_or(0, |m| m.1));
 }
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -412,6 +586,10 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 fn main() {
+    let extra_accounts = env_usize("KAWASE_BENCH_ACCOUNTS").unwrap_or(0);
+    if let Some(store) = std::env::var_os(SETUP_ENV) {
+        return setup_store(Path::new(&store), extra_accounts);
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` does not.
     let full = std::env::args().any(|a| a == "--bench");
     let (txs, blocks) = if full { (5_000, 8) } else { (200, 2) };
@@ -419,14 +597,27 @@ fn main() {
     let blocks = env_usize("KAWASE_BENCH_BLOCKS").unwrap_or(blocks);
     let world = World::new();
     let mut rng = Rng(0x4B41_5741_5345);
-    let mut runs = vec![Run { senders: Senders::Mixed, txs_per_block: txs, blocks }];
-    if full {
-        let half = blocks.div_ceil(2);
-        runs.push(Run { senders: Senders::Only(KeyKind::Ed25519), txs_per_block: txs, blocks: half });
-        runs.push(Run { senders: Senders::Only(KeyKind::Secp256k1), txs_per_block: txs, blocks: half });
-    }
+    let half = blocks.div_ceil(2);
+    // Mixed senders get all the blocks, one key type half of them.
+    let run = |senders: Senders| Run {
+        senders,
+        txs_per_block: txs,
+        blocks: if senders == Senders::Mixed { blocks } else { half },
+        extra_accounts,
+    };
+    let runs: Vec<Run> = match std::env::var("KAWASE_BENCH_SENDERS") {
+        Ok(list) => list
+            .split(',')
+            .map(|s| run(Senders::parse(s).unwrap_or_else(|| panic!("KAWASE_BENCH_SENDERS: unknown `{s}`"))))
+            .collect(),
+        Err(_) if full => {
+            vec![run(Senders::Mixed), run(Senders::Only(KeyKind::Ed25519)), run(Senders::Only(KeyKind::Secp256k1))]
+        }
+        Err(_) => vec![run(Senders::Mixed)],
+    };
     println!(
-        "kawase-app finalize_block: {CUSTOMERS} customers at 2 banks, {} cores, RocksDB in a temp dir, invariants off",
+        "kawase-app finalize_block: {CUSTOMERS} customers at 2 banks, {} extra accounts, {} cores, RocksDB in a temp dir, invariants off",
+        grouped(extra_accounts as f64),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     for run in &runs {

@@ -4,8 +4,11 @@ use kawase_accounts::{StateReadExt as _, StateWriteExt as _};
 
 use kawase_primitives::{Delta, Event, ExecError, StateRead, TxContext};
 
+use std::sync::{Arc, Mutex};
+
 use crate::registry::Registry;
 use crate::tx::DecodedTx;
+use crate::tx_cache::TxCache;
 use crate::{Failure, Params, TxError};
 
 /// Outcome of one transaction.
@@ -26,25 +29,21 @@ pub use kawase_primitives::BlockInfo;
 
 /// What is already known about a transaction's signature when the ante
 /// phase runs. The sign doc covers the chain id and the account number, so a
-/// result is reused only for the exact account number it was checked against
-/// (and, for the cache, the chain id): a cache or a pre-check skips work but
-/// can never change a result.
-#[derive(Clone, Copy)]
-pub enum SigCheck<'a> {
+/// result is reused only for the exact account number it was checked
+/// against: a cache or a pre-check skips work but never changes a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigCheck {
     /// Verify against the account found in state.
     Verify,
-    /// Verified against `account_number` (the committed account's, outside
-    /// the app lock or on all cores); reused only if the signer still has
-    /// that number, verified again otherwise.
+    /// Verified against `account_number` (the committed account's, on all
+    /// cores, or this node's record of a valid check); reused only if the
+    /// signer still has that number, verified again otherwise.
     Checked { account_number: u64, valid: bool },
-    /// This node's record of signatures it verified, each with the account
-    /// number and chain id it was verified against.
-    Cached(&'a SigCache),
 }
 
 /// Ante checks in an order that reveals account status only to the key
 /// holder: account exists, sequence, signature, then active.
-fn ante<S: StateRead>(state: &S, tx: &DecodedTx, block: &BlockInfo, sig: SigCheck<'_>) -> Result<(), Failure> {
+fn ante<S: StateRead>(state: &S, tx: &DecodedTx, block: &BlockInfo, sig: SigCheck) -> Result<(), Failure> {
     if tx.chain_id != block.chain_id {
         return Err(TxError::WrongChainId {
             expected: block.chain_id.clone(),
@@ -61,7 +60,6 @@ fn ante<S: StateRead>(state: &S, tx: &DecodedTx, block: &BlockInfo, sig: SigChec
     }
     let ok = match sig {
         SigCheck::Checked { account_number, valid } if account_number == account.number => valid,
-        SigCheck::Cached(cache) if cache.contains(&tx.hash, account.number, &block.chain_id) => true,
         _ => tx.verify_signature(&block.chain_id, account.number),
     };
     if !ok {
@@ -102,7 +100,7 @@ pub fn run_tx<B: StateRead>(
     state: &mut Delta<B>,
     tx: &DecodedTx,
     block: &BlockInfo,
-    sig: SigCheck<'_>,
+    sig: SigCheck,
 ) -> Result<TxOutcome, StorageFault> {
     let outcome = run_tx_unchecked(registry, state, tx, block, sig)?;
     match state.fault() {
@@ -116,7 +114,7 @@ fn run_tx_unchecked<B: StateRead>(
     state: &mut Delta<B>,
     tx: &DecodedTx,
     block: &BlockInfo,
-    sig: SigCheck<'_>,
+    sig: SigCheck,
 ) -> Result<TxOutcome, StorageFault> {
     if let Err(f) = ante(&*state, tx, block, sig) {
         return Ok(TxOutcome::failed(no_fault(f)?));
@@ -148,118 +146,98 @@ fn run_tx_unchecked<B: StateRead>(
 }
 
 /// A block transaction after the parallel stateless pass.
-pub struct Prepared<'a> {
-    pub decoded: Result<DecodedTx, Failure>,
+pub struct Prepared {
+    pub decoded: Result<Arc<DecodedTx>, Failure>,
     /// What the parallel pass learnt about the signature.
-    pub sig: SigCheck<'a>,
+    pub sig: SigCheck,
 }
 
-/// Decodes a block's transactions and verifies their signatures on all
-/// cores before the sequential pass. Account numbers never change once
-/// assigned, so a check against the committed account holds for the
-/// whole block (and `ante` still compares the number); accounts created in
-/// this block are checked inline.
+/// Decodes a block's transactions (or takes them from this node's cache of
+/// decoded transactions) and verifies their signatures on all cores, in
+/// batches, before the sequential pass. Account numbers never change once
+/// assigned, so a check against the committed account holds for the whole
+/// block (and `ante` still compares the number); accounts created in this
+/// block are checked inline.
 ///
-/// `verified` holds the signatures this node already checked in CheckTx,
-/// each with the account number and chain id it was checked against; a
-/// signature is skipped only when both match the committed account.
-pub fn prepare_block<'c, S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
+/// A signature is skipped only when `cache` records a valid check for the
+/// same transaction, account number and chain id.
+pub fn prepare_block<S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
     registry: &Registry,
     state: &S,
     chain_id: &str,
     params: &Params,
     txs: &[T],
-    verified: &'c SigCache,
-) -> Vec<Prepared<'c>> {
-    let work = |raw: &T| -> Prepared<'c> {
-        let decoded = DecodedTx::decode_with(raw.as_ref(), params, registry);
-        let sig = match decoded.as_ref().map(|tx| (tx, state.account(&tx.signer))) {
-            Ok((tx, Ok(Some(acct)))) => SigCheck::Checked {
-                account_number: acct.number,
-                valid: verified.contains(&tx.hash, acct.number, chain_id) || tx.verify_signature(chain_id, acct.number),
-            },
-            // Created in this block (or unreadable: the sequential pass
-            // reads it again and reports): checked inline.
-            _ => SigCheck::Cached(verified),
-        };
-        Prepared { decoded, sig }
-    };
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    if workers <= 1 || txs.len() < 64 {
-        return txs.iter().map(work).collect();
-    }
-    let chunk = txs.len().div_ceil(workers);
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            txs.chunks(chunk).map(|c| s.spawn(move || c.iter().map(work).collect::<Vec<_>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("decode workers do not panic")).collect()
-    })
-}
-
-/// Signatures this node verified in CheckTx, bounded (oldest forgotten
-/// first), so a block of mempool transactions skips its most expensive
-/// check. Each entry records what the signature was checked against (the
-/// account number and the chain id, both in the sign doc): a lookup hits
-/// only for the same transaction, number and chain, so the cache changes
-/// the work, never a result.
-#[derive(Default)]
-pub struct SigCache {
-    checked: std::collections::HashMap<[u8; 32], Checked>,
-    order: std::collections::VecDeque<[u8; 32]>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Checked {
-    account_number: u64,
-    chain: [u8; 32],
-}
-
-fn chain_digest(chain_id: &str) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(chain_id.as_bytes()).into()
-}
-
-impl SigCache {
-    const CAPACITY: usize = 200_000;
-
-    /// Whether the signature of `tx_hash` was verified valid against this
-    /// account number and chain id.
-    pub fn contains(&self, tx_hash: &[u8; 32], account_number: u64, chain_id: &str) -> bool {
-        self.checked.get(tx_hash) == Some(&Checked { account_number, chain: chain_digest(chain_id) })
-    }
-
-    /// Records a valid signature and what it was verified against.
-    pub fn insert(&mut self, tx_hash: [u8; 32], account_number: u64, chain_id: &str) {
-        let entry = Checked { account_number, chain: chain_digest(chain_id) };
-        if self.checked.insert(tx_hash, entry).is_none() {
-            self.order.push_back(tx_hash);
-            while self.order.len() > Self::CAPACITY {
-                if let Some(old) = self.order.pop_front() {
-                    self.checked.remove(&old);
+    cache: &Mutex<TxCache>,
+) -> Vec<Prepared> {
+    let decoded = decode_all(registry, params, txs, cache);
+    // The committed signer of each transaction, on all cores (RocksDB reads).
+    let numbers: Vec<Option<u64>> = crate::parallel::par_map(&decoded, 64, |d| match d {
+        Ok(tx) if tx.chain_id == chain_id => state.account(&tx.signer).ok().flatten().map(|a| a.number),
+        // Another chain's transaction fails the ante phase before its
+        // signature matters; an undecodable one never runs.
+        _ => None,
+    });
+    let mut sigs: Vec<SigCheck> = vec![SigCheck::Verify; txs.len()];
+    let mut to_verify = Vec::new();
+    {
+        let cache = lock(cache);
+        for (i, (d, n)) in decoded.iter().zip(&numbers).enumerate() {
+            if let (Ok(tx), Some(n)) = (d, n) {
+                if cache.verified(&tx.hash, *n, chain_id) {
+                    sigs[i] = SigCheck::Checked { account_number: *n, valid: true };
+                } else {
+                    to_verify.push((i, *n));
                 }
             }
         }
     }
-
-    /// Forgets committed transactions (they will not be seen again).
-    pub fn remove(&mut self, tx_hash: &[u8; 32]) {
-        self.checked.remove(tx_hash);
+    let docs: Vec<Vec<u8>> = crate::parallel::par_map(&to_verify, 64, |(i, n)| match &decoded[*i] {
+        Ok(tx) => tx.sign_doc(chain_id, *n),
+        Err(_) => Vec::new(),
+    });
+    let items: Vec<_> = to_verify
+        .iter()
+        .zip(&docs)
+        .filter_map(|((i, _), doc)| decoded[*i].as_ref().ok().map(|tx| tx.sig_item(doc)))
+        .collect();
+    let valid = crate::sigverify::verify_all(&items);
+    for (((i, n), _), valid) in to_verify.iter().zip(&docs).zip(valid) {
+        sigs[*i] = SigCheck::Checked { account_number: *n, valid };
     }
+    decoded.into_iter().zip(sigs).map(|(decoded, sig)| Prepared { decoded, sig }).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::SigCache;
-
-    #[test]
-    fn the_signature_cache_hits_only_for_the_same_account_number_and_chain() {
-        let mut c = SigCache::default();
-        c.insert([1; 32], 7, "fz");
-        assert!(c.contains(&[1; 32], 7, "fz"));
-        assert!(!c.contains(&[1; 32], 8, "fz"), "another account number");
-        assert!(!c.contains(&[1; 32], 7, "bz"), "another chain");
-        assert!(!c.contains(&[2; 32], 7, "fz"), "another transaction");
-        c.remove(&[1; 32]);
-        assert!(!c.contains(&[1; 32], 7, "fz"));
+/// Decodes transactions on all cores, each once per node: a hit in the cache
+/// is reused, a miss is decoded and remembered.
+pub fn decode_all<T: AsRef<[u8]> + Sync>(
+    registry: &Registry,
+    params: &Params,
+    txs: &[T],
+    cache: &Mutex<TxCache>,
+) -> Vec<Result<Arc<DecodedTx>, Failure>> {
+    let hashes = crate::parallel::par_map(txs, 64, |t| {
+        (t.as_ref().len() as u64 <= params.max_tx_bytes).then(|| crate::tx::tx_hash(t.as_ref()))
+    });
+    let hits: Vec<Option<Arc<DecodedTx>>> = {
+        let cache = lock(cache);
+        hashes.iter().map(|h| h.as_ref().and_then(|h| cache.get(h))).collect()
+    };
+    let indices: Vec<usize> = (0..txs.len()).collect();
+    let out = crate::parallel::par_map(&indices, 64, |&i| match &hits[i] {
+        Some(tx) => Ok(tx.clone()),
+        None => DecodedTx::decode_with(txs[i].as_ref(), params, registry).map(Arc::new),
+    });
+    let mut cache = lock(cache);
+    for (hit, d) in hits.iter().zip(&out) {
+        if let (None, Ok(tx)) = (hit, d) {
+            cache.insert(tx.clone());
+        }
     }
+    out
+}
+
+/// The cache holds no invariant a panicking holder could break halfway
+/// (each method leaves it consistent), so a poisoned lock is still usable.
+pub fn lock(cache: &Mutex<TxCache>) -> std::sync::MutexGuard<'_, TxCache> {
+    cache.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -14,11 +14,14 @@ mod error;
 pub mod exec;
 pub mod genesis;
 pub mod modules;
+pub mod parallel;
 pub mod query;
 pub mod registry;
 mod results;
+pub mod sigverify;
 pub mod state_key;
 pub mod tx;
+pub mod tx_cache;
 mod tx_index;
 
 pub use abci::{take_for_proposal, App, AppConfig, AppError, PrecheckedTx};

@@ -9,16 +9,11 @@ use prost::{Message, Name};
 use sha2::{Digest, Sha256};
 
 use crate::registry::Registry;
+use crate::sigverify::{self, PubKey};
 use crate::{Failure, Params, TxError};
 
 /// SIGN_MODE_DIRECT in the Cosmos SDK's enum.
 const SIGN_MODE_DIRECT: i32 = 1;
-
-#[derive(Clone, Debug)]
-enum PubKey {
-    Ed25519(ed25519_dalek::VerifyingKey),
-    Secp256k1(secp256k1::PublicKey),
-}
 
 /// A decoded, statelessly valid transaction.
 #[derive(Clone, Debug)]
@@ -135,23 +130,22 @@ impl DecodedTx {
         })
     }
 
+    /// The SIGN_MODE_DIRECT sign doc for this chain and account number.
+    pub fn sign_doc(&self, chain_id: &str, account_number: u64) -> Vec<u8> {
+        kawase_primitives::sign_doc_bytes(&self.body_bytes, &self.auth_info_bytes, chain_id, account_number)
+    }
+
+    /// This transaction's signature over `doc` (from [`Self::sign_doc`]),
+    /// for [`sigverify::verify_all`].
+    pub fn sig_item<'a>(&'a self, doc: &'a [u8]) -> sigverify::Item<'a> {
+        sigverify::Item { key: &self.pubkey, msg: doc, sig: &self.signature }
+    }
+
     /// Verifies the signature over the SIGN_MODE_DIRECT sign doc for this
     /// chain and account number.
     pub fn verify_signature(&self, chain_id: &str, account_number: u64) -> bool {
-        let doc = kawase_primitives::sign_doc_bytes(&self.body_bytes, &self.auth_info_bytes, chain_id, account_number);
-        match &self.pubkey {
-            PubKey::Ed25519(vk) => {
-                let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.signature) else { return false };
-                vk.verify_strict(&doc, &sig).is_ok()
-            }
-            PubKey::Secp256k1(pk) => {
-                let Ok(sig) = secp256k1::ecdsa::Signature::from_compact(&self.signature) else { return false };
-                // ECDSA over SHA-256 of the sign doc; libsecp256k1 refuses
-                // high-S signatures, so signatures are not malleable.
-                let digest: [u8; 32] = Sha256::digest(&doc).into();
-                secp256k1::ecdsa::verify(&sig, secp256k1::Message::from_digest(digest), pk).is_ok()
-            }
-        }
+        let doc = self.sign_doc(chain_id, account_number);
+        sigverify::verify(&self.sig_item(&doc))
     }
 }
 
@@ -166,7 +160,7 @@ fn decode_pubkey(any: &cosmrs::Any) -> Result<(PubKey, Address), Failure> {
             let key = ed25519::PubKey::decode(any.value.as_slice()).map_err(|e| bad_key(e.to_string()))?.key;
             let arr: [u8; 32] =
                 key.as_slice().try_into().map_err(|_| bad_key("ed25519 key must be 32 bytes".into()))?;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| bad_key(format!("ed25519: {e}")))?;
+            let vk = sigverify::ed25519_key(&arr).map_err(|e| bad_key(format!("{e}")))?;
             Ok((PubKey::Ed25519(vk), kawase_primitives::ed25519_address(&arr)))
         }
         cosmrs::crypto::PublicKey::SECP256K1_TYPE_URL => {

@@ -34,6 +34,11 @@ pub trait Application: Clone + Send + Sync + 'static {
 
     /// CheckTx, stateless half (decode, signature).
     fn precheck_tx(&self, tx: &[u8]) -> Result<Self::Prechecked, Failure>;
+    /// The stateless half for many transactions at once (the app verifies
+    /// their signatures in batches, on all cores); one result per input.
+    fn precheck_txs(&self, txs: &[Vec<u8>]) -> Vec<Result<Self::Prechecked, Failure>> {
+        txs.iter().map(|t| self.precheck_tx(t)).collect()
+    }
     /// CheckTx, stateful half, against the mempool view.
     fn check_prechecked_tx(&self, pre: Self::Prechecked) -> Result<[u8; 32], Failure>;
     /// CheckTx again after a commit (the recheck).
@@ -66,6 +71,9 @@ impl Application for App {
     }
     fn precheck_tx(&self, tx: &[u8]) -> Result<PrecheckedTx, Failure> {
         App::precheck_tx(self, tx)
+    }
+    fn precheck_txs(&self, txs: &[Vec<u8>]) -> Vec<Result<PrecheckedTx, Failure>> {
+        App::precheck_txs(self, txs)
     }
     fn check_prechecked_tx(&self, pre: PrecheckedTx) -> Result<[u8; 32], Failure> {
         App::check_prechecked_tx(self, pre)

@@ -34,6 +34,10 @@ use peers::{Reputation, Slots};
 use crate::mempool::Mempool;
 
 const BATCH_EVERY: Duration = Duration::from_millis(5);
+/// Transactions CheckTx'd together from one received batch: large enough
+/// for the app's signature batches (256) on both cores, small enough that a
+/// banned peer's remaining transactions are not checked.
+const CHECK_SLICE: usize = 512;
 /// Largest frame ever allowed, whatever the chain's limits.
 pub const MAX_FRAME_CEILING: usize = 4 << 20;
 
@@ -238,21 +242,23 @@ impl Inbound {
         }
     }
 
-    /// CheckTx for each transaction; true once the peer is banned (the rest
-    /// of the batch is then not checked).
-    fn check(&self, id: NodeId, txs: Vec<Vec<u8>>) -> bool {
-        if self.reputation.is_banned(id) {
-            return true;
-        }
-        for tx in txs {
-            if let Err(e) = self.mempool.add(tx) {
+    /// CheckTx for the transactions, [`CHECK_SLICE`] at a time (signatures
+    /// verified in batches); true once the peer is banned (the rest of the
+    /// batch is then not checked).
+    fn check(&self, id: NodeId, mut txs: Vec<Vec<u8>>) -> bool {
+        while !txs.is_empty() {
+            if self.reputation.is_banned(id) {
+                return true;
+            }
+            let rest = txs.split_off(txs.len().min(CHECK_SLICE));
+            for e in self.mempool.add_all(std::mem::replace(&mut txs, rest)).into_iter().filter_map(Result::err) {
                 if e.is_invalid_tx() && self.reputation.penalize(id, self.config.invalid_tx_points) {
                     tracing::warn!(peer = %id, error = %e, "gossip peer banned for relaying invalid transactions");
                     return true;
                 }
             }
         }
-        false
+        self.reputation.is_banned(id)
     }
 }
 

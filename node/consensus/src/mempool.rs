@@ -135,20 +135,43 @@ impl<A: Application> Mempool<A> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// CheckTx and admit. Decoding and the signature check run first, under
-    /// no lock (a flood of bad signatures must not hold up Commit, which
-    /// takes the mempool lock); the stateful half holds the mempool lock so
-    /// the app's mempool view and the pool agree on order.
+    /// CheckTx and admit one transaction (see [`Self::add_all`]).
     pub fn add(&self, tx: Vec<u8>) -> Result<[u8; 32], MempoolError> {
-        if tx.len() > self.config.max_tx_bytes {
-            return Err(MempoolError::TooLarge { size: tx.len(), max: self.config.max_tx_bytes });
+        self.add_all(vec![tx]).pop().unwrap_or(Err(MempoolError::Duplicate))
+    }
+
+    /// CheckTx and admit, one result per transaction in order. Decoding and
+    /// the signature checks run first, for the whole batch and under no lock
+    /// (the app verifies signatures in batches on all cores; a flood of bad
+    /// signatures must not hold up Commit, which takes the mempool lock);
+    /// the stateful half holds the mempool lock so that the app's mempool
+    /// view and the pool agree on order.
+    pub fn add_all(&self, txs: Vec<Vec<u8>>) -> Vec<Result<[u8; 32], MempoolError>> {
+        let mut out: Vec<Option<Result<[u8; 32], MempoolError>>> = Vec::with_capacity(txs.len());
+        let mut fresh = Vec::with_capacity(txs.len());
+        let mut fresh_at = Vec::with_capacity(txs.len());
+        for tx in txs {
+            if tx.len() > self.config.max_tx_bytes {
+                out.push(Some(Err(MempoolError::TooLarge { size: tx.len(), max: self.config.max_tx_bytes })));
+            } else if self.contains(&tx_hash(&tx)) {
+                out.push(Some(Err(MempoolError::Duplicate)));
+            } else {
+                fresh_at.push(out.len());
+                out.push(None);
+                fresh.push(tx);
+            }
         }
-        let hash = tx_hash(&tx);
-        if self.contains(&hash) {
-            return Err(MempoolError::Duplicate);
-        }
-        let pre = self.app.precheck_tx(&tx).map_err(MempoolError::Rejected)?;
+        let prechecked = self.app.precheck_txs(&fresh);
         let mut inner = self.lock();
+        for ((at, tx), pre) in fresh_at.into_iter().zip(fresh).zip(prechecked) {
+            out[at] = Some(pre.map_err(MempoolError::Rejected).and_then(|pre| self.admit(&mut inner, tx, pre)));
+        }
+        out.into_iter().map(|r| r.unwrap_or(Err(MempoolError::Duplicate))).collect()
+    }
+
+    /// The stateful half of CheckTx and the admission, under the pool lock.
+    fn admit(&self, inner: &mut Inner, tx: Vec<u8>, pre: A::Prechecked) -> Result<[u8; 32], MempoolError> {
+        let hash = tx_hash(&tx);
         if inner.by_hash.contains_key(&hash) {
             return Err(MempoolError::Duplicate);
         }

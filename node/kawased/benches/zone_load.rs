@@ -7,6 +7,10 @@
 //! `IN_FLIGHT` (concurrent RPC submissions, 64), `TIMEOUT_COMMIT` ("100ms").
 //! With `LOCALNET_DIR` set it starts nothing and loads the FZ of a running
 //! `scripts/localnet.sh` instead (`scripts/bench-zone.sh --localnet`).
+//!
+//! Besides the human lines it prints one `BENCH_JSON {...}` line (for
+//! `scripts/bench-all.sh`): committed tx/s, latency, and the validators'
+//! memory (`VmRSS` at the end, peak `VmHWM`) and data directories on disk.
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
 use sha2::{Digest, Sha256};
 
+use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib};
 use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
 use kawase_testkit::process::{Launch, Process};
 use kawase_testkit::rpc::Rpc;
@@ -105,8 +110,9 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
     let per_sender = env_or("TXS_PER_SENDER", 50);
     let in_flight = env_or("IN_FLIGHT", 64);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("rt");
+    let scenario = format!("{n} validators, timeout_commit {timeout_commit}, {in_flight} in flight");
 
-    rt.block_on(async move {
+    let mut figures = rt.block_on(async move {
         let c0 = Rpc::new(&urls[0]);
         // Wait for the chain to run.
         while c0.wait_for_height(1, Duration::from_secs(3600)).await.is_err() {}
@@ -248,6 +254,53 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
             percentile(&lat, 0.99).as_secs_f64() * 1000.0,
             lat.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
         );
+        serde_json::json!({
+            "transfers": total,
+            "committed": seen.len(),
+            "senders": senders,
+            "txs_per_sender": per_sender,
+            "in_flight": in_flight,
+            "timeout_commit": timeout_commit,
+            "offered_tx_per_sec": total as f64 / submit_secs,
+            "tx_per_sec": seen.len() as f64 / elapsed,
+            "p50_ms": percentile(&lat, 0.5).as_secs_f64() * 1000.0,
+            "p99_ms": percentile(&lat, 0.99).as_secs_f64() * 1000.0,
+            "max_ms": lat.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+            "blocks": times.len(),
+            "block_interval_ms": avg_interval,
+            "largest_block_txs": max_block,
+        })
     });
+    // The validators are still running: their memory now and at its peak,
+    // and what their homes (RocksDB, WAL, logs) take on disk.
+    let mems: Vec<_> = nodes.iter().filter_map(|p| child_mem(p.pid())).collect();
+    let disk: Vec<u64> = nodes.iter().map(|p| dir_bytes(p.home())).collect();
+    let measured = !nodes.is_empty() && mems.len() == nodes.len();
+    let max_rss = mems.iter().map(|m| m.rss).max();
+    let max_hwm = mems.iter().map(|m| m.hwm).max();
+    if measured {
+        println!(
+            "validators: RSS {:.0} MiB (largest; peak {:.0} MiB), {:.1} MiB on disk per home (largest)",
+            mib(max_rss.unwrap_or(0)),
+            mib(max_hwm.unwrap_or(0)),
+            mib(disk.iter().copied().max().unwrap_or(0)),
+        );
+    }
+    let mut line = serde_json::json!({
+        "bench": "zone_load",
+        "name": format!("validators={n}"),
+        "label": scenario,
+        "validators": n,
+        // Largest single validator (VmRSS at the end, peak VmHWM), and all of them.
+        "rss_bytes": max_rss.filter(|_| measured),
+        "hwm_bytes": max_hwm.filter(|_| measured),
+        "rss_total_bytes": measured.then(|| mems.iter().map(|m| m.rss).sum::<u64>()),
+        "disk_bytes": (!nodes.is_empty()).then(|| disk.iter().sum::<u64>()),
+        "disk_per_validator_bytes": disk.iter().copied().max(),
+    });
+    if let (Some(line), Some(figures)) = (line.as_object_mut(), figures.as_object_mut()) {
+        line.append(figures);
+    }
+    emit(&line);
     drop(nodes);
 }

@@ -11,12 +11,15 @@
 //! - [`relayer`]: a relayer's config, `start` process and commands.
 //! - [`zones`]: an FZ, a BZ and a relayer for the settlement tests.
 //! - [`devnet`]: `kawased devnet` for the CLI tests.
+//! - [`bench`]: the load benches' `BENCH_JSON` lines, process memory and
+//!   data-directory sizes.
 //! - [`misbehaviour`]: forged light-client headers for the settlement tests.
 //! - The fault suite: [`manifest`] (its profiles), [`cluster`] (validators
 //!   behind [`proxy`] links), [`faultnet`] (two zones and relayers),
 //!   [`workload`] and [`load`] (what is sent and what each client was told),
 //!   [`perturb`] (kills, stalls, partitions), [`checks`] and [`money`] (the
 //!   verdict).
+pub mod bench;
 pub mod checks;
 pub mod cluster;
 pub mod devnet;

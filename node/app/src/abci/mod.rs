@@ -23,6 +23,7 @@ use socket::{block_time_nanos, exec_result, fatal};
 use crate::exec::{self, BlockInfo, TxOutcome};
 use crate::genesis::{read_chain, AppState};
 use crate::registry::Registry;
+use crate::tx_cache::TxCache;
 use crate::tx_index::{replaces_index_entry, TxRecord};
 use crate::{state_key, Params, Zone};
 
@@ -92,21 +93,42 @@ struct Inner {
     /// block, so a crash before that simply repeats InitChain.
     genesis: Option<Changes>,
     pending: Option<Pending>,
-    /// Mempool view: committed state plus the transactions CheckTx accepted
-    /// since the last commit.
-    check: Delta<Snapshot>,
-    /// Transactions whose signature CheckTx verified.
-    sig_cache: exec::SigCache,
+}
+
+/// CheckTx's own state, under its own lock so that CheckTx runs while a
+/// block executes (which holds `Inner`). Lock order: `Inner` before
+/// `CheckView`; Commit takes both and resets the view.
+struct CheckView {
+    /// Committed state plus the transactions CheckTx accepted since the
+    /// last commit.
+    state: Delta<Snapshot>,
+    /// The height the view's transactions would run at (committed + 1).
+    height: u64,
     /// Header time of the last committed block (CheckTx's clock for IBC
     /// timeouts); read once from the store after a restart.
-    check_time_nanos: Option<u64>,
+    time_nanos: Option<u64>,
+}
+
+impl CheckView {
+    fn at(storage: &Storage) -> CheckView {
+        CheckView {
+            state: Delta::new(storage.latest()),
+            height: storage.latest_version().unwrap_or(0) + 1,
+            time_nanos: None,
+        }
+    }
 }
 
 /// The application. Clones share one state (the ABCI server clones it per
-/// connection); every call takes the one lock, so calls are serialised.
+/// connection). Block calls take `inner`, so they are serialised; CheckTx
+/// takes only `view`.
 #[derive(Clone)]
 pub struct App {
     inner: Arc<Mutex<Inner>>,
+    /// CheckTx's view (see [`CheckView`]).
+    view: Arc<Mutex<CheckView>>,
+    /// Transactions this node decoded, with their valid signature checks.
+    txs: Arc<Mutex<TxCache>>,
     /// The chain's identity and parameters once known, readable without
     /// the lock (CheckTx's lock-free half); fixed for the App's life.
     chain: Arc<std::sync::OnceLock<Chain>>,
@@ -141,7 +163,7 @@ impl App {
             zone,
             params,
         });
-        let check = Delta::new(latest);
+        let view = CheckView::at(&storage);
         let chain_cell = Arc::new(std::sync::OnceLock::new());
         if let Some(c) = &chain {
             let _ = chain_cell.set(c.clone());
@@ -150,16 +172,9 @@ impl App {
             chain: chain_cell,
             storage: storage.clone(),
             registry,
-            inner: Arc::new(Mutex::new(Inner {
-                storage,
-                config,
-                chain,
-                genesis: None,
-                pending: None,
-                check,
-                sig_cache: Default::default(),
-                check_time_nanos: None,
-            })),
+            view: Arc::new(Mutex::new(view)),
+            txs: Arc::default(),
+            inner: Arc::new(Mutex::new(Inner { storage, config, chain, genesis: None, pending: None })),
         })
     }
 
@@ -167,6 +182,12 @@ impl App {
         // A panic while holding the lock means a consensus-critical failure;
         // the state behind it is still the last committed one.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_view(&self) -> MutexGuard<'_, CheckView> {
+        // A CheckTx that panicked left at most a pending transaction's
+        // changes, which the next Commit drops with the view.
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn storage(&self) -> Storage {
@@ -224,8 +245,11 @@ impl App {
         let _ = self.chain.set(chain.clone());
         inner.chain = Some(chain);
         // Transactions may reach CheckTx before block 1 commits the genesis.
-        inner.check = Delta::new(inner.storage.latest());
-        inner.check.apply(changes.clone());
+        {
+            let mut view = self.lock_view();
+            *view = CheckView::at(&inner.storage);
+            view.state.apply(changes.clone());
+        }
         inner.genesis = Some(changes);
         inner.pending = None;
         tracing::info!(chain_id = %req.chain_id, zone = app_state.zone.as_str(), app_hash = %hex::encode_upper(root), "genesis");
@@ -272,8 +296,7 @@ impl App {
             next_validators_hash: &req.next_validators_hash,
         };
         self.registry.begin_block(&mut state, &header).map_err(|e| exec::StorageFault(e.0))?;
-        let prepared =
-            exec::prepare_block(&self.registry, &state, &chain.chain_id, &chain.params, &req.txs, &inner.sig_cache);
+        let prepared = exec::prepare_block(&self.registry, &state, &chain.chain_id, &chain.params, &req.txs, &self.txs);
         let mut tx_results = Vec::with_capacity(req.txs.len());
         let mut executed = Vec::with_capacity(req.txs.len());
         for (index, p) in prepared.into_iter().enumerate() {
@@ -293,8 +316,11 @@ impl App {
         if let Some(e) = state.fault() {
             return Err(exec::StorageFault(e.to_string()).into());
         }
-        for hash in &executed {
-            inner.sig_cache.remove(hash);
+        {
+            let mut cache = exec::lock(&self.txs);
+            for hash in &executed {
+                cache.remove(hash);
+            }
         }
         // In the same atomic commit as the state: the block store re-derives
         // its results from this after a crash before it wrote them.
@@ -321,10 +347,13 @@ impl App {
     pub fn try_commit(&self) -> Result<ResponseCommit, AppError> {
         let mut inner = self.lock();
         let pending = inner.pending.take().ok_or(AppError::NothingToCommit)?;
+        // No CheckTx between the commit and the view's reset: it would run
+        // on the old view at a height that is now committed.
+        let mut view = self.lock_view();
         inner.storage.commit(pending.prepared)?;
         inner.genesis = None;
-        inner.check = Delta::new(inner.storage.latest());
-        inner.check_time_nanos = Some(pending.time_nanos);
+        *view = CheckView::at(&inner.storage);
+        view.time_nanos = Some(pending.time_nanos);
         tracing::debug!(height = pending.height, "committed");
         Ok(ResponseCommit { retain_height: 0 })
     }

@@ -3,7 +3,6 @@ use bytes::Bytes;
 use tendermint_proto::v0_38::abci::RequestPrepareProposal;
 
 use super::{fatal, App};
-use crate::tx::DecodedTx;
 use crate::tx_index::committed_success;
 
 impl App {
@@ -12,17 +11,18 @@ impl App {
     /// (an honest mempool never holds one: its sequence is used). A tx whose
     /// earlier inclusion failed without effect may come again.
     pub fn proposal_is_valid(&self, txs: &[Bytes]) -> bool {
-        let inner = self.lock();
-        let Some(chain) = inner.chain.as_ref() else { return false };
+        let Some(chain) = self.chain.get() else { return false };
         let p = &chain.params;
         let total: u64 = txs.iter().map(|t| t.len() as u64).sum();
         if txs.len() as u64 > p.max_block_txs || total > p.max_block_bytes {
             return false;
         }
+        // Decoded once per node (the cache), on all cores, under no lock.
+        let decoded = crate::exec::decode_all(&self.registry, p, txs, &self.txs);
         let mut seen = std::collections::HashSet::with_capacity(txs.len());
-        let latest = inner.storage.latest();
-        for t in txs {
-            let Ok(tx) = DecodedTx::decode_with(t, p, &self.registry) else { return false };
+        let latest = self.storage.latest();
+        for d in decoded {
+            let Ok(tx) = d else { return false };
             if !seen.insert(tx.hash) {
                 return false;
             }
@@ -36,13 +36,17 @@ impl App {
     }
 
     /// PrepareProposal on the socket path: CometBFT's candidates, decoded
-    /// here, taken by [`take_for_proposal`].
+    /// here (through the cache), taken by [`take_for_proposal`].
     pub fn select_txs(&self, req: &RequestPrepareProposal) -> Vec<Bytes> {
-        let inner = self.lock();
-        let Some(chain) = inner.chain.as_ref() else { return Vec::new() };
+        let Some(chain) = self.chain.get() else { return Vec::new() };
         let p = &chain.params;
         let byte_budget = u64::try_from(req.max_tx_bytes).unwrap_or(0).min(p.max_block_bytes);
-        let admit = |tx: &[u8]| DecodedTx::decode_with(tx, p, &self.registry).is_ok();
+        let decodes: std::collections::HashSet<[u8; 32]> =
+            crate::exec::decode_all(&self.registry, p, &req.txs, &self.txs)
+                .into_iter()
+                .filter_map(|d| d.ok().map(|tx| tx.hash))
+                .collect();
+        let admit = |tx: &[u8]| decodes.contains(&crate::tx::tx_hash(tx));
         take_for_proposal(p.max_block_txs, byte_budget, &req.txs, admit).into_iter().cloned().collect()
     }
 }
