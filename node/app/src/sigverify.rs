@@ -113,9 +113,9 @@ pub fn verify(item: &Item<'_>) -> bool {
 }
 
 /// How many ed25519 signatures one batch equation checks. Measured
-/// (`cargo bench --bench ceiling`, 2 cores): 64 gives 2.3x a single check's
-/// rate, 256 gives 2.4x; larger batches gain nothing and lose more work when
-/// one signature in the batch is bad.
+/// (`cargo bench --bench ceiling`, per thread): 64 gives 2.3x a single
+/// check's rate, 256 gives 2.35x; larger batches gain nothing and lose more
+/// work when one signature in the batch is bad.
 pub const BATCH: usize = 256;
 
 /// Verifies every item, on all cores: ed25519 signatures in batches, each

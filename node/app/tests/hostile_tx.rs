@@ -55,6 +55,9 @@ enum BadKey {
     /// A type URL we do not support.
     UnknownType(String),
     Missing,
+    /// An ed25519 key of small order (an index into the 14 encodings):
+    /// a signature under it could verify for many messages.
+    SmallOrder(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +127,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             Just(BadKey::Other),
             "/[a-z.]{0,30}".prop_map(BadKey::UnknownType),
             Just(BadKey::Missing),
+            (0..kawase_app::sigverify::SMALL_ORDER_ENCODINGS.len()).prop_map(BadKey::SmallOrder),
         ].prop_map(Mutation::BadPubkey),
         1 => prop_oneof![Just(0usize), 2usize..5].prop_map(Mutation::Signatures),
         1 => prop_oneof![Just(0i32), 2i32..200, Just(-1)].prop_map(Mutation::SignMode),
@@ -306,6 +310,13 @@ fn build(input: &Input, world: &World) -> (Vec<u8>, Option<Code>) {
                 }
                 BadKey::Missing => {
                     info.public_key = None;
+                    Some(("tx", 10))
+                }
+                BadKey::SmallOrder(i) => {
+                    let key = kawase_app::sigverify::SMALL_ORDER_ENCODINGS[*i].to_vec();
+                    let value = cosmrs::proto::cosmos::crypto::ed25519::PubKey { key }.encode_to_vec();
+                    let url = "/cosmos.crypto.ed25519.PubKey".to_string();
+                    info.public_key = Some(cosmrs::proto::Any { type_url: url, value });
                     Some(("tx", 10))
                 }
             };
