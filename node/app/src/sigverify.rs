@@ -82,9 +82,13 @@ const fn small_order_encodings() -> [[u8; 32]; 14] {
 }
 
 /// Decodes an ed25519 key by ZIP-215 rules, refusing small-order keys.
+/// The small-order check compares bytes with [`SMALL_ORDER_ENCODINGS`]
+/// (`tests/sig_rules.rs` checks that the list is every such encoding), so
+/// the point is decompressed once, by zebra, not a second time to ask its
+/// order (decompression is a field exponentiation, the costliest step of
+/// decoding a key).
 pub fn ed25519_key(bytes: &[u8; 32]) -> Result<ed25519_zebra::VerificationKey, KeyError> {
-    let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes).decompress().ok_or(KeyError::NotAPoint)?;
-    if point.is_small_order() {
+    if SMALL_ORDER_ENCODINGS.contains(bytes) {
         return Err(KeyError::SmallOrder);
     }
     ed25519_zebra::VerificationKey::try_from(*bytes).map_err(|_| KeyError::NotAPoint)
