@@ -3,7 +3,6 @@
 //! store, a bounded mempool with gossip, and a double-sign-safe signer.
 #![deny(clippy::unwrap_used)]
 
-pub mod admission;
 mod application;
 pub mod block;
 mod commit;

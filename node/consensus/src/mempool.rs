@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use kawase_app::{App, Failure};
 use tokio::sync::mpsc;
 
-use crate::admission::Combiner;
 use crate::application::Application;
 
 #[derive(Clone, Debug)]
@@ -38,8 +37,6 @@ pub enum MempoolError {
     TooLarge { size: usize, max: usize },
     #[error("{}", .0.log)]
     Rejected(Failure),
-    #[error("admission failed on this node (internal error): retry")]
-    Abandoned,
 }
 
 impl MempoolError {
@@ -54,7 +51,6 @@ impl MempoolError {
             MempoolError::Full { .. } => 2,
             MempoolError::Duplicate => 3,
             MempoolError::TooLarge { .. } => 4,
-            MempoolError::Abandoned => 5,
             MempoolError::Rejected(f) => f.code,
         }
     }
@@ -70,7 +66,7 @@ impl MempoolError {
     pub fn is_invalid_tx(&self) -> bool {
         match self {
             MempoolError::TooLarge { .. } => true,
-            MempoolError::Full { .. } | MempoolError::Duplicate | MempoolError::Abandoned => false,
+            MempoolError::Full { .. } | MempoolError::Duplicate => false,
             // Codes of kawase_app::TxError (docs/errors.md): 2 too large,
             // 3 malformed, 4 wrong chain id, 5 bad signature, 7 unknown
             // message, 8 signer mismatch, 9 too many messages, 10
@@ -92,8 +88,6 @@ pub struct Mempool<A = App> {
     config: MempoolConfig,
     inner: Mutex<Inner>,
     gossip: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    /// Concurrent [`Mempool::add`] callers share batches.
-    admission: Combiner<Result<[u8; 32], MempoolError>>,
 }
 
 /// Holds the mempool across Commit and the recheck that follows it.
@@ -134,7 +128,6 @@ impl<A: Application> Mempool<A> {
             config,
             inner: Mutex::new(Inner { by_seq: BTreeMap::new(), by_hash: HashMap::new(), bytes: 0, next_seq: 0 }),
             gossip,
-            admission: Combiner::default(),
         }
     }
 
@@ -142,12 +135,9 @@ impl<A: Application> Mempool<A> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// CheckTx and admit one transaction (see [`Self::add_all`]). Callers
-    /// on several threads at once (JSON-RPC requests) are admitted together
-    /// in batches (`crate::admission`), so their signatures are verified in
-    /// batches too; the result is the one `add_all` gives this transaction.
+    /// CheckTx and admit one transaction (see [`Self::add_all`]).
     pub fn add(&self, tx: Vec<u8>) -> Result<[u8; 32], MempoolError> {
-        self.admission.submit(tx, &|txs| self.add_all(txs), || Err(MempoolError::Abandoned))
+        self.add_all(vec![tx]).pop().unwrap_or(Err(MempoolError::Duplicate))
     }
 
     /// CheckTx and admit, one result per transaction in order. Decoding and
