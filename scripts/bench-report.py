@@ -67,11 +67,14 @@ date, commit) and every `BENCH_JSON` line the benches printed;
 Each default below was chosen from a measurement of this suite (2 cores);
 change one, re-run `scripts/bench-all.sh` and compare with `BEFORE=`.
 
-- **ed25519 batch size 256** (`sigverify::BATCH`). The ceiling bench (2
-  cores, previous session): single checks 20.5k/s on one thread, 45k/s on
-  two; batches of 64 47k/s and 84k/s; batches of 256 48k/s and 91.6k/s (2.0x
-  single on all cores). Larger batches gain nothing and lose more work when
-  one signature in a batch is bad (the batch is then re-checked one by one).
+- **ed25519 batch size 256** (`sigverify::BATCH`). The ceiling (2 cores,
+  2026-12-03, "after" run): single checks 24.4k/s on one thread, 42.8k/s on
+  two; batches of 64 39.3k/s and 75.0k/s; batches of 256 47.9k/s and 84.4k/s
+  (2.0x single on all cores). Larger batches gain nothing and lose more work
+  when one signature in a batch is bad (the batch is then re-checked one by
+  one). The ceiling itself moves by up to 15-30% between runs on this shared
+  machine (batches of 64: 56k/s and 75k/s an hour apart), so read single
+  figures with that margin and prefer the ratios.
   Batches are split over at most 8 worker threads (`parallel::workers`).
 - **ZIP-215 rules (ed25519-zebra) instead of `verify_strict`.** Needed for
   batching at all (batch and single must agree, `tests/sig_rules.rs`), and a
@@ -87,6 +90,15 @@ change one, re-run `scripts/bench-all.sh` and compare with `BEFORE=`.
 - **Gossip admits transactions in slices of 512** (`CHECK_SLICE`): large
   enough for full signature batches on all cores, small enough that a peer
   found hostile is cut off after one slice.
+- **Tried and not kept: combining JSON-RPC submissions.** Concurrent
+  `broadcast_tx_*` requests queued into one admission batch so that their
+  signatures would be verified in batches. One validator: 4.8-5.7k tx/s with
+  it against 5.0-5.6k without, within the noise. The RPC server runs backend
+  calls on its fixed pool of 4 threads (a bound on work per client, see
+  ARCHITECTURE.md), so at most 4 submissions are ever in flight and batches
+  never grew past 2-4 transactions. Batching RPC submissions needs the
+  batching before that pool, in the async layer; that is the next step, not
+  a bigger pool.
 - **Not tuned yet**: `timeout_commit`, the block limits (`max_block_txs`
   20,000, `max_block_bytes` 16 MiB), the relayer's batch size and pipelining,
   and RocksDB's options. Those are the next knobs; this section is where their
