@@ -191,20 +191,31 @@ pub fn prepare_block<S: StateRead + Sync, T: AsRef<[u8]> + Sync>(
             }
         }
     }
-    let docs: Vec<Vec<u8>> = crate::parallel::par_map(&to_verify, 64, |(i, n)| match &decoded[*i] {
-        Ok(tx) => tx.sign_doc(chain_id, *n),
-        Err(_) => Vec::new(),
-    });
-    let items: Vec<_> = to_verify
-        .iter()
-        .zip(&docs)
-        .filter_map(|((i, _), doc)| decoded[*i].as_ref().ok().map(|tx| tx.sig_item(doc)))
-        .collect();
-    let valid = crate::sigverify::verify_all(&items);
-    for (((i, n), _), valid) in to_verify.iter().zip(&docs).zip(valid) {
+    let valid = verify_signatures(&decoded, &to_verify, chain_id);
+    for ((i, n), valid) in to_verify.iter().zip(valid) {
         sigs[*i] = SigCheck::Checked { account_number: *n, valid };
     }
     decoded.into_iter().zip(sigs).map(|(decoded, sig)| Prepared { decoded, sig }).collect()
+}
+
+/// Whether each of `to_verify` (an index into `decoded` of a decoded
+/// transaction, and its signer's account number) carries a valid signature:
+/// sign docs built on all cores, then one batched verification. Every index
+/// must name a decoded transaction, so the answers line up with `to_verify`.
+pub(crate) fn verify_signatures(
+    decoded: &[Result<Arc<DecodedTx>, Failure>],
+    to_verify: &[(usize, u64)],
+    chain_id: &str,
+) -> Vec<bool> {
+    let docs: Vec<Option<Vec<u8>>> =
+        crate::parallel::par_map(to_verify, 64, |(i, n)| decoded[*i].as_ref().ok().map(|tx| tx.sign_doc(chain_id, *n)));
+    let items: Vec<_> = to_verify
+        .iter()
+        .zip(&docs)
+        .filter_map(|((i, _), doc)| Some(decoded[*i].as_ref().ok()?.sig_item(doc.as_ref()?)))
+        .collect();
+    debug_assert_eq!(items.len(), to_verify.len(), "every index names a decoded transaction");
+    crate::sigverify::verify_all(&items)
 }
 
 /// Decodes transactions on all cores, each once per node: a hit in the cache

@@ -57,16 +57,7 @@ impl App {
                 }
             }
         }
-        let docs: Vec<Vec<u8>> = crate::parallel::par_map(&to_verify, 64, |(i, n)| match &decoded[*i] {
-            Ok(tx) => tx.sign_doc(chain_id, *n),
-            Err(_) => Vec::new(),
-        });
-        let items: Vec<_> = to_verify
-            .iter()
-            .zip(&docs)
-            .filter_map(|((i, _), doc)| decoded[*i].as_ref().ok().map(|tx| tx.sig_item(doc)))
-            .collect();
-        let valid = crate::sigverify::verify_all(&items);
+        let valid = exec::verify_signatures(&decoded, &to_verify, chain_id);
         {
             let mut cache = exec::lock(&self.txs);
             for ((i, n), valid) in to_verify.iter().zip(valid) {
