@@ -14,7 +14,9 @@
 #   2. state machine   FinalizeBlock + Commit: mixed keys, ed25519 only, secp256k1 only
 #   3. state growth    the mixed run with KAWASE_BENCH_ACCOUNTS = 10^4, 10^5 (and 10^6 unless QUICK=1)
 #   4. zone            kawased validators over JSON-RPC: 1, 2 and 4 validators
-#   5. settlement      FZ + BZ + relayer, BZ payments settled
+#   5. settlement      FZ + BZ + relayer, BZ payments settled: loaded with one
+#                      relayer and with two (shares of the path), then light
+#                      load (one transaction of payments in flight) for latency
 # Every `BENCH_JSON {...}` line they print goes into target/bench-all/$LABEL.json
 # (the machine at the top), the whole output into target/bench-all/$LABEL.log,
 # and scripts/bench-report.py writes docs/performance.md and docs/perf/*.svg.
@@ -124,6 +126,8 @@ for v in "${ZONE_VALIDATORS[@]}"; do
     stage zone VALIDATORS="$v" -- zone_load
 done
 stage settlement -- settlement_load
+stage settlement RELAYERS=2 -- settlement_load
+stage settlement PAYMENTS=100 IN_FLIGHT=1 -- settlement_load
 rm -f "$stage_out"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)

@@ -269,21 +269,18 @@ fn a_single_validator_zone_from_init_commits_and_resumes_after_a_crash() {
         assert!(String::from_utf8_lossy(&banks.value).contains("Solo Bank"));
     });
     // Metrics are served in Prometheus text format.
-    let metrics = http_get(&format!("127.0.0.1:{}", base + 4), "/metrics");
+    let metrics = kawase_testkit::http::get(&format!("127.0.0.1:{}", base + 4), "/metrics").expect("metrics");
     let height_line = metrics.lines().find(|l| l.starts_with("kawase_height ")).expect("kawase_height metric");
     let h: f64 = height_line["kawase_height ".len()..].trim().parse().expect("number");
     assert!(h >= (reached + 2) as f64, "{height_line}");
     assert!(metrics.contains("kawase_mempool_txs"));
-}
-
-/// A plain HTTP/1.0 GET; returns the body.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    // Every block the node committed went through each phase it times.
+    for phase in ["consensus", "store_decided", "finalize", "commit", "results"] {
+        let key = format!("kawase_phase_seconds_count{{phase=\"{phase}\"}} ");
+        let line = metrics.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {key}in\n{metrics}"));
+        let n: f64 = line[key.len()..].trim().parse().expect("number");
+        assert!(n >= 1.0, "{line}");
+    }
 }
 
 fn signed(key: &Key, chain_id: &str, number: u64, sequence: u64, msgs: Vec<cosmrs::Any>) -> Vec<u8> {

@@ -6,7 +6,9 @@
 //! latency, p50/p99, and payments/s settled. Not a test: it prints figures.
 //!
 //! `scripts/bench-settlement.sh` builds the release binaries and runs it.
-//! Env: `PAYMENTS` (default 2000), `IN_FLIGHT` transactions (default 8).
+//! Env: `PAYMENTS` (default 2000), `IN_FLIGHT` transactions (default 8),
+//! `RELAYERS` (1 or 2; two relayers with keys of their own share the path,
+//! `share = { index, of = 2 }` each).
 //!
 //! Besides the human lines it prints one `BENCH_JSON {...}` line (for
 //! `scripts/bench-all.sh`): payments/s, latency, the memory of both nodes
@@ -49,9 +51,18 @@ async fn pending_holds(net: &Net) -> BTreeSet<u64> {
 fn main() {
     let payments = env("PAYMENTS", 2000).div_ceil(PER_TX) * PER_TX;
     let in_flight = env("IN_FLIGHT", 8);
+    let relayers = env("RELAYERS", 1).clamp(1, 2);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     rt.block_on(async move {
         let mut net = network().await;
+        let mut second = None;
+        if relayers == 2 {
+            let mut r = net.second_relayer().await;
+            set_share(&net.relayer, 0, 2);
+            set_share(&r, 1, 2);
+            r.start();
+            second = Some(r);
+        }
         net.relayer.start();
         net.link_both().await;
         let ch = net.channel.clone();
@@ -117,7 +128,7 @@ fn main() {
         lat.sort();
         let bob: Value =
             net.bz.query("/settlement/bz_account", net.bob_bz.address().to_string().as_bytes()).await.expect("b");
-        println!("settlement_load: {} payments ({PER_TX} per tx, {in_flight} txs in flight), one relayer", payments);
+        println!("settlement_load: {payments} payments ({PER_TX} per tx, {in_flight} txs in flight), {relayers} relayer(s)");
         println!("  settled:            {} of {}", done.len(), payments);
         println!("  payee credited:     {}", bob["balance"]);
         println!("  throughput:         {:.0} payments/s", done.len() as f64 / elapsed.as_secs_f64().max(1e-9));
@@ -131,9 +142,15 @@ fn main() {
         let fz_mem = child_mem(net.fz.node.pid());
         let bz_mem = child_mem(net.bz.node.pid());
         let relayer_mem = child_mem(net.relayer.proc.pid());
+        let second_mem = second.as_ref().and_then(|r| child_mem(r.proc.pid()));
         let disk = dir_bytes(&net.dir());
         let sum = |f: fn(&Mem) -> u64| -> Option<u64> {
-            Some(f(fz_mem.as_ref()?) + f(bz_mem.as_ref()?) + f(relayer_mem.as_ref()?))
+            Some(
+                f(fz_mem.as_ref()?)
+                    + f(bz_mem.as_ref()?)
+                    + f(relayer_mem.as_ref()?)
+                    + second_mem.as_ref().map(f).unwrap_or(0),
+            )
         };
         println!(
             "  memory:             FZ node {:.0} MiB, BZ node {:.0} MiB, relayer {:.0} MiB (peaks {:.0} / {:.0} / {:.0} MiB); {:.1} MiB on disk",
@@ -148,8 +165,15 @@ fn main() {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let line = serde_json::json!({
             "bench": "settlement_load",
-            "name": format!("payments={payments},in_flight={in_flight}"),
-            "label": format!("{payments} payments, {PER_TX} per tx, {in_flight} txs in flight, one relayer"),
+            "name": if relayers == 1 {
+                format!("payments={payments},in_flight={in_flight}")
+            } else {
+                format!("payments={payments},in_flight={in_flight},relayers={relayers}")
+            },
+            // A run too small to load the path measures latency alone.
+            "light": in_flight == 1 && payments <= PER_TX * 10,
+            "label": format!("{payments} payments, {PER_TX} per tx, {in_flight} txs in flight, {relayers} relayer(s)"),
+            "relayers": relayers,
             "payments": payments,
             "per_tx": PER_TX,
             "in_flight": in_flight,

@@ -27,7 +27,10 @@ pub struct Chain {
     pub url: String,
     pub rpc: HttpClient,
     pub key: Key,
-    account: Option<(u64, u64)>,
+    /// The relayer account's number and next sequence, tracked locally and
+    /// re-read from the chain after a mismatch. The lock is held for a whole
+    /// submission, so one key's transactions never race each other.
+    account: tokio::sync::Mutex<Option<(u64, u64)>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -42,7 +45,7 @@ impl Chain {
             .timeout(Duration::from_secs(30))
             .build()
             .with_context(|| format!("{name} rpc client"))?;
-        Ok(Chain { name, chain_id, url: url.to_owned(), rpc, key, account: None })
+        Ok(Chain { name, chain_id, url: url.to_owned(), rpc, key, account: tokio::sync::Mutex::new(None) })
     }
 
     /// `FZ` or `BZ`, for messages.
@@ -181,16 +184,17 @@ impl Chain {
     /// Signs and submits `msgs` in one transaction and waits for its block.
     /// A sequence mismatch (another process used the key, or a restart)
     /// re-reads the account from the chain and retries once.
-    pub async fn submit(&mut self, msgs: Vec<Any>) -> Result<Delivered> {
+    pub async fn submit(&self, msgs: Vec<Any>) -> Result<Delivered> {
+        let mut account = self.account.lock().await;
         for attempt in 0..2 {
-            let (number, sequence) = match self.account {
+            let (number, sequence) = match *account {
                 Some(a) => a,
                 None => self.fetch_account().await?,
             };
             let tx = self.sign(number, sequence, &msgs)?;
             let r = self.rpc.broadcast_tx_commit(tx).await.map_err(|e| self.rpc_err("broadcast", e))?;
             if r.check_tx.code.is_err() {
-                self.account = None;
+                *account = None;
                 if r.check_tx.codespace == "tx" && r.check_tx.code.value() == 6 && attempt == 0 {
                     continue;
                 }
@@ -202,7 +206,7 @@ impl Chain {
                     r.check_tx.code.value()
                 );
             }
-            self.account = Some((number, sequence + 1));
+            *account = Some((number, sequence + 1));
             self.ensure_delivered(&r.tx_result)?;
             return Ok(Delivered { height: r.height.value(), events: r.tx_result.events });
         }
@@ -211,16 +215,18 @@ impl Chain {
 
     /// Submits several transactions back to back (consecutive sequences,
     /// `broadcast_tx_sync`), so they share blocks, then waits until each is
-    /// committed. Fails if any is refused or fails; the chain state then
-    /// tells the next pass what is left.
-    pub async fn submit_many(&mut self, batches: Vec<Vec<Any>>) -> Result<()> {
+    /// committed and returns what each delivered. Fails if any is refused
+    /// or fails; the chain state then tells the next pass what is left.
+    pub async fn submit_many(&self, batches: Vec<Vec<Any>>) -> Result<Vec<Delivered>> {
         if batches.len() <= 1 {
+            let mut out = Vec::new();
             for b in batches {
-                self.submit(b).await?;
+                out.push(self.submit(b).await?);
             }
-            return Ok(());
+            return Ok(out);
         }
-        let (number, mut sequence) = match self.account {
+        let mut account = self.account.lock().await;
+        let (number, mut sequence) = match *account {
             Some(a) => a,
             None => self.fetch_account().await?,
         };
@@ -229,13 +235,16 @@ impl Chain {
             let tx = self.sign(number, sequence, &msgs)?;
             let r = self.rpc.broadcast_tx_sync(tx).await.map_err(|e| self.rpc_err("broadcast", e))?;
             if r.code.is_err() {
-                self.account = None;
+                *account = None;
                 bail!("{} refused a transaction: {} ({}/{})", self.name, r.log, r.codespace, r.code.value());
             }
             sequence += 1;
-            self.account = Some((number, sequence));
+            *account = Some((number, sequence));
             hashes.push(r.hash);
         }
+        // The key's next transaction may be signed while these commit.
+        drop(account);
+        let mut out = Vec::with_capacity(hashes.len());
         for hash in hashes {
             let mut waited = 0;
             let r = loop {
@@ -249,8 +258,9 @@ impl Chain {
                 }
             };
             self.ensure_delivered(&r.tx_result)?;
+            out.push(Delivered { height: r.height.value(), events: r.tx_result.events });
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Transactions matching an event query, oldest first.

@@ -5,15 +5,17 @@
 //! pending is read from the chains on every pass.
 mod chain;
 mod keys;
+mod lookup;
 mod metrics;
 mod path;
 mod recover;
 mod relay;
 mod report;
 mod resume;
+mod share;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -22,7 +24,6 @@ use kawase_client::{Key, KeyKind};
 use crate::chain::Chain;
 use crate::metrics::Metrics;
 use crate::path::{Outcome, PathFile, PathIds};
-use crate::relay::{relay_leg, Leg};
 use crate::report::Output;
 
 #[derive(Parser)]
@@ -132,6 +133,11 @@ struct Config {
     /// Prometheus `/metrics` listen address, e.g. `127.0.0.1:9400`.
     #[serde(default)]
     metrics_laddr: Option<String>,
+    /// This relayer's share of the path when several relay it (each with
+    /// its own key): `share = { index = 0, of = 2 }` and `{ index = 1, of =
+    /// 2 }`. Default: everything.
+    #[serde(default)]
+    share: share::Share,
 }
 
 fn default_poll_ms() -> u64 {
@@ -204,6 +210,7 @@ fn setup(config_path: &Path) -> Result<Setup> {
         Err(e) => return Err(e).with_context(|| format!("reading relayer config {}", config_path.display())),
     };
     let config: Config = toml::from_str(&text).map_err(|e| toml_error(config_path, &text, &e))?;
+    config.share.check().map_err(|e| anyhow!("relayer config {}: {e}", config_path.display()))?;
     let dir = config_path.parent().unwrap_or(Path::new("."));
     let key =
         |z: &ZoneConfig| load_key(&dir.join(&z.key_file), z.passphrase_file.as_ref().map(|p| dir.join(p)).as_deref());
@@ -395,7 +402,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("relaying {} <-> {} on {} / {}", fz.chain_id, bz.chain_id, ids.fz_channel, ids.bz_channel);
             println!("ready");
-            relay_forever(&mut fz, &mut bz, &ids, &config, &metrics).await;
+            relay_forever(&fz, &bz, &ids, &config, &metrics).await;
         }
     }
     Ok(())
@@ -413,63 +420,29 @@ async fn update_one(dst: &mut Chain, client: &str, src: &Chain) -> Result<()> {
     Ok(())
 }
 
-async fn update_clients(fz: &mut Chain, bz: &mut Chain, ids: &PathIds) -> Result<()> {
-    path::update_client(fz, &ids.fz_client, bz).await?;
-    path::update_client(bz, &ids.bz_client, fz).await?;
-    Ok(())
-}
-
-async fn relay_forever(fz: &mut Chain, bz: &mut Chain, ids: &PathIds, config: &Config, metrics: &Metrics) {
+/// Both lanes side by side until the process ends: the FZ's (what the FZ
+/// must receive, and acks and timeouts of its own packets) and the BZ's.
+async fn relay_forever(fz: &Chain, bz: &Chain, ids: &PathIds, config: &Config, metrics: &Metrics) {
     let idle = Duration::from_millis(config.poll_interval_ms);
     let refresh = Duration::from_secs(config.client_refresh_secs);
-    let mut refreshed = Instant::now();
-    loop {
-        metrics.pass();
-        let result = async {
-            let a = relay_leg(
-                Leg {
-                    src: fz,
-                    dst: bz,
-                    src_channel: &ids.fz_channel,
-                    dst_channel: &ids.bz_channel,
-                    client_on_dst: &ids.bz_client,
-                    client_on_src: &ids.fz_client,
-                },
-                metrics,
-            )
-            .await?;
-            let b = relay_leg(
-                Leg {
-                    src: bz,
-                    dst: fz,
-                    src_channel: &ids.bz_channel,
-                    dst_channel: &ids.fz_channel,
-                    client_on_dst: &ids.fz_client,
-                    client_on_src: &ids.bz_client,
-                },
-                metrics,
-            )
-            .await?;
-            if refreshed.elapsed() >= refresh {
-                update_clients(fz, bz, ids).await?;
-                refreshed = Instant::now();
-            }
-            anyhow::Ok((a, b))
-        }
-        .await;
-        match result {
-            Ok((a, b)) => {
-                if a.received + a.acked + a.timed_out + b.received + b.acked + b.timed_out > 0 {
-                    tracing::info!(?a, ?b, "relayed");
-                } else {
-                    tokio::time::sleep(idle).await;
-                }
-            }
-            Err(e) => {
-                metrics.error();
-                tracing::warn!("relay pass failed (will retry from chain state): {e:#}");
-                tokio::time::sleep(idle.max(Duration::from_millis(500))).await;
-            }
-        }
-    }
+    // Packets each zone sent that the other lane found expired.
+    let (expired_fz, expired_bz) = (relay::Expired::default(), relay::Expired::default());
+    let fz_lane = relay::Lane {
+        home: fz,
+        away: bz,
+        home_channel: &ids.fz_channel,
+        away_channel: &ids.bz_channel,
+        client_on_home: &ids.fz_client,
+    };
+    let bz_lane = relay::Lane {
+        home: bz,
+        away: fz,
+        home_channel: &ids.bz_channel,
+        away_channel: &ids.fz_channel,
+        client_on_home: &ids.bz_client,
+    };
+    tokio::join!(
+        relay::run(fz_lane, config.share, &expired_bz, &expired_fz, idle, refresh, metrics),
+        relay::run(bz_lane, config.share, &expired_fz, &expired_bz, idle, refresh, metrics),
+    );
 }

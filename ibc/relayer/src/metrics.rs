@@ -10,6 +10,9 @@ struct Inner {
     relayed: BTreeMap<(String, String), u64>,
     /// (chain, kind) -> seconds spent submitting, summed.
     seconds: BTreeMap<(String, String), f64>,
+    /// (chain, kind) -> messages that were no-ops: another relayer had
+    /// delivered the packet first.
+    redundant: BTreeMap<(String, String), u64>,
     /// chain -> packets it sent that are not yet acknowledged.
     pending: BTreeMap<String, u64>,
     errors: u64,
@@ -30,6 +33,10 @@ impl Metrics {
             *m.relayed.entry((chain.into(), kind.into())).or_default() += n as u64;
             *m.seconds.entry((chain.into(), kind.into())).or_default() += took.as_secs_f64();
         })
+    }
+
+    pub fn redundant(&self, chain: &str, kind: &str, n: usize) {
+        self.with(|m| *m.redundant.entry((chain.into(), kind.into())).or_default() += n as u64)
     }
 
     pub fn set_pending(&self, chain: &str, n: usize) {
@@ -56,6 +63,10 @@ impl Metrics {
             let _ = writeln!(s, "# TYPE kawase_relayer_submit_seconds_total counter");
             for ((c, k), v) in &m.seconds {
                 let _ = writeln!(s, "kawase_relayer_submit_seconds_total{{chain=\"{c}\",kind=\"{k}\"}} {v}");
+            }
+            let _ = writeln!(s, "# TYPE kawase_relayer_redundant_total counter");
+            for ((c, k), v) in &m.redundant {
+                let _ = writeln!(s, "kawase_relayer_redundant_total{{chain=\"{c}\",kind=\"{k}\"}} {v}");
             }
             let _ = writeln!(s, "# TYPE kawase_relayer_pending_packets gauge");
             for (c, v) in &m.pending {

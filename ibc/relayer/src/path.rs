@@ -313,7 +313,7 @@ async fn submit_with_update(dst: &mut Chain, update: Option<Any>, msg: Any) -> R
 
 /// Brings `dst`'s client `client_id` of `src` to `src`'s latest height;
 /// returns the client's height before and after.
-pub async fn update_client(dst: &mut Chain, client_id: &str, src: &Chain) -> Result<(u64, u64)> {
+pub async fn update_client(dst: &Chain, client_id: &str, src: &Chain) -> Result<(u64, u64)> {
     let before = client_height(dst, client_id).await?;
     let target = src.height().await?;
     match update_client_msg(dst, client_id, src, target).await? {

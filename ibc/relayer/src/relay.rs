@@ -1,257 +1,189 @@
-//! Relaying: everything pending is found from chain state on every pass
-//! (packet commitments on the sender, receipts and acks on the receiver),
-//! so a restarted relayer picks up exactly where the chains are.
-use std::collections::BTreeMap;
+//! Relaying as two lanes that run side by side, one per zone. A lane
+//! submits to its *home* zone everything that zone must be told: the other
+//! zone's packets to receive, the acknowledgements of home's own packets,
+//! and the timeouts of home's packets that expired unreceived. So the FZ's
+//! receipts of one batch overlap the BZ's acknowledgements of the previous
+//! one, each key has one submitter, and every lane round needs one client
+//! update of home's client of the other zone.
+//!
+//! Everything pending is found from chain state on every round (packet
+//! commitments, receipts and acks), so a restarted relayer picks up exactly
+//! where the chains are; nothing is trusted: the zones verify every proof.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use kawase_ibc::ibc_proto::google::protobuf::Any;
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
 
-use crate::chain::Chain;
+use crate::chain::{Chain, Delivered};
+use crate::lookup::{acked, packets_from_events, seqs, unreceived, LOOKUPS_IN_FLIGHT, MSGS_PER_TX};
 use crate::metrics::Metrics;
 use crate::path::{any, proof_point, revision};
+use crate::share::{Share, Waiting};
 
-/// Most packet messages per transaction (each carries a ~1 KiB proof;
-/// transactions are limited to 32 KiB).
-const MSGS_PER_TX: usize = 20;
-/// Most packets looked at per pass and direction.
-const MAX_PER_PASS: usize = 1000;
+/// Most packets looked at per round and kind (receive, acknowledge).
+const MAX_PER_ROUND: usize = 1000;
 
-/// One direction of the path: packets sent by `src` on `src_channel`.
-pub struct Leg<'a> {
-    pub src: &'a mut Chain,
-    pub dst: &'a mut Chain,
-    pub src_channel: &'a str,
-    pub dst_channel: &'a str,
-    /// `dst`'s client of `src`.
-    pub client_on_dst: &'a str,
-    /// `src`'s client of `dst`.
-    pub client_on_src: &'a str,
+/// One zone's lane.
+pub struct Lane<'a> {
+    /// Where this lane submits.
+    pub home: &'a Chain,
+    /// The other zone, only read.
+    pub away: &'a Chain,
+    pub home_channel: &'a str,
+    pub away_channel: &'a str,
+    /// `home`'s client of `away`.
+    pub client_on_home: &'a str,
 }
 
-/// What a pass found and did.
+/// Packets sent by one zone that a lane found expired at the other: the
+/// receiving lane cannot deliver them, so it hands them to the sending
+/// zone's lane, which proves their non-receipt. Deduplicated by sequence and
+/// bounded; losing one is harmless, it is found again the next round.
+#[derive(Default)]
+pub struct Expired(Mutex<BTreeMap<u64, Packet>>);
+
+impl Expired {
+    fn put(&self, packets: impl IntoIterator<Item = Packet>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for p in packets {
+            if m.len() < MAX_PER_ROUND {
+                m.insert(p.sequence, p);
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<Packet> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner())).into_values().collect()
+    }
+}
+
+/// What a lane keeps between its rounds: which of another relayer's
+/// sequences have waited long enough to be taken over.
+#[derive(Default)]
+pub struct LaneState {
+    recv_waiting: Waiting,
+    ack_waiting: Waiting,
+}
+
+/// What a round found and did.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct PassStats {
+pub struct RoundStats {
+    /// The away zone's packets not yet acknowledged.
     pub pending: usize,
     pub received: usize,
     pub acked: usize,
     pub timed_out: usize,
+    /// Messages that turned out to be no-ops: another relayer delivered
+    /// the same packet first (the zone accepts them and does nothing).
+    pub redundant: usize,
 }
 
-fn attr(ev: &tendermint::abci::Event, key: &str) -> Option<String> {
-    ev.attributes.iter().find(|a| a.key_str().ok() == Some(key)).and_then(|a| a.value_str().ok().map(str::to_owned))
-}
-
-/// How many RPC lookups (packet events, proofs) run at once.
-const LOOKUPS_IN_FLIGHT: usize = 32;
-
-/// The packets (with their acks, for `write_acknowledgement`) of `seqs`,
-/// from events of `kind` whose `chan_key` attribute is `channel`. Events are
-/// looked up by sequence (the node's index answers that directly); one
-/// transaction carries many packets, so every matching event of a found
-/// transaction is kept and the rest are probed in rounds, spread out so one
-/// round rarely asks for the same transaction twice.
-async fn packets_from_events(
-    chain: &Chain,
-    kind: &str,
-    chan_key: &str,
-    channel: &str,
-    seqs: &[u64],
-) -> Result<BTreeMap<u64, (Packet, Vec<u8>)>> {
-    let mut found: BTreeMap<u64, (Packet, Vec<u8>)> = BTreeMap::new();
-    loop {
-        let missing: Vec<u64> = seqs.iter().copied().filter(|s| !found.contains_key(s)).collect();
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        let stride = (missing.len() / LOOKUPS_IN_FLIGHT).clamp(1, MSGS_PER_TX);
-        let probe: Vec<u64> = missing.iter().copied().step_by(stride).take(LOOKUPS_IN_FLIGHT).collect();
-        let results: Vec<_> = stream::iter(probe.iter().copied())
-            .map(|seq| async move { chain.search(&format!("{kind}.packet_sequence = '{seq}'")).await })
-            .buffered(LOOKUPS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        for tx in results.into_iter().flatten() {
-            for ev in tx.tx_result.events.iter().filter(|e| e.kind == kind) {
-                if attr(ev, chan_key).as_deref() != Some(channel) {
-                    continue;
-                }
-                let Some(seq) = attr(ev, "packet_sequence").and_then(|s| s.parse::<u64>().ok()) else { continue };
-                if found.contains_key(&seq) {
-                    continue;
-                }
-                let ack = attr(ev, "packet_ack_hex").map(hex::decode).transpose()?.unwrap_or_default();
-                found.insert(seq, (packet_from_event(ev)?, ack));
-            }
-        }
-        if let Some(seq) = probe.iter().find(|s| !found.contains_key(s)) {
-            return Err(anyhow!("{}: no {kind} event for {channel}/{seq}", chain.name));
-        }
+impl RoundStats {
+    pub fn did_something(&self) -> bool {
+        self.received + self.acked + self.timed_out > 0
     }
 }
 
-fn packet_from_event(ev: &tendermint::abci::Event) -> Result<Packet> {
-    let get = |k: &str| attr(ev, k).ok_or_else(|| anyhow!("event without {k}"));
-    let (rev, h) = get("packet_timeout_height")?
-        .split_once('-')
-        .map(|(a, b)| (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)))
-        .unwrap_or((0, 0));
-    Ok(Packet {
-        sequence: get("packet_sequence")?.parse()?,
-        source_port: get("packet_src_port")?,
-        source_channel: get("packet_src_channel")?,
-        destination_port: get("packet_dst_port")?,
-        destination_channel: get("packet_dst_channel")?,
-        data: hex::decode(get("packet_data_hex")?)?,
-        timeout_height: Some(RawHeight { revision_number: rev, revision_height: h }),
-        timeout_timestamp: get("packet_timeout_timestamp")?.parse()?,
-    })
+/// What one round sends home.
+struct Outgoing {
+    recvs: Vec<Any>,
+    acks: Vec<Any>,
+    timeouts: Vec<Any>,
 }
 
-/// Sequences listed by `path` for `channel` at the latest state, and the
-/// state version they were read at.
-async fn seqs(chain: &Chain, path: &str, channel: &str) -> Result<(Vec<u64>, u64)> {
-    let (v, height) = chain.query(path, channel.as_bytes().to_vec(), 0).await?;
-    Ok((serde_json::from_slice(&v)?, height))
-}
+/// One round of `lane`. `expired_away` receives the away zone's packets
+/// that expired at home; `expired_home` holds home's packets the other lane
+/// found expired away.
+pub async fn round(
+    lane: &Lane<'_>,
+    state: &mut LaneState,
+    share: Share,
+    expired_away: &Expired,
+    expired_home: &Expired,
+    metrics: &Metrics,
+) -> Result<RoundStats> {
+    let Lane { home, away, home_channel, away_channel, client_on_home } = *lane;
+    let mut stats = RoundStats::default();
 
-/// Of `sequences`, those `dst` has no receipt for (asked in chunks that fit
-/// the node's 4 KiB query limit).
-async fn unreceived(dst: &Chain, dst_channel: &str, sequences: &[u64]) -> Result<Vec<u64>> {
-    let mut out = Vec::new();
-    for chunk in sequences.chunks(250) {
-        let req = serde_json::json!({ "channel": dst_channel, "sequences": chunk });
-        let (v, _) = dst.query("/ibc/unreceived", serde_json::to_vec(&req)?, 0).await?;
-        out.extend(serde_json::from_slice::<Vec<u64>>(&v)?);
-    }
-    Ok(out)
-}
-
-/// Submits `msgs` in chunks, the client update (if any) first, in
-/// back-to-back transactions that share blocks.
-async fn submit_chunks(chain: &mut Chain, update: Option<Any>, msgs: Vec<Any>) -> Result<()> {
-    let mut update = update;
-    let batches = msgs
-        .chunks(MSGS_PER_TX)
-        .map(|chunk| {
-            let mut batch: Vec<Any> = update.take().into_iter().collect();
-            batch.extend(chunk.iter().cloned());
-            batch
-        })
+    // What is pending, read before the proof height is chosen: proofs are
+    // taken at or after the versions these lists were read at.
+    let (committed_away, version_c) = seqs(away, "/ibc/packet_commitments", away_channel).await?;
+    stats.pending = committed_away.len();
+    metrics.set_pending(away.name, committed_away.len());
+    let to_recv = if committed_away.is_empty() {
+        Vec::new()
+    } else {
+        let look: Vec<u64> = committed_away.iter().copied().take(MAX_PER_ROUND).collect();
+        state.recv_waiting.pick(share, unreceived(home, home_channel, &look).await?)
+    };
+    // Home's own packets still pending, and which of them away has acked
+    // (asked by sequence: away keeps every ack it ever wrote).
+    let (committed_home, _) = seqs(home, "/ibc/packet_commitments", home_channel).await?;
+    let mine: Vec<u64> = committed_home.iter().copied().take(MAX_PER_ROUND).collect();
+    let (acked_away, version_a) =
+        if mine.is_empty() { (Vec::new(), 0) } else { acked(away, away_channel, &mine).await? };
+    let still: BTreeSet<u64> = committed_home.iter().copied().collect();
+    let acked_set: BTreeSet<u64> = acked_away.iter().copied().collect();
+    let to_ack = state.ack_waiting.pick(share, acked_away);
+    let expired: Vec<Packet> = expired_home
+        .take()
+        .into_iter()
+        .filter(|p| still.contains(&p.sequence) && !acked_set.contains(&p.sequence))
         .collect();
-    chain.submit_many(batches).await
-}
-
-/// One pass over one direction: receive what `dst` has not received (or
-/// time it out on `src`), then acknowledge on `src` what `dst` has acked.
-pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
-    let Leg { src, dst, src_channel, dst_channel, client_on_dst, client_on_src } = leg;
-    let mut stats = PassStats::default();
-    // Proofs are taken at or after the version the lists were read at.
-    let (committed, src_version) = seqs(src, "/ibc/packet_commitments", src_channel).await?;
-    stats.pending = committed.len();
-    metrics.set_pending(src.name, committed.len());
-    if committed.is_empty() {
+    if to_recv.is_empty() && to_ack.is_empty() && expired.is_empty() {
         return Ok(stats);
     }
-    let batch: Vec<u64> = committed.iter().copied().take(MAX_PER_PASS).collect();
-    let todo = unreceived(dst, dst_channel, &batch).await?;
 
-    // Receive or time out.
-    if !todo.is_empty() {
-        let (v, ph, update) = proof_point(dst, client_on_dst, src, src_version).await?;
-        let dst_time = dst.time_at(dst.height().await?).await?;
-        let dst_nanos = u64::try_from(dst_time.unix_timestamp_nanos()).unwrap_or(0);
-        let mut recvs = Vec::new();
-        let mut timeouts = Vec::new();
-        let t_lookup = std::time::Instant::now();
-        let packets = packets_from_events(src, "send_packet", "packet_src_channel", src_channel, &todo).await?;
-        let src_ref: &Chain = src;
-        let found: Vec<(Packet, Option<Vec<u8>>)> = stream::iter(todo.iter().filter_map(|s| packets.get(s)))
-            .map(|(packet, _)| async move {
-                if packet.timeout_timestamp != 0 && dst_nanos >= packet.timeout_timestamp {
-                    return anyhow::Ok((packet.clone(), None));
+    // One proof height for the whole round, and one client update.
+    let (v, ph, update) = proof_point(home, client_on_home, away, version_c.max(version_a)).await?;
+    let proof_height = RawHeight { revision_number: revision(&away.chain_id)?, revision_height: ph };
+    let signer = home.key.address().to_string();
+    let t_lookup = Instant::now();
+    let mut out = Outgoing { recvs: Vec::new(), acks: Vec::new(), timeouts: Vec::new() };
+
+    if !to_recv.is_empty() {
+        // A packet already expired at home can only be timed out, on away.
+        let home_time = home.time_at(home.height().await?).await?;
+        let home_nanos = u64::try_from(home_time.unix_timestamp_nanos()).unwrap_or(0);
+        let packets = packets_from_events(away, "send_packet", "packet_src_channel", away_channel, &to_recv).await?;
+        let (dead, live): (Vec<&Packet>, Vec<&Packet>) = to_recv
+            .iter()
+            .filter_map(|s| packets.get(s).map(|(p, _)| p))
+            .partition(|p| p.timeout_timestamp != 0 && home_nanos >= p.timeout_timestamp);
+        expired_away.put(dead.into_iter().cloned());
+        out.recvs = stream::iter(live)
+            .map(|packet| {
+                let signer = signer.clone();
+                async move {
+                    let key = crate::keys::commitment(away_channel, packet.sequence)?;
+                    let (_, proof_commitment) = away.query_proof(&key, v).await?;
+                    anyhow::Ok(any(MsgRecvPacket {
+                        packet: Some(packet.clone()),
+                        proof_commitment,
+                        proof_height: Some(proof_height),
+                        signer,
+                    }))
                 }
-                let key = crate::keys::commitment(src_channel, packet.sequence)?;
-                let (_, proof) = src_ref.query_proof(&key, v).await?;
-                Ok((packet.clone(), Some(proof)))
             })
             .buffered(LOOKUPS_IN_FLIGHT)
             .try_collect()
             .await?;
-        let signer = dst.key.address().to_string();
-        let proof_height = RawHeight { revision_number: revision(&src.chain_id)?, revision_height: ph };
-        for (packet, proof) in found {
-            match proof {
-                None => timeouts.push(packet),
-                Some(proof_commitment) => recvs.push(any(MsgRecvPacket {
-                    packet: Some(packet),
-                    proof_commitment,
-                    proof_height: Some(proof_height),
-                    signer: signer.clone(),
-                })),
-            }
-        }
-        stats.received = recvs.len();
-        tracing::debug!(packets = todo.len(), took = ?t_lookup.elapsed(), "looked up packets and proofs");
-        if !recvs.is_empty() {
-            let started = std::time::Instant::now();
-            submit_chunks(dst, update, recvs).await.with_context(|| format!("receiving on {}", dst.name))?;
-            metrics.relayed(dst.name, "recv", stats.received, started.elapsed());
-            tracing::debug!(packets = stats.received, took = ?started.elapsed(), "receipts committed");
-        }
-        if !timeouts.is_empty() {
-            // Proof of non-receipt at a `dst` height whose time is past
-            // every one of these timeouts.
-            let (v, ph, update) = proof_point(src, client_on_src, dst, 0).await?;
-            let proof_time = dst.time_at(ph).await?;
-            let proof_nanos = u64::try_from(proof_time.unix_timestamp_nanos()).unwrap_or(0);
-            let mut msgs = Vec::new();
-            for packet in timeouts.into_iter().filter(|p| proof_nanos >= p.timeout_timestamp) {
-                let key = crate::keys::receipt(dst_channel, packet.sequence)?;
-                let (value, proof_unreceived) = dst.query_proof(&key, v).await?;
-                if !value.is_empty() {
-                    continue; // received after all: its ack will come.
-                }
-                msgs.push(any(MsgTimeout {
-                    next_sequence_recv: packet.sequence,
-                    packet: Some(packet),
-                    proof_unreceived,
-                    proof_height: Some(RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph }),
-                    signer: src.key.address().to_string(),
-                }));
-            }
-            stats.timed_out = msgs.len();
-            if !msgs.is_empty() {
-                let started = std::time::Instant::now();
-                submit_chunks(src, update, msgs).await.with_context(|| format!("timeouts on {}", src.name))?;
-                metrics.relayed(src.name, "timeout", stats.timed_out, started.elapsed());
-            }
-        }
     }
 
-    // Acknowledge what `dst` received and acked, while `src` still holds
-    // the commitment.
-    let (acked, dst_version) = seqs(dst, "/ibc/packet_acks", dst_channel).await?;
-    let still: std::collections::BTreeSet<u64> =
-        seqs(src, "/ibc/packet_commitments", src_channel).await?.0.into_iter().collect();
-    let to_ack: Vec<u64> = acked.into_iter().filter(|s| still.contains(s)).take(MAX_PER_PASS).collect();
     if !to_ack.is_empty() {
-        let (v, ph, update) = proof_point(src, client_on_src, dst, dst_version).await?;
-        let t_acks = std::time::Instant::now();
-        let dst_ref: &Chain = dst;
-        let proof_height = RawHeight { revision_number: revision(&dst.chain_id)?, revision_height: ph };
-        let signer = src.key.address().to_string();
         let acks =
-            packets_from_events(dst, "write_acknowledgement", "packet_dst_channel", dst_channel, &to_ack).await?;
-        let msgs: Vec<Any> = stream::iter(to_ack.iter().filter_map(|s| acks.get(s)))
+            packets_from_events(away, "write_acknowledgement", "packet_dst_channel", away_channel, &to_ack).await?;
+        out.acks = stream::iter(to_ack.iter().filter_map(|s| acks.get(s)))
             .map(|(packet, ack)| {
                 let signer = signer.clone();
                 async move {
-                    let key = crate::keys::ack(dst_channel, packet.sequence)?;
-                    let (_, proof_acked) = dst_ref.query_proof(&key, v).await?;
+                    let key = crate::keys::ack(away_channel, packet.sequence)?;
+                    let (_, proof_acked) = away.query_proof(&key, v).await?;
                     anyhow::Ok(any(MsgAcknowledgement {
                         packet: Some(packet.clone()),
                         acknowledgement: ack.clone(),
@@ -264,12 +196,160 @@ pub async fn relay_leg(leg: Leg<'_>, metrics: &Metrics) -> Result<PassStats> {
             .buffered(LOOKUPS_IN_FLIGHT)
             .try_collect()
             .await?;
-        stats.acked = msgs.len();
-        tracing::debug!(packets = stats.acked, took = ?t_acks.elapsed(), "looked up acks and proofs");
-        let started = std::time::Instant::now();
-        submit_chunks(src, update, msgs).await.with_context(|| format!("acks on {}", src.name))?;
-        tracing::debug!(packets = stats.acked, took = ?started.elapsed(), "acks committed");
-        metrics.relayed(src.name, "ack", stats.acked, started.elapsed());
     }
+
+    if !expired.is_empty() {
+        // Proof of non-receipt at an away height whose time is past each
+        // of these timeouts; the others wait for a later round.
+        let proof_time = away.time_at(ph).await?;
+        let proof_nanos = u64::try_from(proof_time.unix_timestamp_nanos()).unwrap_or(0);
+        for packet in expired.into_iter().filter(|p| proof_nanos >= p.timeout_timestamp) {
+            let key = crate::keys::receipt(away_channel, packet.sequence)?;
+            let (value, proof_unreceived) = away.query_proof(&key, v).await?;
+            if !value.is_empty() {
+                continue; // received after all: its ack will come.
+            }
+            out.timeouts.push(any(MsgTimeout {
+                next_sequence_recv: packet.sequence,
+                packet: Some(packet),
+                proof_unreceived,
+                proof_height: Some(proof_height),
+                signer: signer.clone(),
+            }));
+        }
+    }
+    tracing::debug!(
+        recvs = out.recvs.len(),
+        acks = out.acks.len(),
+        timeouts = out.timeouts.len(),
+        took = ?t_lookup.elapsed(),
+        "{}: looked up packets and proofs",
+        home.name
+    );
+
+    stats.received = out.recvs.len();
+    stats.acked = out.acks.len();
+    stats.timed_out = out.timeouts.len();
+    if !stats.did_something() {
+        return Ok(stats);
+    }
+    let kinds = [("recv", stats.received), ("ack", stats.acked), ("timeout", stats.timed_out)];
+    let msgs: Vec<Any> = out.recvs.into_iter().chain(out.acks).chain(out.timeouts).collect();
+    let started = Instant::now();
+    let delivered =
+        submit_chunks(home, update, msgs).await.with_context(|| format!("relaying to the {}", home.label()))?;
+    let took = started.elapsed();
+    for (kind, sent) in kinds {
+        if sent > 0 {
+            let wasted = sent.saturating_sub(acted_on(&delivered, kind));
+            metrics.relayed(home.name, kind, sent - wasted, took);
+            metrics.redundant(home.name, kind, wasted);
+            stats.redundant += wasted;
+        }
+    }
+    tracing::debug!(?stats, took = ?took, "{}: committed", home.name);
     Ok(stats)
+}
+
+/// How many packets of `kind` the delivered transactions acted on. A
+/// message another relayer made redundant is a no-op that emits no event.
+fn acted_on(delivered: &[Delivered], kind: &str) -> usize {
+    let event = match kind {
+        "recv" => "recv_packet",
+        "ack" => "acknowledge_packet",
+        _ => "timeout_packet",
+    };
+    delivered.iter().flat_map(|d| &d.events).filter(|e| e.kind == event).count()
+}
+
+/// Submits `msgs` in chunks, the client update (if any) first, in
+/// back-to-back transactions that share blocks.
+async fn submit_chunks(chain: &Chain, update: Option<Any>, msgs: Vec<Any>) -> Result<Vec<Delivered>> {
+    let mut update = update;
+    let batches = msgs
+        .chunks(MSGS_PER_TX)
+        .map(|chunk| {
+            let mut batch: Vec<Any> = update.take().into_iter().collect();
+            batch.extend(chunk.iter().cloned());
+            batch
+        })
+        .collect();
+    chain.submit_many(batches).await
+}
+
+/// Runs `lane` until the process ends: a round, then a pause if it found
+/// nothing (or failed), and home's client refreshed every `refresh`.
+pub async fn run(
+    lane: Lane<'_>,
+    share: Share,
+    expired_away: &Expired,
+    expired_home: &Expired,
+    idle: Duration,
+    refresh: Duration,
+    metrics: &Metrics,
+) {
+    let mut state = LaneState::default();
+    let mut refreshed = Instant::now();
+    loop {
+        metrics.pass();
+        let result = round(&lane, &mut state, share, expired_away, expired_home, metrics).await;
+        match result {
+            Ok(stats) if stats.did_something() => tracing::info!(?stats, "relayed to the {}", lane.home.label()),
+            Ok(_) => tokio::time::sleep(idle).await,
+            Err(e) => {
+                metrics.error();
+                tracing::warn!("relay round to the {} failed (will retry from chain state): {e:#}", lane.home.label());
+                tokio::time::sleep(idle.max(Duration::from_millis(500))).await;
+            }
+        }
+        if refreshed.elapsed() >= refresh {
+            match crate::path::update_client(lane.home, lane.client_on_home, lane.away).await {
+                Ok(_) => refreshed = Instant::now(),
+                Err(e) => {
+                    metrics.error();
+                    tracing::warn!("refreshing the {}'s client failed (will retry): {e:#}", lane.home.label());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str) -> tendermint::abci::Event {
+        tendermint::abci::Event::new(kind, Vec::<tendermint::abci::EventAttribute>::new())
+    }
+
+    fn packet(sequence: u64) -> Packet {
+        Packet { sequence, ..Default::default() }
+    }
+
+    #[test]
+    fn a_message_that_emitted_no_packet_event_counts_as_redundant() {
+        // Three receipts sent, two took effect (a second relayer had
+        // delivered the third), one ack sent and taken.
+        let delivered = vec![
+            Delivered {
+                height: 5,
+                events: vec![event("update_client"), event("recv_packet"), event("write_acknowledgement")],
+            },
+            Delivered { height: 5, events: vec![event("recv_packet"), event("acknowledge_packet")] },
+        ];
+        assert_eq!(acted_on(&delivered, "recv"), 2);
+        assert_eq!(acted_on(&delivered, "ack"), 1);
+        assert_eq!(acted_on(&delivered, "timeout"), 0);
+    }
+
+    #[test]
+    fn expired_packets_are_handed_over_once_each_and_the_box_is_bounded() {
+        let b = Expired::default();
+        b.put([packet(3), packet(3), packet(1)]);
+        let taken: Vec<u64> = b.take().iter().map(|p| p.sequence).collect();
+        assert_eq!(taken, vec![1, 3]);
+        assert!(b.take().is_empty(), "taking empties the box");
+        b.put((0..(MAX_PER_ROUND as u64 + 50)).map(packet));
+        assert_eq!(b.take().len(), MAX_PER_ROUND);
+    }
 }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use ibc::core::host::types::identifiers::{ChannelId, PortId, Sequence};
-use ibc::core::host::types::path::{ChannelEndPath, ReceiptPath};
+use ibc::core::host::types::path::{AckPath, ChannelEndPath, ReceiptPath};
 use ibc_proto::google::protobuf::Any;
 use kawase_accounts::{Role, StateReadExt as _};
 use kawase_primitives::{
@@ -145,23 +145,42 @@ fn sequences_under(
     Ok(out)
 }
 
-fn unreceived(state: &dyn StateRead, data: &[u8]) -> Result<Vec<u64>, QueryError> {
-    #[derive(serde::Deserialize)]
-    struct Req {
-        channel: String,
-        sequences: Vec<u64>,
-    }
-    let r: Req = serde_json::from_slice(data).map_err(|e| QueryError::BadRequest(e.to_string()))?;
+/// A `{"channel", "sequences"}` request of a packet-state query.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SequencesReq {
+    channel: String,
+    sequences: Vec<u64>,
+}
+
+/// Of the request's sequences, those for which the key `path` makes is
+/// present (`want_present`) or absent, in the request's order. The work is
+/// bounded by the request, which the node bounds (4 KiB of query data).
+fn filter_sequences(
+    state: &dyn StateRead,
+    data: &[u8],
+    want_present: bool,
+    path: fn(&PortId, &ChannelId, Sequence) -> String,
+) -> Result<Vec<u64>, QueryError> {
+    let r: SequencesReq = serde_json::from_slice(data).map_err(|e| QueryError::BadRequest(e.to_string()))?;
     let channel = check_channel(&r.channel)?;
     let port = settlement_port();
     let mut out = Vec::new();
     for seq in r.sequences {
-        let key = ReceiptPath::new(&port, &channel, Sequence::from(seq)).to_string();
-        if state.get_raw(key.as_bytes()).map_err(QueryError::internal)?.is_none() {
+        let key = path(&port, &channel, Sequence::from(seq));
+        if state.get_raw(key.as_bytes()).map_err(QueryError::internal)?.is_some() == want_present {
             out.push(seq);
         }
     }
     Ok(out)
+}
+
+fn receipt_key(port: &PortId, channel: &ChannelId, seq: Sequence) -> String {
+    ReceiptPath::new(port, channel, seq).to_string()
+}
+
+fn ack_key(port: &PortId, channel: &ChannelId, seq: Sequence) -> String {
+    AckPath::new(port, channel, seq).to_string()
 }
 
 impl kawase_primitives::Module for Ibc {
@@ -275,8 +294,56 @@ impl kawase_primitives::Module for Ibc {
                 sequences_under(state, data, ChannelEndPath::commitments_path).and_then(|s| json_answer(&s))
             }
             "packet_acks" => sequences_under(state, data, ChannelEndPath::acks_path).and_then(|s| json_answer(&s)),
-            "unreceived" => unreceived(state, data).and_then(|s| json_answer(&s)),
+            "unreceived" => filter_sequences(state, data, false, receipt_key).and_then(|s| json_answer(&s)),
+            "acked" => filter_sequences(state, data, true, ack_key).and_then(|s| json_answer(&s)),
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kawase_primitives::MemState;
+
+    use super::*;
+
+    fn state_with(keys: &[String]) -> MemState {
+        let mut s = MemState::default();
+        for k in keys {
+            s.verifiable.insert(k.clone().into_bytes(), vec![1]);
+        }
+        s
+    }
+
+    fn ids() -> (PortId, ChannelId) {
+        (settlement_port(), "channel-0".parse().expect("channel id"))
+    }
+
+    #[test]
+    fn acked_answers_the_asked_sequences_that_have_an_ack_in_the_asked_order() {
+        let (port, ch) = ids();
+        let state = state_with(&[ack_key(&port, &ch, Sequence::from(2)), ack_key(&port, &ch, Sequence::from(5))]);
+        let req = br#"{"channel":"channel-0","sequences":[5,3,2]}"#;
+        assert_eq!(filter_sequences(&state, req, true, ack_key).expect("answer"), vec![5, 2]);
+        // A receipt is not an ack.
+        let state = state_with(&[receipt_key(&port, &ch, Sequence::from(2))]);
+        assert_eq!(filter_sequences(&state, req, true, ack_key).expect("answer"), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn unreceived_answers_the_asked_sequences_without_a_receipt() {
+        let (port, ch) = ids();
+        let state = state_with(&[receipt_key(&port, &ch, Sequence::from(3))]);
+        let req = br#"{"channel":"channel-0","sequences":[1,3,4]}"#;
+        assert_eq!(filter_sequences(&state, req, false, receipt_key).expect("answer"), vec![1, 4]);
+    }
+
+    #[test]
+    fn a_sequence_filter_refuses_a_bad_channel_or_an_unknown_field() {
+        let state = MemState::default();
+        for bad in [&br#"{"channel":"nope!","sequences":[1]}"#[..], br#"{"channel":"channel-0","sequences":[1],"x":1}"#]
+        {
+            assert!(matches!(filter_sequences(&state, bad, true, ack_key), Err(QueryError::BadRequest(_))));
+        }
     }
 }

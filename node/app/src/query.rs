@@ -19,6 +19,7 @@
 //! | `/ibc/packet_commitments` | channel id | sequences sent on `settlement`/channel and not yet acknowledged or timed out (latest only) |
 //! | `/ibc/packet_acks` | channel id | sequences received on `settlement`/channel whose acks are stored (latest only) |
 //! | `/ibc/unreceived` | `{"channel":…,"sequences":[…]}` | those of the sequences this zone has not received |
+//! | `/ibc/acked` | `{"channel":…,"sequences":[…]}` | those of the sequences this zone received and stored an ack for (what a relayer asks instead of listing every ack ever stored) |
 //!
 //! `height` 0 means the latest committed height; point queries work at any
 //! retained height, list queries and `/settlement/reserved` only at the

@@ -33,6 +33,7 @@ use crate::application::Application;
 use crate::block::{self, Tip};
 use crate::crash;
 use crate::mempool::{tx_hash, Mempool};
+use crate::metrics::{Phase, Phases};
 use crate::node::{NodeError, NodeSettings};
 use crate::store::{BlockStore, StoreError};
 use crate::types::ValueId;
@@ -68,7 +69,7 @@ pub(crate) fn recover<A: Application>(settings: &NodeSettings, app: &A, store: &
         let blk = block::decode_block(&bytes).map_err(NodeError::Inconsistent)?;
         let id = store.value_id(h)?.ok_or(StoreError::Corrupt { what: "id", height: h })?;
         tracing::info!(height = h, "replaying stored block into the app");
-        execute(app, store, &blk, &id, None)?;
+        execute(app, store, &blk, &id, None, None)?;
         applied = h;
     }
     if stored == 0 {
@@ -122,13 +123,23 @@ fn restore_results<A: Application>(app: &A, store: &BlockStore, height: u64) -> 
 /// when given, is held from Commit until its recheck ends: Commit resets
 /// the app's mempool view, and a CheckTx in between would judge a sender's
 /// next transaction against a state without its earlier pending ones.
+/// `phases`, when given, gets the time each step took.
 pub(crate) fn execute<A: Application>(
     app: &A,
     store: &BlockStore,
     blk: &Block,
     id: &ValueId,
     mempool: Option<&Mempool<A>>,
+    phases: Option<&Phases>,
 ) -> Result<ResponseFinalizeBlock, NodeError> {
+    let mut clock = std::time::Instant::now();
+    let mut lap = |phase: Phase| {
+        let now = std::time::Instant::now();
+        if let Some(p) = phases {
+            p.record(phase, now - clock);
+        }
+        clock = now;
+    };
     let h = &blk.header;
     let req = RequestFinalizeBlock {
         txs: blk.data.iter().map(|t| Bytes::from(t.clone())).collect(),
@@ -141,18 +152,22 @@ pub(crate) fn execute<A: Application>(
         proposer_address: Bytes::copy_from_slice(h.proposer_address.as_bytes()),
     };
     let resp = app.try_finalize_block(req)?;
+    lap(Phase::Finalize);
     let hashes: Vec<[u8; 32]> = blk.data.iter().map(|t| tx_hash(t)).collect();
     let height = h.height.value();
     crash::point("after-finalize", height);
     let guard = mempool.map(Mempool::begin_commit);
     app.try_commit()?;
+    lap(Phase::Commit);
     crash::point("after-app-commit", height);
     // Results before the recheck: `tx` answers as soon as the block is
     // committed, and the recheck (which may be long) is memory only.
     store.put_results(height, &hashes, &resp)?;
+    lap(Phase::Results);
     crash::point("after-results", height);
     if let Some(guard) = guard {
         guard.recheck(&hashes);
+        lap(Phase::Recheck);
         crash::point("after-recheck", height);
     }
     Ok(resp)

@@ -20,7 +20,7 @@ use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
 use sha2::{Digest, Sha256};
 
-use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib};
+use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, scrape_phases};
 use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
 use kawase_testkit::process::{Launch, Process};
 use kawase_testkit::rpc::Rpc;
@@ -111,6 +111,9 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
     let in_flight = env_or("IN_FLIGHT", 64);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("rt");
     let scenario = format!("{n} validators, timeout_commit {timeout_commit}, {in_flight} in flight");
+    // Node 0's phase timings (its /metrics), before and after the load.
+    let metrics_addr = nodes.first().and_then(|p| p.addr("metrics")).map(str::to_owned);
+    let scrape = |addr: &Option<String>| addr.as_deref().map(scrape_phases).unwrap_or_default();
 
     let mut figures = rt.block_on(async move {
         let c0 = Rpc::new(&urls[0]);
@@ -190,6 +193,7 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
             })
         };
 
+        let phases_before = scrape(&metrics_addr);
         let began = Instant::now();
         let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
         let mut tasks = Vec::new();
@@ -228,6 +232,7 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
         let submit_secs = began.elapsed().as_secs_f64();
         assert_eq!(rejected, 0, "transactions were rejected");
         let (seen, times) = tokio::time::timeout(Duration::from_secs(300), watcher).await.expect("all committed").expect("watcher");
+        let phases = phase_delta(&phases_before, &scrape(&metrics_addr));
         let elapsed = seen.values().max().map(|t| t.duration_since(began)).unwrap_or_default().as_secs_f64();
 
         let submitted = submitted.lock().expect("lock");
@@ -254,6 +259,13 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
             percentile(&lat, 0.99).as_secs_f64() * 1000.0,
             lat.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
         );
+        if let Some(m) = phases.as_object().filter(|m| !m.is_empty()) {
+            let line: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k} {:.1} ms x{}", v["mean_ms"].as_f64().unwrap_or(0.0), v["count"]))
+                .collect();
+            println!("node 0 phases (mean per run during the load): {}", line.join(", "));
+        }
         serde_json::json!({
             "transfers": total,
             "committed": seen.len(),
@@ -269,6 +281,7 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
             "blocks": times.len(),
             "block_interval_ms": avg_interval,
             "largest_block_txs": max_block,
+            "phases": phases,
         })
     });
     // The validators are still running: their memory now and at its peak,

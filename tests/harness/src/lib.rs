@@ -6,7 +6,8 @@
 //! - [`process`]: the one launcher of nodes, relayers and other children
 //!   ([`process::Launch`] -> [`process::Process`]): readiness, log, stop,
 //!   kill, pause, restart, cleanup on drop.
-//! - [`rpc`]: the one JSON-RPC client ([`rpc::Rpc`]).
+//! - [`rpc`]: the one JSON-RPC client ([`rpc::Rpc`]); [`http`]: a plain GET
+//!   (metrics endpoints).
 //! - [`node`]: binaries, admin keys, free ports, testnet homes and configs.
 //! - [`relayer`]: a relayer's config, `start` process and commands.
 //! - [`zones`]: an FZ, a BZ and a relayer for the settlement tests.
@@ -24,6 +25,7 @@ pub mod checks;
 pub mod cluster;
 pub mod devnet;
 pub mod faultnet;
+pub mod http;
 pub mod load;
 pub mod manifest;
 pub mod misbehaviour;

@@ -157,6 +157,23 @@ impl Net {
     pub fn dir(&self) -> PathBuf {
         self.fz.home.parent().and_then(Path::parent).expect("dir/fz/node0").to_path_buf()
     }
+
+    /// A second relayer on the created path, with a key of its own
+    /// registered as a relayer on both zones; not started.
+    pub async fn second_relayer(&self) -> Relayer {
+        let key = Key::generate(KeyKind::Ed25519);
+        let role = kawase_accounts::Role::Relayer;
+        self.fz
+            .ok(&self.fz.admin, vec![msgs::register_account(self.fz.admin.address(), key.address(), role, "")])
+            .await;
+        self.bz
+            .ok(&self.bz.admin, vec![msgs::register_account(self.bz.admin.address(), key.address(), role, "")])
+            .await;
+        let dir = self.dir().join("relayer2");
+        let second = relayer_config(&dir, &key, ("kawase-fz", &self.fz.rpc()), ("kawase-bz", &self.bz.rpc()));
+        std::fs::copy(self.relayer.dir().join("path.json"), dir.join("path.json")).expect("copy path file");
+        second
+    }
 }
 
 /// Both zones, two banks with a customer each (1,000 and 500 issued), the
@@ -189,6 +206,14 @@ pub fn relayer_config(
     )
     .expect("config");
     Relayer::new(&config)
+}
+
+/// Gives `relayer` share `index` of `of` of the path (`share = {...}` goes
+/// first: a config's top-level keys come before its tables).
+pub fn set_share(relayer: &Relayer, index: u64, of: u64) {
+    let text = std::fs::read_to_string(&relayer.config).expect("relayer config");
+    let text = format!("share = {{ index = {index}, of = {of} }}\n{text}");
+    std::fs::write(&relayer.config, text).expect("relayer config");
 }
 
 /// [`network`] without the path: the relayer is configured but has created

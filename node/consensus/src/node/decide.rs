@@ -13,6 +13,7 @@ use super::driver::Driver;
 use super::{CommittedBlock, NodeError};
 use crate::application::Application;
 use crate::block::{self, Tip};
+use crate::metrics::Phase;
 use crate::types::{Height, ZoneContext};
 
 impl<A: Application> Driver<A> {
@@ -57,15 +58,30 @@ impl<A: Application> Driver<A> {
             .pending(height, &id)?
             .ok_or_else(|| NodeError::Engine(format!("decided block {id:?} at {height} is unknown here")))?;
         let blk = block::decode_block(&encoded).map_err(NodeError::Inconsistent)?;
+        let phases = &self.shared.metrics.phases;
+        if let Some((h, started)) = self.height_started {
+            if h == height {
+                phases.record(Phase::Consensus, started.elapsed());
+            }
+        }
+        let stored = std::time::Instant::now();
         // Crash order (commit.rs, steps 3-6): decided block (fsync), app
         // commit, block-store results, recheck, then subscribers.
         self.shared.store.put_decided(height, &encoded, &id, &cert)?;
+        phases.record(Phase::StoreDecided, stored.elapsed());
         crate::crash::point("after-decided", height);
         let shared = self.shared.clone();
         let blk = Arc::new(blk);
         let blk2 = blk.clone();
         let results = tokio::task::spawn_blocking(move || -> Result<ResponseFinalizeBlock, NodeError> {
-            crate::commit::execute(&shared.app, &shared.store, &blk2, &id, Some(&shared.mempool))
+            crate::commit::execute(
+                &shared.app,
+                &shared.store,
+                &blk2,
+                &id,
+                Some(&shared.mempool),
+                Some(&shared.metrics.phases),
+            )
         })
         .await
         .map_err(|e| NodeError::Engine(e.to_string()))??;
@@ -89,7 +105,7 @@ impl<A: Application> Driver<A> {
             s.working_height = height + 1;
             s.catching_up = false;
         });
-        self.shared.metrics.record_block(height, blk.data.len(), prev_time, blk.header.time);
+        self.shared.metrics.record_block(height, blk.data.len(), encoded.len(), prev_time, blk.header.time);
         tracing::info!(height, txs = blk.data.len(), round = %cert.round, app_hash = %hex::encode_upper(&results.app_hash), "committed");
         let _ =
             self.shared.events.send(CommittedBlock { block: blk, block_id: id.block_id(), results: Arc::new(results) });

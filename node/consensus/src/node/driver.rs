@@ -33,6 +33,8 @@ pub(super) struct Driver<A> {
     /// Part streams being reassembled, and proposals for later heights.
     pub(super) streams: ProposalStreams<PeerId>,
     pub(super) stream_nonce: u64,
+    /// When the height being decided had its first round (metrics only).
+    pub(super) height_started: Option<(u64, std::time::Instant)>,
 }
 
 impl<A: Application> Driver<A> {
@@ -54,6 +56,7 @@ impl<A: Application> Driver<A> {
             undecided: BTreeMap::new(),
             streams: ProposalStreams::new(settings.validators.clone(), Limits::for_block_size(max_block), tip_height),
             stream_nonce: 0,
+            height_started: None,
         }
     }
 
@@ -79,6 +82,9 @@ impl<A: Application> Driver<A> {
                 }
                 AppMsg::StartedRound { height, round, proposer, role: _, reply_value } => {
                     tracing::debug!(%height, %round, %proposer, "round started");
+                    if self.height_started.is_none_or(|(h, _)| h != height.0) {
+                        self.height_started = Some((height.0, std::time::Instant::now()));
+                    }
                     self.shared.update_status(|s| {
                         s.working_height = height.0;
                         s.round = round.as_i64();

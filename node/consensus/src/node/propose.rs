@@ -38,6 +38,7 @@ impl<A: Application> Driver<A> {
     /// PrepareProposal: mempool transactions within the block limits, on
     /// top of our tip, stamped with our clock (strictly after the tip).
     fn build_proposal(&mut self, height: Height, round: Round) -> Result<(Value, Vec<u8>), NodeError> {
+        let started = std::time::Instant::now();
         let params = self.shared.app.params().unwrap_or_else(kawase_app::Params::standard);
         let txs = self.shared.mempool.reap(params.max_block_txs as usize, params.max_block_bytes as usize);
         let mut time = Time::now();
@@ -64,6 +65,7 @@ impl<A: Application> Driver<A> {
             validity: Validity::Valid,
         };
         self.undecided.entry((height.0, round.as_i64())).or_default().push(pv);
+        self.shared.metrics.phases.record(crate::metrics::Phase::Propose, started.elapsed());
         tracing::info!(%height, %round, txs = blk.data.len(), bytes = encoded.len(), "proposing");
         Ok((Value(id), encoded))
     }

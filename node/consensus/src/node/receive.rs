@@ -42,6 +42,7 @@ impl<A: Application> Driver<A> {
     /// ProcessProposal for a block at the next height.
     pub(super) fn accept_assembled(&mut self, a: Assembled) -> Option<ProposedValue<ZoneContext>> {
         let Assembled { init, encoded, parts_hash } = a;
+        let started = std::time::Instant::now();
         let blk = match block::decode_block(&encoded) {
             Ok(b) => b,
             Err(e) => {
@@ -79,6 +80,7 @@ impl<A: Application> Driver<A> {
             validity: Validity::from_bool(checked.is_ok()),
         };
         self.undecided.entry((init.height.0, init.round.as_i64())).or_default().push(pv.clone());
+        self.shared.metrics.phases.record(crate::metrics::Phase::ProcessProposal, started.elapsed());
         Some(pv)
     }
 
