@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, TxParams};
-use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, Mem};
+use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, scrape_phases, Mem, Phases};
 use kawase_testkit::zones::*;
 use serde_json::Value;
 
@@ -92,6 +92,11 @@ fn main() {
             })
             .collect();
 
+        // Both nodes' phase timings (their /metrics), before and after.
+        let scrape = |p: &kawase_testkit::process::Process| -> Phases {
+            p.addr("metrics").map(scrape_phases).unwrap_or_default()
+        };
+        let phases_before = (scrape(&net.fz.node), scrape(&net.bz.node));
         let client = net.bz.client();
         let start = Instant::now();
         let mut submitted: BTreeMap<u64, Instant> = BTreeMap::new();
@@ -99,10 +104,15 @@ fn main() {
         let last_seq = first_seq + payments as u64 - 1;
         let mut next_tx = 0usize;
         let deadline = start + Duration::from_secs(600);
+        // When the BZ had executed (held) every payment: the offered rate.
+        let mut all_created: Option<Duration> = None;
         while done.len() < payments && Instant::now() < deadline {
             // Keep up to `in_flight` transactions of payments not yet held.
             let created = next_send(&net, bz_channel).await;
             let created_payments = (created - first_seq) as usize;
+            if created_payments >= payments && all_created.is_none() {
+                all_created = Some(start.elapsed());
+            }
             while next_tx < txs.len()
                 && (next_tx * PER_TX).saturating_sub(created_payments).div_ceil(PER_TX) < in_flight
             {
@@ -124,6 +134,10 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let elapsed = done.values().max().map(|t| t.duration_since(start)).unwrap_or_default();
+        let phases = serde_json::json!({
+            "fz": phase_delta(&phases_before.0, &scrape(&net.fz.node)),
+            "bz": phase_delta(&phases_before.1, &scrape(&net.bz.node)),
+        });
         let mut lat: Vec<Duration> = done.iter().map(|(s, t)| t.duration_since(submitted[s])).collect();
         lat.sort();
         let bob: Value =
@@ -131,6 +145,8 @@ fn main() {
         println!("settlement_load: {payments} payments ({PER_TX} per tx, {in_flight} txs in flight), {relayers} relayer(s)");
         println!("  settled:            {} of {}", done.len(), payments);
         println!("  payee credited:     {}", bob["balance"]);
+        let offered = all_created.map(|d| payments as f64 / d.as_secs_f64().max(1e-9));
+        println!("  offered:            {:.0} payments/s (all held on the BZ)", offered.unwrap_or(0.0));
         println!("  throughput:         {:.0} payments/s", done.len() as f64 / elapsed.as_secs_f64().max(1e-9));
         println!(
             "  submit->credited:   p50 {:?}  p99 {:?}  max {:?}",
@@ -138,6 +154,15 @@ fn main() {
             percentile(&lat, 0.99),
             lat.last().copied().unwrap_or_default()
         );
+        for zone in ["fz", "bz"] {
+            if let Some(m) = phases[zone].as_object().filter(|m| !m.is_empty()) {
+                let line: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k} {:.1} ms x{}", v["mean_ms"].as_f64().unwrap_or(0.0), v["count"]))
+                    .collect();
+                println!("  {zone} phases (mean):   {}", line.join(", "));
+            }
+        }
         // Still running: both nodes and the relayer, now and at their peak.
         let fz_mem = child_mem(net.fz.node.pid());
         let bz_mem = child_mem(net.bz.node.pid());
@@ -179,6 +204,7 @@ fn main() {
             "in_flight": in_flight,
             "settled": done.len(),
             "payments_per_sec": done.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            "offered_per_sec": offered,
             "p50_ms": ms(percentile(&lat, 0.5)),
             "p99_ms": ms(percentile(&lat, 0.99)),
             "max_ms": ms(lat.last().copied().unwrap_or_default()),
@@ -193,6 +219,7 @@ fn main() {
             "relayer_rss_bytes": relayer_mem.map(|m| m.rss),
             "relayer_hwm_bytes": relayer_mem.map(|m| m.hwm),
             "disk_bytes": disk,
+            "phases": phases,
         });
         let alice = net.bz.bz(&net.alice_bz).await.expect("alice");
         assert_eq!(net.fz.reserved(&net.alice).await, alice.0 + alice.1, "FZ reserved = BZ balance + holds (payer)");

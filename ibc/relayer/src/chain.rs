@@ -213,18 +213,11 @@ impl Chain {
         bail!("{}: sequence mismatch persisted", self.name)
     }
 
-    /// Submits several transactions back to back (consecutive sequences,
-    /// `broadcast_tx_sync`), so they share blocks, then waits until each is
-    /// committed and returns what each delivered. Fails if any is refused
-    /// or fails; the chain state then tells the next pass what is left.
-    pub async fn submit_many(&self, batches: Vec<Vec<Any>>) -> Result<Vec<Delivered>> {
-        if batches.len() <= 1 {
-            let mut out = Vec::new();
-            for b in batches {
-                out.push(self.submit(b).await?);
-            }
-            return Ok(out);
-        }
+    /// Signs and broadcasts one transaction per batch (consecutive
+    /// sequences, `broadcast_tx_sync`: each passed CheckTx) and returns
+    /// their hashes without waiting for a block. The key is held until all
+    /// are broadcast, so another submission with it cannot interleave.
+    pub async fn broadcast_many(&self, batches: Vec<Vec<Any>>) -> Result<Vec<tendermint::Hash>> {
         let mut account = self.account.lock().await;
         let (number, mut sequence) = match *account {
             Some(a) => a,
@@ -242,16 +235,21 @@ impl Chain {
             *account = Some((number, sequence));
             hashes.push(r.hash);
         }
-        // The key's next transaction may be signed while these commit.
-        drop(account);
+        Ok(hashes)
+    }
+
+    /// Waits until the transactions `hashes` are committed (30 s at most
+    /// for all of them: one that never commits, e.g. behind a sequence gap,
+    /// must not hold the lane for long); what each delivered, or the first
+    /// that failed.
+    pub async fn await_commits(&self, hashes: Vec<tendermint::Hash>) -> Result<Vec<Delivered>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut out = Vec::with_capacity(hashes.len());
         for hash in hashes {
-            let mut waited = 0;
             let r = loop {
                 match self.rpc.tx(hash, false).await {
                     Ok(r) => break r,
-                    Err(_) if waited < 600 => {
-                        waited += 1;
+                    Err(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     Err(e) => bail!("{}: transaction {hash} not committed in 30 s: {e}", self.name),
@@ -261,6 +259,12 @@ impl Chain {
             out.push(Delivered { height: r.height.value(), events: r.tx_result.events });
         }
         Ok(out)
+    }
+
+    /// Forgets the tracked account sequence, so the next submission reads
+    /// it from the chain (after a broadcast transaction failed to commit).
+    pub async fn resync(&self) {
+        *self.account.lock().await = None;
     }
 
     /// Transactions matching an event query, oldest first.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use kawase_ibc::ibc_proto::google::protobuf::Any;
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
@@ -63,11 +63,40 @@ impl Expired {
 }
 
 /// What a lane keeps between its rounds: which of another relayer's
-/// sequences have waited long enough to be taken over.
+/// sequences have waited long enough to be taken over, what its rounds
+/// still in flight carry (not offered again until they commit or fail),
+/// and the last proof height it used.
 #[derive(Default)]
 pub struct LaneState {
     recv_waiting: Waiting,
     ack_waiting: Waiting,
+    in_flight: Carried,
+    /// A round's proof height is above the last one, so two rounds in
+    /// flight never carry client updates to the same height.
+    last_target: u64,
+}
+
+/// Sequences a round carries: the away zone's packets it receives, and
+/// home's packets it acknowledges or times out.
+#[derive(Debug, Default, Clone)]
+struct Carried {
+    recv: BTreeSet<u64>,
+    ack: BTreeSet<u64>,
+    timeout: BTreeSet<u64>,
+}
+
+impl Carried {
+    fn add(&mut self, other: &Carried) {
+        self.recv.extend(&other.recv);
+        self.ack.extend(&other.ack);
+        self.timeout.extend(&other.timeout);
+    }
+
+    fn remove(&mut self, other: &Carried) {
+        self.recv.retain(|s| !other.recv.contains(s));
+        self.ack.retain(|s| !other.ack.contains(s));
+        self.timeout.retain(|s| !other.timeout.contains(s));
+    }
 }
 
 /// What a round found and did.
@@ -96,17 +125,39 @@ struct Outgoing {
     timeouts: Vec<Any>,
 }
 
-/// One round of `lane`. `expired_away` receives the away zone's packets
-/// that expired at home; `expired_home` holds home's packets the other lane
+/// A round ready to broadcast: the client update, then its messages.
+struct Planned {
+    update: Option<Any>,
+    msgs: Vec<Any>,
+    carried: Carried,
+    stats: RoundStats,
+}
+
+/// A round broadcast and waiting for its commits.
+struct Sent {
+    carried: Carried,
+    stats: RoundStats,
+    started: Instant,
+    /// When its last commit was seen (set by the waiting future).
+    committed: Option<Instant>,
+}
+
+/// How many rounds a lane has broadcast and not yet seen committed: the
+/// next round's lookups and proofs overlap the previous round's block.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Plans one round of `lane`: what is pending and not already in flight,
+/// with proofs. `expired_away` receives the away zone's packets that
+/// expired at home; `expired_home` holds home's packets the other lane
 /// found expired away.
-pub async fn round(
+async fn plan(
     lane: &Lane<'_>,
     state: &mut LaneState,
     share: Share,
     expired_away: &Expired,
     expired_home: &Expired,
     metrics: &Metrics,
-) -> Result<RoundStats> {
+) -> Result<Option<Planned>> {
     let Lane { home, away, home_channel, away_channel, client_on_home } = *lane;
     let mut stats = RoundStats::default();
 
@@ -118,13 +169,19 @@ pub async fn round(
     let to_recv = if committed_away.is_empty() {
         Vec::new()
     } else {
-        let look: Vec<u64> = committed_away.iter().copied().take(MAX_PER_ROUND).collect();
+        let look: Vec<u64> =
+            committed_away.iter().copied().filter(|s| !state.in_flight.recv.contains(s)).take(MAX_PER_ROUND).collect();
         state.recv_waiting.pick(share, unreceived(home, home_channel, &look).await?)
     };
     // Home's own packets still pending, and which of them away has acked
     // (asked by sequence: away keeps every ack it ever wrote).
     let (committed_home, _) = seqs(home, "/ibc/packet_commitments", home_channel).await?;
-    let mine: Vec<u64> = committed_home.iter().copied().take(MAX_PER_ROUND).collect();
+    let mine: Vec<u64> = committed_home
+        .iter()
+        .copied()
+        .filter(|s| !state.in_flight.ack.contains(s) && !state.in_flight.timeout.contains(s))
+        .take(MAX_PER_ROUND)
+        .collect();
     let (acked_away, version_a) =
         if mine.is_empty() { (Vec::new(), 0) } else { acked(away, away_channel, &mine).await? };
     let still: BTreeSet<u64> = committed_home.iter().copied().collect();
@@ -133,18 +190,26 @@ pub async fn round(
     let expired: Vec<Packet> = expired_home
         .take()
         .into_iter()
-        .filter(|p| still.contains(&p.sequence) && !acked_set.contains(&p.sequence))
+        .filter(|p| {
+            still.contains(&p.sequence)
+                && !acked_set.contains(&p.sequence)
+                && !state.in_flight.timeout.contains(&p.sequence)
+                && !state.in_flight.ack.contains(&p.sequence)
+        })
         .collect();
     if to_recv.is_empty() && to_ack.is_empty() && expired.is_empty() {
-        return Ok(stats);
+        return Ok(None);
     }
 
-    // One proof height for the whole round, and one client update.
-    let (v, ph, update) = proof_point(home, client_on_home, away, version_c.max(version_a)).await?;
+    // One proof height for the whole round, and one client update, above
+    // the last round's.
+    let (v, ph, update) =
+        proof_point(home, client_on_home, away, version_c.max(version_a).max(state.last_target)).await?;
     let proof_height = RawHeight { revision_number: revision(&away.chain_id)?, revision_height: ph };
     let signer = home.key.address().to_string();
     let t_lookup = Instant::now();
     let mut out = Outgoing { recvs: Vec::new(), acks: Vec::new(), timeouts: Vec::new() };
+    let mut carried = Carried::default();
 
     if !to_recv.is_empty() {
         // A packet already expired at home can only be timed out, on away.
@@ -156,6 +221,7 @@ pub async fn round(
             .filter_map(|s| packets.get(s).map(|(p, _)| p))
             .partition(|p| p.timeout_timestamp != 0 && home_nanos >= p.timeout_timestamp);
         expired_away.put(dead.into_iter().cloned());
+        carried.recv = live.iter().map(|p| p.sequence).collect();
         out.recvs = stream::iter(live)
             .map(|packet| {
                 let signer = signer.clone();
@@ -178,6 +244,7 @@ pub async fn round(
     if !to_ack.is_empty() {
         let acks =
             packets_from_events(away, "write_acknowledgement", "packet_dst_channel", away_channel, &to_ack).await?;
+        carried.ack = to_ack.iter().copied().filter(|s| acks.contains_key(s)).collect();
         out.acks = stream::iter(to_ack.iter().filter_map(|s| acks.get(s)))
             .map(|(packet, ack)| {
                 let signer = signer.clone();
@@ -209,6 +276,7 @@ pub async fn round(
             if !value.is_empty() {
                 continue; // received after all: its ack will come.
             }
+            carried.timeout.insert(packet.sequence);
             out.timeouts.push(any(MsgTimeout {
                 next_sequence_recv: packet.sequence,
                 packet: Some(packet),
@@ -231,24 +299,47 @@ pub async fn round(
     stats.acked = out.acks.len();
     stats.timed_out = out.timeouts.len();
     if !stats.did_something() {
-        return Ok(stats);
+        return Ok(None);
     }
-    let kinds = [("recv", stats.received), ("ack", stats.acked), ("timeout", stats.timed_out)];
+    state.last_target = ph;
     let msgs: Vec<Any> = out.recvs.into_iter().chain(out.acks).chain(out.timeouts).collect();
-    let started = Instant::now();
-    let delivered =
-        submit_chunks(home, update, msgs).await.with_context(|| format!("relaying to the {}", home.label()))?;
-    let took = started.elapsed();
-    for (kind, sent) in kinds {
-        if sent > 0 {
-            let wasted = sent.saturating_sub(acted_on(&delivered, kind));
-            metrics.relayed(home.name, kind, sent - wasted, took);
-            metrics.redundant(home.name, kind, wasted);
-            stats.redundant += wasted;
+    Ok(Some(Planned { update, msgs, carried, stats }))
+}
+
+/// A round's commits are in (or failed): what took effect and what was
+/// redundant, and its sequences free to be offered again.
+async fn finish(
+    home: &Chain,
+    state: &mut LaneState,
+    sent: Sent,
+    result: Result<Vec<Delivered>>,
+    metrics: &Metrics,
+) -> bool {
+    state.in_flight.remove(&sent.carried);
+    let took = sent.committed.unwrap_or_else(Instant::now) - sent.started;
+    let mut stats = sent.stats;
+    match result {
+        Ok(delivered) => {
+            let kinds = [("recv", stats.received), ("ack", stats.acked), ("timeout", stats.timed_out)];
+            for (kind, n) in kinds {
+                if n > 0 {
+                    let wasted = n.saturating_sub(acted_on(&delivered, kind));
+                    metrics.relayed(home.name, kind, n - wasted, took);
+                    metrics.redundant(home.name, kind, wasted);
+                    stats.redundant += wasted;
+                }
+            }
+            tracing::info!(?stats, took = ?took, "relayed to the {}", home.label());
+            true
+        }
+        Err(e) => {
+            metrics.error();
+            // A transaction that never committed leaves a sequence gap.
+            home.resync().await;
+            tracing::warn!("relaying to the {} failed (will retry from chain state): {e:#}", home.label());
+            false
         }
     }
-    tracing::debug!(?stats, took = ?took, "{}: committed", home.name);
-    Ok(stats)
 }
 
 /// How many packets of `kind` the delivered transactions acted on. A
@@ -262,23 +353,23 @@ fn acted_on(delivered: &[Delivered], kind: &str) -> usize {
     delivered.iter().flat_map(|d| &d.events).filter(|e| e.kind == event).count()
 }
 
-/// Submits `msgs` in chunks, the client update (if any) first, in
-/// back-to-back transactions that share blocks.
-async fn submit_chunks(chain: &Chain, update: Option<Any>, msgs: Vec<Any>) -> Result<Vec<Delivered>> {
+/// `msgs` in transactions of [`MSGS_PER_TX`], the client update (if any)
+/// first in the first, to go out back to back so they share blocks.
+fn chunks(update: Option<Any>, msgs: Vec<Any>) -> Vec<Vec<Any>> {
     let mut update = update;
-    let batches = msgs
-        .chunks(MSGS_PER_TX)
+    msgs.chunks(MSGS_PER_TX)
         .map(|chunk| {
             let mut batch: Vec<Any> = update.take().into_iter().collect();
             batch.extend(chunk.iter().cloned());
             batch
         })
-        .collect();
-    chain.submit_many(batches).await
+        .collect()
 }
 
-/// Runs `lane` until the process ends: a round, then a pause if it found
-/// nothing (or failed), and home's client refreshed every `refresh`.
+/// Runs `lane` until the process ends: plans a round, broadcasts it and,
+/// while up to [`PIPELINE_DEPTH`] rounds wait for their blocks, plans the
+/// next from what is pending and not in flight; a pause when nothing is
+/// pending (or a round failed); home's client refreshed every `refresh`.
 pub async fn run(
     lane: Lane<'_>,
     share: Share,
@@ -288,26 +379,71 @@ pub async fn run(
     refresh: Duration,
     metrics: &Metrics,
 ) {
+    use futures_util::future::{BoxFuture, FutureExt as _};
+    use futures_util::stream::FuturesOrdered;
+
+    let home = lane.home;
     let mut state = LaneState::default();
     let mut refreshed = Instant::now();
+    let mut commits: FuturesOrdered<BoxFuture<'_, (Sent, Result<Vec<Delivered>>)>> = FuturesOrdered::new();
     loop {
+        while let Some(Some((sent, result))) = commits.next().now_or_never() {
+            finish(home, &mut state, sent, result, metrics).await;
+        }
+        if commits.len() >= PIPELINE_DEPTH {
+            if let Some((sent, result)) = commits.next().await {
+                finish(home, &mut state, sent, result, metrics).await;
+            }
+            continue;
+        }
         metrics.pass();
-        let result = round(&lane, &mut state, share, expired_away, expired_home, metrics).await;
-        match result {
-            Ok(stats) if stats.did_something() => tracing::info!(?stats, "relayed to the {}", lane.home.label()),
-            Ok(_) => tokio::time::sleep(idle).await,
+        match plan(&lane, &mut state, share, expired_away, expired_home, metrics).await {
+            Ok(Some(p)) => {
+                let started = Instant::now();
+                let batches = chunks(p.update, p.msgs);
+                match home.broadcast_many(batches).await {
+                    Ok(hashes) => {
+                        tracing::debug!(txs = hashes.len(), took = ?started.elapsed(), "{}: broadcast", home.name);
+                        state.in_flight.add(&p.carried);
+                        let mut sent = Sent { carried: p.carried, stats: p.stats, started, committed: None };
+                        commits.push_back(
+                            async move {
+                                let result = home.await_commits(hashes).await;
+                                sent.committed = Some(Instant::now());
+                                (sent, result)
+                            }
+                            .boxed(),
+                        );
+                    }
+                    Err(e) => {
+                        metrics.error();
+                        tracing::warn!("relaying to the {} failed (will retry from chain state): {e:#}", home.label());
+                        tokio::time::sleep(idle.max(Duration::from_millis(500))).await;
+                    }
+                }
+            }
+            Ok(None) if commits.is_empty() => tokio::time::sleep(idle).await,
+            // Nothing new: wait for a round in flight (or a little).
+            Ok(None) => {
+                tokio::select! {
+                    Some((sent, result)) = commits.next() => {
+                        finish(home, &mut state, sent, result, metrics).await;
+                    }
+                    _ = tokio::time::sleep(idle) => {}
+                }
+            }
             Err(e) => {
                 metrics.error();
-                tracing::warn!("relay round to the {} failed (will retry from chain state): {e:#}", lane.home.label());
+                tracing::warn!("relay round to the {} failed (will retry from chain state): {e:#}", home.label());
                 tokio::time::sleep(idle.max(Duration::from_millis(500))).await;
             }
         }
-        if refreshed.elapsed() >= refresh {
-            match crate::path::update_client(lane.home, lane.client_on_home, lane.away).await {
+        if refreshed.elapsed() >= refresh && commits.is_empty() {
+            match crate::path::update_client(home, lane.client_on_home, lane.away).await {
                 Ok(_) => refreshed = Instant::now(),
                 Err(e) => {
                     metrics.error();
-                    tracing::warn!("refreshing the {}'s client failed (will retry): {e:#}", lane.home.label());
+                    tracing::warn!("refreshing the {}'s client failed (will retry): {e:#}", home.label());
                 }
             }
         }
