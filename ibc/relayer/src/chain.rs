@@ -153,6 +153,41 @@ impl Chain {
         Ok((r.value, MerkleProof { proofs }.encode_to_vec()))
     }
 
+    /// For each of `keys`, the value of `prefix + key` at state version
+    /// `height` and its IBC proof (as [`Chain::query_proof`]), in one
+    /// `/store/proofs` query (at most 256 keys). The answer must name the
+    /// asked keys in order; the proofs themselves are the receiving zone's
+    /// to verify.
+    pub async fn query_proofs(&self, prefix: &str, keys: &[String], height: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            key: String,
+            value: String,
+            proof_ops: Vec<String>,
+        }
+        let req = serde_json::json!({ "prefix": prefix, "keys": keys });
+        let (v, answered) = self.query("/store/proofs", serde_json::to_vec(&req)?, height).await?;
+        if answered != height {
+            bail!("{}: proofs asked at {height}, answered at {answered}", self.name);
+        }
+        let items: Vec<Item> = serde_json::from_slice(&v).with_context(|| format!("{}: proofs answer", self.name))?;
+        if items.len() != keys.len() {
+            bail!("{}: {} proofs asked, {} answered", self.name, keys.len(), items.len());
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (item, k) in items.into_iter().zip(keys) {
+            if item.key != format!("{prefix}{k}") {
+                bail!("{}: proof of {} answered for {prefix}{k}", self.name, item.key);
+            }
+            let mut proofs = Vec::with_capacity(item.proof_ops.len());
+            for op in &item.proof_ops {
+                proofs.push(kawase_ibc::ibc_proto::ics23::CommitmentProof::decode(hex::decode(op)?.as_slice())?);
+            }
+            out.push((hex::decode(&item.value)?, MerkleProof { proofs }.encode_to_vec()));
+        }
+        Ok(out)
+    }
+
     async fn fetch_account(&self) -> Result<(u64, u64)> {
         let (v, _) = self.query("/accounts/account", self.key.address().to_string().into_bytes(), 0).await?;
         let a: AccountJson = serde_json::from_slice(&v)?;

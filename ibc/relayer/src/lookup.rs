@@ -117,3 +117,36 @@ async fn filtered(chain: &Chain, path: &str, channel: &str, sequences: &[u64]) -
     }
     Ok((out, version))
 }
+
+/// Keys proven per `/store/proofs` request (the node allows 256).
+pub const PROOFS_PER_QUERY: usize = 128;
+
+/// The IBC proofs at version `v` of the keys `key(channel, seq)` for
+/// `seqs` on `chain`, in order: `PROOFS_PER_QUERY` keys per request, a few
+/// requests at once.
+pub async fn proofs(
+    chain: &Chain,
+    key: fn(&str, u64) -> Result<String>,
+    channel: &str,
+    seqs: &[u64],
+    v: u64,
+) -> Result<Vec<Vec<u8>>> {
+    let Some(&first) = seqs.first() else { return Ok(Vec::new()) };
+    // Every key is the channel's prefix followed by the sequence.
+    let sample = key(channel, first)?;
+    let prefix = sample
+        .strip_suffix(&first.to_string())
+        .ok_or_else(|| anyhow!("key {sample} does not end in its sequence"))?
+        .to_owned();
+    let chunks: Vec<Vec<String>> =
+        seqs.chunks(PROOFS_PER_QUERY).map(|c| c.iter().map(u64::to_string).collect()).collect();
+    let answers: Vec<Vec<(Vec<u8>, Vec<u8>)>> = stream::iter(chunks)
+        .map(|keys| {
+            let prefix = prefix.clone();
+            async move { chain.query_proofs(&prefix, &keys, v).await }
+        })
+        .buffered(4)
+        .try_collect()
+        .await?;
+    Ok(answers.into_iter().flatten().map(|(_, proof)| proof).collect())
+}

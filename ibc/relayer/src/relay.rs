@@ -14,13 +14,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
+use futures_util::stream::StreamExt as _;
 use kawase_ibc::ibc_proto::google::protobuf::Any;
 use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
 use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
 
 use crate::chain::{Chain, Delivered};
-use crate::lookup::{acked, packets_from_events, seqs, unreceived, LOOKUPS_IN_FLIGHT, MSGS_PER_TX};
+use crate::lookup::{acked, packets_from_events, proofs, seqs, unreceived, MSGS_PER_TX};
 use crate::metrics::Metrics;
 use crate::path::{any, proof_point, revision};
 use crate::share::{Share, Waiting};
@@ -222,47 +222,42 @@ async fn plan(
             .partition(|p| p.timeout_timestamp != 0 && home_nanos >= p.timeout_timestamp);
         expired_away.put(dead.into_iter().cloned());
         carried.recv = live.iter().map(|p| p.sequence).collect();
-        out.recvs = stream::iter(live)
-            .map(|packet| {
-                let signer = signer.clone();
-                async move {
-                    let key = crate::keys::commitment(away_channel, packet.sequence)?;
-                    let (_, proof_commitment) = away.query_proof(&key, v).await?;
-                    anyhow::Ok(any(MsgRecvPacket {
-                        packet: Some(packet.clone()),
-                        proof_commitment,
-                        proof_height: Some(proof_height),
-                        signer,
-                    }))
-                }
+        let seqs: Vec<u64> = live.iter().map(|p| p.sequence).collect();
+        let proofs = proofs(away, crate::keys::commitment, away_channel, &seqs, v).await?;
+        out.recvs = live
+            .into_iter()
+            .zip(proofs)
+            .map(|(packet, proof_commitment)| {
+                any(MsgRecvPacket {
+                    packet: Some(packet.clone()),
+                    proof_commitment,
+                    proof_height: Some(proof_height),
+                    signer: signer.clone(),
+                })
             })
-            .buffered(LOOKUPS_IN_FLIGHT)
-            .try_collect()
-            .await?;
+            .collect();
     }
 
     if !to_ack.is_empty() {
         let acks =
             packets_from_events(away, "write_acknowledgement", "packet_dst_channel", away_channel, &to_ack).await?;
         carried.ack = to_ack.iter().copied().filter(|s| acks.contains_key(s)).collect();
-        out.acks = stream::iter(to_ack.iter().filter_map(|s| acks.get(s)))
-            .map(|(packet, ack)| {
-                let signer = signer.clone();
-                async move {
-                    let key = crate::keys::ack(away_channel, packet.sequence)?;
-                    let (_, proof_acked) = away.query_proof(&key, v).await?;
-                    anyhow::Ok(any(MsgAcknowledgement {
-                        packet: Some(packet.clone()),
-                        acknowledgement: ack.clone(),
-                        proof_acked,
-                        proof_height: Some(proof_height),
-                        signer,
-                    }))
-                }
+        let found: Vec<&(Packet, Vec<u8>)> = to_ack.iter().filter_map(|s| acks.get(s)).collect();
+        let seqs: Vec<u64> = found.iter().map(|(p, _)| p.sequence).collect();
+        let proofs = proofs(away, crate::keys::ack, away_channel, &seqs, v).await?;
+        out.acks = found
+            .into_iter()
+            .zip(proofs)
+            .map(|((packet, ack), proof_acked)| {
+                any(MsgAcknowledgement {
+                    packet: Some(packet.clone()),
+                    acknowledgement: ack.clone(),
+                    proof_acked,
+                    proof_height: Some(proof_height),
+                    signer: signer.clone(),
+                })
             })
-            .buffered(LOOKUPS_IN_FLIGHT)
-            .try_collect()
-            .await?;
+            .collect();
     }
 
     if !expired.is_empty() {

@@ -3,6 +3,7 @@
 //! | path | data | answer |
 //! |---|---|---|
 //! | `/store` | raw key bytes | raw value (empty if absent); with `prove`, two proof ops: `ics23:jmt` (membership or non-membership of the key against the JMT root) then `ics23:simple` (the JMT root under key `ibc` against the app hash of `height`) |
+//! | `/store/proofs` | `{"prefix":…,"keys":[…]}`, at most 256 keys | `[{"key","value","proof_ops":[hex,hex]}]`: for each `prefix + key`, in order, what `/store` with `prove` answers (value and its two proof ops, hex), all at one height: a relayer proves a batch of packets in one request |
 //! | `/app/chain` | - | `{chain_id, zone, params}` (no height; the response's `height` is the one answered) |
 //! | `/accounts/account` | bech32 address | the account |
 //! | `/accounts/banks` | - | all issuing banks (latest only) |
@@ -84,6 +85,9 @@ fn answer(storage: &Storage, registry: &Registry, req: &RequestQuery) -> Result<
         _ => return Err(QueryError::HeightUnavailable(format!("height {} (latest is {latest})", req.height))),
     };
     let path = req.path.trim_end_matches('/');
+    if path == "/store/proofs" {
+        return store_proofs(storage, &req.data, height);
+    }
     if path == "/store" || path == "store" {
         return store_query(storage, &req.data, height, req.prove);
     }
@@ -123,6 +127,37 @@ fn store_query(storage: &Storage, key: &[u8], height: u64, prove: bool) -> Resul
         data: prost::Message::encode_to_vec(&kawase_state::outer_proof(root)),
     };
     Ok((height, value.unwrap_or_default(), Some(ProofOps { ops: vec![op, outer] })))
+}
+
+/// Most keys one `/store/proofs` request may ask for: the work (one JMT
+/// proof each) and the answer (about 2.5 KiB each) stay bounded.
+pub const MAX_PROOF_KEYS: usize = 256;
+
+fn store_proofs(storage: &Storage, data: &[u8], height: u64) -> Result<Answer, QueryError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Req {
+        prefix: String,
+        keys: Vec<String>,
+    }
+    let r: Req = serde_json::from_slice(data).map_err(|e| QueryError::BadRequest(format!("proofs request: {e}")))?;
+    if r.keys.len() > MAX_PROOF_KEYS {
+        return Err(QueryError::BadRequest(format!("{} keys asked, at most {MAX_PROOF_KEYS}", r.keys.len())));
+    }
+    let unavailable = |e: kawase_state::StorageError| QueryError::HeightUnavailable(e.to_string());
+    let root = storage.root_hash(height).map_err(unavailable)?;
+    let outer = hex::encode(prost::Message::encode_to_vec(&kawase_state::outer_proof(root)));
+    let mut out = Vec::with_capacity(r.keys.len());
+    for k in &r.keys {
+        let key = format!("{}{k}", r.prefix);
+        let (value, proof) = storage.get_with_proof(key.as_bytes(), height).map_err(unavailable)?;
+        out.push(serde_json::json!({
+            "key": key,
+            "value": hex::encode(value.unwrap_or_default()),
+            "proof_ops": [hex::encode(prost::Message::encode_to_vec(&proof)), outer],
+        }));
+    }
+    Ok((height, json(&out)?, None))
 }
 
 fn typed<S: StateRead>(state: &S, registry: &Registry, path: &str, data: &[u8]) -> Result<Vec<u8>, QueryError> {

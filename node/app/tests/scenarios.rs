@@ -442,6 +442,52 @@ fn query_proof_at_a_past_height_verifies_against_that_heights_app_hash() {
 }
 
 #[test]
+fn a_batch_of_proofs_answers_each_key_exactly_as_the_single_store_query_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut d = Demo::new();
+    let mut chain = new_chain(&dir, &mut d);
+    onboard(&mut chain, &mut d);
+    let h = chain.height;
+    chain.block(vec![d.alice.sign(CHAIN, vec![msgs::transfer(d.alice.address(), d.bob.address(), 1)])]).expect("b");
+
+    // Two present keys and an absent one, under one prefix, at a past height.
+    let suffixes = [d.alice.address().to_hex(), d.bob.address().to_hex(), "ff".repeat(20)];
+    let req = serde_json::json!({ "prefix": "token/balance/", "keys": suffixes });
+    let r = chain.query("/store/proofs", &serde_json::to_vec(&req).expect("json"), h, false);
+    assert_eq!(r.code, 0, "{}", r.log);
+    assert_eq!(r.height as u64, h);
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&r.value).expect("json list");
+    assert_eq!(items.len(), 3);
+    for (item, suffix) in items.iter().zip(&suffixes) {
+        let key = format!("token/balance/{suffix}");
+        assert_eq!(item["key"], key.as_str());
+        let single = chain.query("/store", key.as_bytes(), h, true);
+        assert_eq!(item["value"], hex::encode(&single.value).as_str());
+        let ops = single.proof_ops.expect("proof ops");
+        let batch_ops: Vec<&str> =
+            item["proof_ops"].as_array().expect("ops").iter().map(|o| o.as_str().expect("hex")).collect();
+        assert_eq!(
+            batch_ops,
+            ops.ops
+                .iter()
+                .map(|o| hex::encode(&o.data))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    // Bounded: more than the limit, or a field it does not know, is refused.
+    let many: Vec<String> = (0..=kawase_app::query::MAX_PROOF_KEYS).map(|i| i.to_string()).collect();
+    let too_many = serde_json::json!({ "prefix": "token/balance/", "keys": many });
+    let r = chain.query("/store/proofs", &serde_json::to_vec(&too_many).expect("json"), h, false);
+    assert_eq!((r.codespace.as_str(), r.code), ("query", 3), "{}", r.log);
+    let r = chain.query("/store/proofs", br#"{"prefix":"a","keys":[],"x":1}"#, h, false);
+    assert_eq!((r.codespace.as_str(), r.code), ("query", 3), "{}", r.log);
+}
+
+#[test]
 fn closing_an_account_requires_zero_holdings_and_is_final() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut d = Demo::new();
