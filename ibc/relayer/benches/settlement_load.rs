@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kawase_client::{build_tx, msgs, TxParams};
-use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, scrape_phases, Mem, Phases};
+use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, phase_line, scrape_phases, Mem, Phases};
 use kawase_testkit::zones::*;
 use serde_json::Value;
 
@@ -155,12 +155,8 @@ fn main() {
             lat.last().copied().unwrap_or_default()
         );
         for zone in ["fz", "bz"] {
-            if let Some(m) = phases[zone].as_object().filter(|m| !m.is_empty()) {
-                let line: Vec<String> = m
-                    .iter()
-                    .map(|(k, v)| format!("{k} {:.1} ms x{}", v["mean_ms"].as_f64().unwrap_or(0.0), v["count"]))
-                    .collect();
-                println!("  {zone} phases (mean):   {}", line.join(", "));
+            if let Some(line) = phase_line(&phases[zone]) {
+                println!("  {zone} phases (mean):   {line}");
             }
         }
         // Still running: both nodes and the relayer, now and at their peak.

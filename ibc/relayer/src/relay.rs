@@ -221,9 +221,9 @@ async fn plan(
             .filter_map(|s| packets.get(s).map(|(p, _)| p))
             .partition(|p| p.timeout_timestamp != 0 && home_nanos >= p.timeout_timestamp);
         expired_away.put(dead.into_iter().cloned());
-        carried.recv = live.iter().map(|p| p.sequence).collect();
         let seqs: Vec<u64> = live.iter().map(|p| p.sequence).collect();
         let proofs = proofs(away, crate::keys::commitment, away_channel, &seqs, v).await?;
+        carried.recv = seqs.into_iter().collect();
         out.recvs = live
             .into_iter()
             .zip(proofs)
@@ -241,10 +241,10 @@ async fn plan(
     if !to_ack.is_empty() {
         let acks =
             packets_from_events(away, "write_acknowledgement", "packet_dst_channel", away_channel, &to_ack).await?;
-        carried.ack = to_ack.iter().copied().filter(|s| acks.contains_key(s)).collect();
         let found: Vec<&(Packet, Vec<u8>)> = to_ack.iter().filter_map(|s| acks.get(s)).collect();
         let seqs: Vec<u64> = found.iter().map(|(p, _)| p.sequence).collect();
         let proofs = proofs(away, crate::keys::ack, away_channel, &seqs, v).await?;
+        carried.ack = seqs.into_iter().collect();
         out.acks = found
             .into_iter()
             .zip(proofs)
@@ -303,13 +303,7 @@ async fn plan(
 
 /// A round's commits are in (or failed): what took effect and what was
 /// redundant, and its sequences free to be offered again.
-async fn finish(
-    home: &Chain,
-    state: &mut LaneState,
-    sent: Sent,
-    result: Result<Vec<Delivered>>,
-    metrics: &Metrics,
-) -> bool {
+async fn finish(home: &Chain, state: &mut LaneState, sent: Sent, result: Result<Vec<Delivered>>, metrics: &Metrics) {
     state.in_flight.remove(&sent.carried);
     let took = sent.committed.unwrap_or_else(Instant::now) - sent.started;
     let mut stats = sent.stats;
@@ -325,14 +319,12 @@ async fn finish(
                 }
             }
             tracing::info!(?stats, took = ?took, "relayed to the {}", home.label());
-            true
         }
         Err(e) => {
             metrics.error();
             // A transaction that never committed leaves a sequence gap.
             home.resync().await;
             tracing::warn!("relaying to the {} failed (will retry from chain state): {e:#}", home.label());
-            false
         }
     }
 }

@@ -120,13 +120,21 @@ fn store_query(storage: &Storage, key: &[u8], height: u64, prove: bool) -> Resul
     let (value, proof) =
         storage.get_with_proof(key, height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
     let root = storage.root_hash(height).map_err(|e| QueryError::HeightUnavailable(e.to_string()))?;
-    let op = ProofOp { r#type: PROOF_OP_TYPE.into(), key: key.to_vec(), data: prost::Message::encode_to_vec(&proof) };
-    let outer = ProofOp {
+    Ok((height, value.unwrap_or_default(), Some(ProofOps { ops: vec![inner_op(key, &proof), outer_op(root)] })))
+}
+
+/// The first proof op: `key` under the JMT root.
+fn inner_op(key: &[u8], proof: &ics23::CommitmentProof) -> ProofOp {
+    ProofOp { r#type: PROOF_OP_TYPE.into(), key: key.to_vec(), data: prost::Message::encode_to_vec(proof) }
+}
+
+/// The second proof op: the JMT root under the app hash.
+fn outer_op(root: [u8; 32]) -> ProofOp {
+    ProofOp {
         r#type: OUTER_PROOF_OP_TYPE.into(),
         key: kawase_state::COMMITMENT_PREFIX.to_vec(),
         data: prost::Message::encode_to_vec(&kawase_state::outer_proof(root)),
-    };
-    Ok((height, value.unwrap_or_default(), Some(ProofOps { ops: vec![op, outer] })))
+    }
 }
 
 /// Most keys one `/store/proofs` request may ask for: the work (one JMT
@@ -146,7 +154,7 @@ fn store_proofs(storage: &Storage, data: &[u8], height: u64) -> Result<Answer, Q
     }
     let unavailable = |e: kawase_state::StorageError| QueryError::HeightUnavailable(e.to_string());
     let root = storage.root_hash(height).map_err(unavailable)?;
-    let outer = hex::encode(prost::Message::encode_to_vec(&kawase_state::outer_proof(root)));
+    let outer = hex::encode(outer_op(root).data);
     let mut out = Vec::with_capacity(r.keys.len());
     for k in &r.keys {
         let key = format!("{}{k}", r.prefix);
@@ -154,7 +162,7 @@ fn store_proofs(storage: &Storage, data: &[u8], height: u64) -> Result<Answer, Q
         out.push(serde_json::json!({
             "key": key,
             "value": hex::encode(value.unwrap_or_default()),
-            "proof_ops": [hex::encode(prost::Message::encode_to_vec(&proof)), outer],
+            "proof_ops": [hex::encode(inner_op(key.as_bytes(), &proof).data), outer],
         }));
     }
     Ok((height, json(&out)?, None))

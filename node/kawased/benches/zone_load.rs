@@ -20,7 +20,7 @@ use kawase_accounts::Role;
 use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
 use sha2::{Digest, Sha256};
 
-use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, scrape_phases};
+use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, phase_line, scrape_phases};
 use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
 use kawase_testkit::process::{Launch, Process};
 use kawase_testkit::rpc::Rpc;
@@ -259,12 +259,8 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
             percentile(&lat, 0.99).as_secs_f64() * 1000.0,
             lat.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
         );
-        if let Some(m) = phases.as_object().filter(|m| !m.is_empty()) {
-            let line: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{k} {:.1} ms x{}", v["mean_ms"].as_f64().unwrap_or(0.0), v["count"]))
-                .collect();
-            println!("node 0 phases (mean per run during the load): {}", line.join(", "));
+        if let Some(line) = phase_line(&phases) {
+            println!("node 0 phases (mean per run during the load): {line}");
         }
         serde_json::json!({
             "transfers": total,

@@ -102,6 +102,15 @@ pub fn phase_delta(before: &Phases, after: &Phases) -> Value {
     Value::Object(m)
 }
 
+/// A [`phase_delta`] for the human lines: `phase 12.3 ms x40, ...`, or
+/// `None` when nothing was scraped.
+pub fn phase_line(delta: &Value) -> Option<String> {
+    let m = delta.as_object().filter(|m| !m.is_empty())?;
+    let parts: Vec<String> =
+        m.iter().map(|(k, v)| format!("{k} {:.1} ms x{}", v["mean_ms"].as_f64().unwrap_or(0.0), v["count"])).collect();
+    Some(parts.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -117,5 +126,7 @@ mod tests {
         let d = super::phase_delta(&before, &after);
         assert_eq!(d["finalize"]["count"], 2);
         assert!((d["finalize"]["mean_ms"].as_f64().expect("mean") - 500.0).abs() < 1e-9);
+        assert_eq!(super::phase_line(&d).as_deref(), Some("finalize 500.0 ms x2"));
+        assert_eq!(super::phase_line(&serde_json::json!({})), None);
     }
 }
