@@ -131,6 +131,55 @@ fn four_validators_commit_the_same_blocks_and_survive_crashes_of_a_minority() {
     });
 }
 
+/// `kawased testnet --hosts`: the layout for validators on separate
+/// machines. Four loopback addresses stand in for four machines (Linux
+/// answers on all of 127.0.0.0/8): every node uses the same ports, so they
+/// only reach each other if each listens on its own host and is dialled there.
+#[test]
+fn validators_given_separate_hosts_listen_and_are_dialled_there_and_commit_together() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = kawase_testkit::node::free_ports(10);
+    let hosts: Vec<String> = (2..6).map(|k| format!("127.0.0.{k}")).collect();
+    let out = Command::new(kawased())
+        .args(["testnet", "--validators", "4", "--chain-id", "kawase-hosts", "--base-port", &base.to_string()])
+        .arg("--output")
+        .arg(dir.path())
+        .args(["--hosts", &hosts.join(",")])
+        .output()
+        .expect("run kawased testnet");
+    assert!(out.status.success(), "testnet --hosts: {}", String::from_utf8_lossy(&out.stderr));
+    let homes: Vec<std::path::PathBuf> = (0..4).map(|i| dir.path().join(format!("node{i}"))).collect();
+    for (i, home) in homes.iter().enumerate() {
+        let c = kawase_testkit::node::config(home);
+        let field = |section: &str, key: &str| c[section][key].as_str().expect("string").to_owned();
+        assert_eq!(field("p2p", "laddr"), format!("tcp://{}:{base}", hosts[i]), "node{i} listens on its host");
+        assert_eq!(field("rpc", "laddr"), format!("tcp://{}:{}", hosts[i], base + 1));
+        for (j, host) in hosts.iter().enumerate().filter(|(j, _)| *j != i) {
+            assert!(field("p2p", "persistent_peers").contains(&format!("@{host}:{base}")), "node{i} dials node{j}");
+            assert!(field("mempool", "gossip_peers").contains(&format!("@{host}:{}", base + 3)), "gossip to node{j}");
+        }
+        kawase_testkit::node::set_timeouts(home, &kawase_testkit::node::QUICK_TIMEOUTS);
+    }
+    let nodes: Vec<Process> = homes.iter().map(|h| start(h)).collect();
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(n.rpc().contains(&hosts[i]), "node{i} serves RPC on its host: {}", n.rpc());
+    }
+    rt().block_on(async {
+        let all: Vec<&Process> = nodes.iter().collect();
+        wait_all(&all, 4, Duration::from_secs(90)).await;
+        assert_agree(&all, 4).await;
+    });
+    let bad = Command::new(kawased())
+        .args(["testnet", "--validators", "2", "--hosts", "127.0.0.2", "--output"])
+        .arg(dir.path().join("bad"))
+        .output()
+        .expect("run kawased testnet");
+    assert!(!bad.status.success(), "one host for two validators is refused");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("one per validator"));
+    assert!(!dir.path().join("bad").exists(), "nothing is written for a refused layout");
+}
+
 #[test]
 fn transactions_sent_to_any_node_are_committed_once_and_found_everywhere() {
     let _serial = serial();

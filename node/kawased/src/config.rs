@@ -208,7 +208,7 @@ pub fn parse_gossip_peers(s: &str) -> Result<Vec<kawase_consensus::gossip::Gossi
 }
 
 /// Ports of one node of a local testnet.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ports {
     pub p2p: u16,
     pub rpc: u16,
@@ -223,25 +223,136 @@ impl Ports {
         let b = base + i * 10;
         Ports { p2p: b, rpc: b + 1, abci: b + 2, gossip: b + 3, metrics: b + 4 }
     }
+    /// [`Ports::testnet`], or an error where a port would pass 65535.
+    pub fn checked(base: u16, i: u16) -> Result<Ports> {
+        i.checked_mul(10)
+            .and_then(|o| base.checked_add(o))
+            .filter(|b| b.checked_add(4).is_some())
+            .map(|_| Ports::testnet(base, i))
+            .with_context(|| format!("node {i} of a testnet from base port {base} would need a port above 65535"))
+    }
     pub fn standard() -> Ports {
         Ports { p2p: 26656, rpc: 26657, abci: 26658, gossip: 26659, metrics: 26660 }
     }
 }
 
+/// Where each node of a testnet listens and is dialled: its host, and the
+/// ports [`Ports::testnet`] gives it by its place among the nodes on the
+/// same host. Nodes on separate machines therefore all use the same five
+/// ports (one firewall rule set), and nodes sharing a host never collide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestnetLayout {
+    /// One per node: an IPv4 or IPv6 address or a DNS name.
+    hosts: Vec<String>,
+    base_port: u16,
+}
+
+impl TestnetLayout {
+    /// Every node on 127.0.0.1 (one machine).
+    pub fn loopback(n: u16, base_port: u16) -> Result<TestnetLayout> {
+        TestnetLayout::on_hosts(n, base_port, &vec!["127.0.0.1".to_owned(); usize::from(n)])
+    }
+
+    /// Node `i` on `hosts[i]` (`--hosts`): checked for count, syntax and
+    /// port range, so a bad list fails before any home is written.
+    pub fn on_hosts(n: u16, base_port: u16, hosts: &[String]) -> Result<TestnetLayout> {
+        if hosts.len() != usize::from(n) {
+            bail!("--hosts names {} hosts for {n} validators: give one per validator (a host may repeat)", hosts.len());
+        }
+        let hosts = hosts.iter().map(|h| host_for_address(h)).collect::<Result<Vec<_>>>()?;
+        let layout = TestnetLayout { hosts, base_port };
+        for i in 0..usize::from(n) {
+            layout.try_node(i)?;
+        }
+        Ok(layout)
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Node `i`'s host (as it goes before `:port`) and ports.
+    pub fn node(&self, i: usize) -> (&str, Ports) {
+        self.try_node(i).expect("TestnetLayout::on_hosts checked every node's ports")
+    }
+
+    fn try_node(&self, i: usize) -> Result<(&str, Ports)> {
+        let host = &self.hosts[i];
+        let before = self.hosts[..i].iter().filter(|h| *h == host).count();
+        let slot = u16::try_from(before).context("too many nodes on one host")?;
+        Ok((host, Ports::checked(self.base_port, slot)?))
+    }
+}
+
+/// `host` as it is written before `:port`: an IPv6 address in brackets; a
+/// DNS name only of letters, digits, `-` and `.`.
+fn host_for_address(host: &str) -> Result<String> {
+    let h = host.trim();
+    if let Ok(ip) = h.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        return Ok(match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        });
+    }
+    let label_ok = |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if h.len() <= 253 && h.split('.').all(label_ok) {
+        return Ok(h.to_ascii_lowercase());
+    }
+    bail!("host `{host}`: expected an IP address or a DNS name")
+}
+
 impl NodeConfig {
+    /// A node listening on 127.0.0.1 only.
     pub fn new(moniker: &str, ports: Ports) -> NodeConfig {
+        NodeConfig::on_host(moniker, "127.0.0.1", ports)
+    }
+
+    /// A node whose listeners all bind `host` (a testnet's `--hosts`).
+    pub fn on_host(moniker: &str, host: &str, ports: Ports) -> NodeConfig {
         NodeConfig {
             moniker: moniker.into(),
-            rpc: RpcSection { laddr: format!("tcp://127.0.0.1:{}", ports.rpc), ..Default::default() },
-            p2p: P2pSection { laddr: format!("tcp://127.0.0.1:{}", ports.p2p), ..Default::default() },
-            mempool: MempoolSection { gossip_laddr: format!("tcp://127.0.0.1:{}", ports.gossip), ..Default::default() },
+            rpc: RpcSection { laddr: format!("tcp://{host}:{}", ports.rpc), ..Default::default() },
+            p2p: P2pSection { laddr: format!("tcp://{host}:{}", ports.p2p), ..Default::default() },
+            mempool: MempoolSection { gossip_laddr: format!("tcp://{host}:{}", ports.gossip), ..Default::default() },
             consensus: ConsensusSection::default(),
             instrumentation: InstrumentationSection {
                 prometheus: true,
-                prometheus_listen_addr: format!("127.0.0.1:{}", ports.metrics),
+                prometheus_listen_addr: format!("{host}:{}", ports.metrics),
             },
-            abci: AbciSection { laddr: format!("tcp://127.0.0.1:{}", ports.abci) },
+            abci: AbciSection { laddr: format!("tcp://{host}:{}", ports.abci) },
             storage: StorageSection::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_on_separate_hosts_share_ports_and_nodes_on_one_host_do_not() {
+        let hosts: Vec<String> = ["10.0.0.1", "10.0.0.2", "10.0.0.1", "fz-3.bank.example"].map(String::from).into();
+        let layout = TestnetLayout::on_hosts(4, 26656, &hosts).expect("layout");
+        assert_eq!(layout.node(0), ("10.0.0.1", Ports::testnet(26656, 0)));
+        assert_eq!(layout.node(1), ("10.0.0.2", Ports::testnet(26656, 0)));
+        assert_eq!(layout.node(2), ("10.0.0.1", Ports::testnet(26656, 1)), "the second node on 10.0.0.1 moves up");
+        assert_eq!(layout.node(3), ("fz-3.bank.example", Ports::testnet(26656, 0)));
+        let loopback = TestnetLayout::loopback(3, 30_000).expect("loopback");
+        assert_eq!(loopback.node(2), ("127.0.0.1", Ports::testnet(30_000, 2)));
+    }
+
+    #[test]
+    fn an_ipv6_host_is_bracketed_and_bad_host_lists_are_refused_before_any_home_is_written() {
+        let layout = TestnetLayout::on_hosts(1, 26656, &["fd00::1".into()]).expect("ipv6");
+        assert_eq!(layout.node(0).0, "[fd00::1]");
+        assert!(TestnetLayout::on_hosts(2, 26656, &["10.0.0.1".into()]).is_err(), "one host for two validators");
+        assert!(TestnetLayout::on_hosts(1, 26656, &["10.0.0.1:80".into()]).is_err(), "a port in a host");
+        assert!(TestnetLayout::on_hosts(1, 26656, &["a@b".into()]).is_err(), "not a host name");
+        assert!(TestnetLayout::on_hosts(1, 65_532, &["10.0.0.1".into()]).is_err(), "ports above 65535");
+        assert!(TestnetLayout::loopback(2, 65_530).is_err(), "the second node's ports pass 65535");
     }
 }

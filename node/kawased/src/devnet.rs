@@ -16,6 +16,7 @@ use kawase_client::{Key, KeyKind, Keystore};
 use kawase_primitives::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::config::TestnetLayout;
 use crate::devnet_preflight::{check_ports_free, DevnetLock};
 use crate::home::{self, Home};
 
@@ -200,7 +201,8 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
         [(Zone::Fz, FZ_CHAIN, args.fz_port, fz_accounts), (Zone::Bz, BZ_CHAIN, args.bz_port, bz_accounts)]
     {
         let base = port.checked_sub(1).context("ports must be above 1")?;
-        let homes = home::testnet_with(&p.zone(zone), args.validators, chain, zone, base, Some(&keys["admin"]))?;
+        let layout = TestnetLayout::loopback(args.validators, base)?;
+        let homes = home::testnet_with(&p.zone(zone), &layout, chain, zone, Some(&keys["admin"]))?;
         for h in &homes {
             let mut genesis = h.load_genesis()?;
             genesis.app_state.set("accounts", &accounts);

@@ -12,7 +12,7 @@ use kawase_app::{AppState, Params, Zone};
 use kawase_client::{Key, KeyKind};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NodeConfig, Ports};
+use crate::config::{NodeConfig, Ports, TestnetLayout};
 
 pub struct Home {
     pub root: PathBuf,
@@ -243,45 +243,48 @@ fn new_genesis(
 /// `kawased testnet`: `n` homes under `dir` (`node0`..), one genesis with
 /// all of them as validators, each peered with all others on loopback
 /// ports from `base_port` (node `i` uses `base_port + 10 i` ..`+4`).
-pub fn testnet(dir: &Path, n: u16, chain_id: &str, zone: Zone, base_port: u16) -> Result<Vec<Home>> {
-    testnet_with(dir, n, chain_id, zone, base_port, None)
+pub fn testnet(dir: &Path, layout: &TestnetLayout, chain_id: &str, zone: Zone) -> Result<Vec<Home>> {
+    testnet_with(dir, layout, chain_id, zone, None)
 }
 
 /// [`testnet`] with the network admin given; a given admin's key is kept by
 /// the caller (an encrypted keystore) and not written into the homes.
 pub fn testnet_with(
     dir: &Path,
-    n: u16,
+    layout: &TestnetLayout,
     chain_id: &str,
     zone: Zone,
-    base_port: u16,
     admin: Option<&Key>,
 ) -> Result<Vec<Home>> {
-    if n == 0 {
+    if layout.is_empty() {
         bail!("a testnet needs at least one validator");
     }
     let chain: tendermint::chain::Id = chain_id.parse().with_context(|| format!("invalid chain id `{chain_id}`"))?;
-    let homes: Vec<Home> = (0..n).map(|i| Home::new(dir.join(format!("node{i}")))).collect();
+    let homes: Vec<Home> = (0..layout.len()).map(|i| Home::new(dir.join(format!("node{i}")))).collect();
     let mut validators = Vec::new();
     let mut ids = Vec::new();
     for (i, h) in homes.iter().enumerate() {
-        validators.push(h.create_node(NodeConfig::new(&format!("node{i}"), Ports::testnet(base_port, i as u16)))?);
+        let (host, ports) = layout.node(i);
+        validators.push(h.create_node(NodeConfig::on_host(&format!("node{i}"), host, ports))?);
         ids.push(h.node_id()?);
     }
     let generated = Key::generate(KeyKind::Ed25519);
     let genesis = new_genesis(chain, zone, admin.unwrap_or(&generated), validators);
+    // Peers are dialled at the host and port they listen on.
+    let peers = |i: usize, port: fn(&Ports) -> u16| -> String {
+        (0..layout.len())
+            .filter(|j| *j != i)
+            .map(|j| {
+                let (host, ports) = layout.node(j);
+                format!("{}@{host}:{}", ids[j], port(&ports))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     for (i, h) in homes.iter().enumerate() {
         let mut config = h.load_config()?;
-        let others = (0..n as usize).filter(|j| *j != i);
-        config.p2p.persistent_peers = others
-            .clone()
-            .map(|j| format!("{}@127.0.0.1:{}", ids[j], Ports::testnet(base_port, j as u16).p2p))
-            .collect::<Vec<_>>()
-            .join(",");
-        config.mempool.gossip_peers = others
-            .map(|j| format!("{}@127.0.0.1:{}", ids[j], Ports::testnet(base_port, j as u16).gossip))
-            .collect::<Vec<_>>()
-            .join(",");
+        config.p2p.persistent_peers = peers(i, |p| p.p2p);
+        config.mempool.gossip_peers = peers(i, |p| p.gossip);
         fs::write(h.config_file(), toml::to_string_pretty(&config)?)?;
         if admin.is_none() {
             h.write_admin_key(&generated)?;
@@ -357,7 +360,8 @@ mod tests {
     #[test]
     fn testnet_homes_name_each_gossip_peer_by_its_node_id() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let homes = testnet(dir.path(), 3, "kawase-t", Zone::Fz, 40_000).expect("testnet");
+        let homes = testnet(dir.path(), &TestnetLayout::loopback(3, 40_000).expect("layout"), "kawase-t", Zone::Fz)
+            .expect("testnet");
         for (i, h) in homes.iter().enumerate() {
             let peers = parse_gossip_peers(&h.load_config().expect("config").mempool.gossip_peers).expect("peers");
             assert_eq!(peers.len(), 2);

@@ -97,6 +97,12 @@ enum Command {
         /// accepts (genesis `settlement.fz`); without it no channel opens.
         #[arg(long)]
         fz_chain_id: Option<String>,
+        /// One host per validator (IP address or DNS name, comma-separated;
+        /// a host may repeat): node i listens on hosts[i] and its peers dial
+        /// it there. Nodes on separate hosts use the same ports. Default:
+        /// all on 127.0.0.1.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
     },
     /// Serve the application to an external CometBFT over the ABCI socket protocol.
     Abci {
@@ -284,14 +290,25 @@ fn run(cli: Cli) -> Result<()> {
             unreachable!("handled above")
         }
         Command::Start { home } => start::run(&home),
-        Command::Testnet { validators, output, chain_id, zone, base_port, fz_chain_id } => {
-            let homes = home::testnet(&output, validators, &chain_id, zone.into(), base_port)?;
+        Command::Testnet { validators, output, chain_id, zone, base_port, fz_chain_id, hosts } => {
+            let layout = if hosts.is_empty() {
+                config::TestnetLayout::loopback(validators, base_port)?
+            } else {
+                config::TestnetLayout::on_hosts(validators, base_port, &hosts)?
+            };
+            let homes = home::testnet(&output, &layout, &chain_id, zone.into())?;
             if let Some(fz) = fz_chain_id {
                 home::name_fz_counterparty(&homes, &fz)?;
             }
             for h in &homes {
                 let c = h.load_config()?;
-                println!("{}  rpc {}  p2p {}", h.root.display(), c.rpc.laddr, c.p2p.laddr);
+                println!(
+                    "{}  rpc {}  p2p {}  gossip {}",
+                    h.root.display(),
+                    c.rpc.laddr,
+                    c.p2p.laddr,
+                    c.mempool.gossip_laddr
+                );
             }
             println!("start each with: kawased start --home DIR/nodeN");
             Ok(())
