@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use futures_util::stream::StreamExt as _;
 use kawase_ibc::ibc_proto::google::protobuf::Any;
-use kawase_ibc::ibc_proto::ibc::core::channel::v1::{MsgAcknowledgement, MsgRecvPacket, MsgTimeout, Packet};
-use kawase_ibc::ibc_proto::ibc::core::client::v1::Height as RawHeight;
+use kawase_ibc::ibc_proto::ibc::core::channel::v1::Packet;
 
 use crate::chain::{Chain, Delivered};
-use crate::lookup::{acked, packets_from_events, proofs, seqs, unreceived, MSGS_PER_TX};
+use crate::lookup::MSGS_PER_TX;
 use crate::metrics::Metrics;
-use crate::path::{any, proof_point, revision};
 use crate::share::{Share, Waiting};
+
+mod plan;
+use plan::plan;
 
 /// Most packets looked at per round and kind (receive, acknowledge).
 const MAX_PER_ROUND: usize = 1000;
@@ -118,21 +119,6 @@ impl RoundStats {
     }
 }
 
-/// What one round sends home.
-struct Outgoing {
-    recvs: Vec<Any>,
-    acks: Vec<Any>,
-    timeouts: Vec<Any>,
-}
-
-/// A round ready to broadcast: the client update, then its messages.
-struct Planned {
-    update: Option<Any>,
-    msgs: Vec<Any>,
-    carried: Carried,
-    stats: RoundStats,
-}
-
 /// A round broadcast and waiting for its commits.
 struct Sent {
     carried: Carried,
@@ -146,161 +132,6 @@ struct Sent {
 /// next round's lookups and proofs overlap the previous round's block.
 const PIPELINE_DEPTH: usize = 2;
 
-/// Plans one round of `lane`: what is pending and not already in flight,
-/// with proofs. `expired_away` receives the away zone's packets that
-/// expired at home; `expired_home` holds home's packets the other lane
-/// found expired away.
-async fn plan(
-    lane: &Lane<'_>,
-    state: &mut LaneState,
-    share: Share,
-    expired_away: &Expired,
-    expired_home: &Expired,
-    metrics: &Metrics,
-) -> Result<Option<Planned>> {
-    let Lane { home, away, home_channel, away_channel, client_on_home } = *lane;
-    let mut stats = RoundStats::default();
-
-    // What is pending, read before the proof height is chosen: proofs are
-    // taken at or after the versions these lists were read at.
-    let (committed_away, version_c) = seqs(away, "/ibc/packet_commitments", away_channel).await?;
-    stats.pending = committed_away.len();
-    metrics.set_pending(away.name, committed_away.len());
-    let to_recv = if committed_away.is_empty() {
-        Vec::new()
-    } else {
-        let look: Vec<u64> =
-            committed_away.iter().copied().filter(|s| !state.in_flight.recv.contains(s)).take(MAX_PER_ROUND).collect();
-        state.recv_waiting.pick(share, unreceived(home, home_channel, &look).await?)
-    };
-    // Home's own packets still pending, and which of them away has acked
-    // (asked by sequence: away keeps every ack it ever wrote).
-    let (committed_home, _) = seqs(home, "/ibc/packet_commitments", home_channel).await?;
-    let mine: Vec<u64> = committed_home
-        .iter()
-        .copied()
-        .filter(|s| !state.in_flight.ack.contains(s) && !state.in_flight.timeout.contains(s))
-        .take(MAX_PER_ROUND)
-        .collect();
-    let (acked_away, version_a) =
-        if mine.is_empty() { (Vec::new(), 0) } else { acked(away, away_channel, &mine).await? };
-    let still: BTreeSet<u64> = committed_home.iter().copied().collect();
-    let acked_set: BTreeSet<u64> = acked_away.iter().copied().collect();
-    let to_ack = state.ack_waiting.pick(share, acked_away);
-    let expired: Vec<Packet> = expired_home
-        .take()
-        .into_iter()
-        .filter(|p| {
-            still.contains(&p.sequence)
-                && !acked_set.contains(&p.sequence)
-                && !state.in_flight.timeout.contains(&p.sequence)
-                && !state.in_flight.ack.contains(&p.sequence)
-        })
-        .collect();
-    if to_recv.is_empty() && to_ack.is_empty() && expired.is_empty() {
-        return Ok(None);
-    }
-
-    // One proof height for the whole round, and one client update, above
-    // the last round's.
-    let (v, ph, update) =
-        proof_point(home, client_on_home, away, version_c.max(version_a).max(state.last_target)).await?;
-    let proof_height = RawHeight { revision_number: revision(&away.chain_id)?, revision_height: ph };
-    let signer = home.key.address().to_string();
-    let t_lookup = Instant::now();
-    let mut out = Outgoing { recvs: Vec::new(), acks: Vec::new(), timeouts: Vec::new() };
-    let mut carried = Carried::default();
-
-    if !to_recv.is_empty() {
-        // A packet already expired at home can only be timed out, on away.
-        let home_time = home.time_at(home.height().await?).await?;
-        let home_nanos = u64::try_from(home_time.unix_timestamp_nanos()).unwrap_or(0);
-        let packets = packets_from_events(away, "send_packet", "packet_src_channel", away_channel, &to_recv).await?;
-        let (dead, live): (Vec<&Packet>, Vec<&Packet>) = to_recv
-            .iter()
-            .filter_map(|s| packets.get(s).map(|(p, _)| p))
-            .partition(|p| p.timeout_timestamp != 0 && home_nanos >= p.timeout_timestamp);
-        expired_away.put(dead.into_iter().cloned());
-        let seqs: Vec<u64> = live.iter().map(|p| p.sequence).collect();
-        let proofs = proofs(away, crate::keys::commitment, away_channel, &seqs, v).await?;
-        carried.recv = seqs.into_iter().collect();
-        out.recvs = live
-            .into_iter()
-            .zip(proofs)
-            .map(|(packet, proof_commitment)| {
-                any(MsgRecvPacket {
-                    packet: Some(packet.clone()),
-                    proof_commitment,
-                    proof_height: Some(proof_height),
-                    signer: signer.clone(),
-                })
-            })
-            .collect();
-    }
-
-    if !to_ack.is_empty() {
-        let acks =
-            packets_from_events(away, "write_acknowledgement", "packet_dst_channel", away_channel, &to_ack).await?;
-        let found: Vec<&(Packet, Vec<u8>)> = to_ack.iter().filter_map(|s| acks.get(s)).collect();
-        let seqs: Vec<u64> = found.iter().map(|(p, _)| p.sequence).collect();
-        let proofs = proofs(away, crate::keys::ack, away_channel, &seqs, v).await?;
-        carried.ack = seqs.into_iter().collect();
-        out.acks = found
-            .into_iter()
-            .zip(proofs)
-            .map(|((packet, ack), proof_acked)| {
-                any(MsgAcknowledgement {
-                    packet: Some(packet.clone()),
-                    acknowledgement: ack.clone(),
-                    proof_acked,
-                    proof_height: Some(proof_height),
-                    signer: signer.clone(),
-                })
-            })
-            .collect();
-    }
-
-    if !expired.is_empty() {
-        // Proof of non-receipt at an away height whose time is past each
-        // of these timeouts; the others wait for a later round.
-        let proof_time = away.time_at(ph).await?;
-        let proof_nanos = u64::try_from(proof_time.unix_timestamp_nanos()).unwrap_or(0);
-        for packet in expired.into_iter().filter(|p| proof_nanos >= p.timeout_timestamp) {
-            let key = crate::keys::receipt(away_channel, packet.sequence)?;
-            let (value, proof_unreceived) = away.query_proof(&key, v).await?;
-            if !value.is_empty() {
-                continue; // received after all: its ack will come.
-            }
-            carried.timeout.insert(packet.sequence);
-            out.timeouts.push(any(MsgTimeout {
-                next_sequence_recv: packet.sequence,
-                packet: Some(packet),
-                proof_unreceived,
-                proof_height: Some(proof_height),
-                signer: signer.clone(),
-            }));
-        }
-    }
-    tracing::debug!(
-        recvs = out.recvs.len(),
-        acks = out.acks.len(),
-        timeouts = out.timeouts.len(),
-        took = ?t_lookup.elapsed(),
-        "{}: looked up packets and proofs",
-        home.name
-    );
-
-    stats.received = out.recvs.len();
-    stats.acked = out.acks.len();
-    stats.timed_out = out.timeouts.len();
-    if !stats.did_something() {
-        return Ok(None);
-    }
-    state.last_target = ph;
-    let msgs: Vec<Any> = out.recvs.into_iter().chain(out.acks).chain(out.timeouts).collect();
-    Ok(Some(Planned { update, msgs, carried, stats }))
-}
-
 /// A round's commits are in (or failed): what took effect and what was
 /// redundant, and its sequences free to be offered again.
 async fn finish(home: &Chain, state: &mut LaneState, sent: Sent, result: Result<Vec<Delivered>>, metrics: &Metrics) {
@@ -309,12 +140,12 @@ async fn finish(home: &Chain, state: &mut LaneState, sent: Sent, result: Result<
     let mut stats = sent.stats;
     match result {
         Ok(delivered) => {
-            let kinds = [("recv", stats.received), ("ack", stats.acked), ("timeout", stats.timed_out)];
+            let kinds = [(Kind::Recv, stats.received), (Kind::Ack, stats.acked), (Kind::Timeout, stats.timed_out)];
             for (kind, n) in kinds {
                 if n > 0 {
                     let wasted = n.saturating_sub(acted_on(&delivered, kind));
-                    metrics.relayed(home.name, kind, n - wasted, took);
-                    metrics.redundant(home.name, kind, wasted);
+                    metrics.relayed(home.name, kind.label(), n - wasted, took);
+                    metrics.redundant(home.name, kind.label(), wasted);
                     stats.redundant += wasted;
                 }
             }
@@ -329,15 +160,38 @@ async fn finish(home: &Chain, state: &mut LaneState, sent: Sent, result: Result<
     }
 }
 
+/// What a packet message does on its home zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Recv,
+    Ack,
+    Timeout,
+}
+
+impl Kind {
+    /// The `kind` label of the relayer's metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Recv => "recv",
+            Kind::Ack => "ack",
+            Kind::Timeout => "timeout",
+        }
+    }
+
+    /// The event ibc-rs emits when the message takes effect.
+    fn event(self) -> &'static str {
+        match self {
+            Kind::Recv => "recv_packet",
+            Kind::Ack => "acknowledge_packet",
+            Kind::Timeout => "timeout_packet",
+        }
+    }
+}
+
 /// How many packets of `kind` the delivered transactions acted on. A
 /// message another relayer made redundant is a no-op that emits no event.
-fn acted_on(delivered: &[Delivered], kind: &str) -> usize {
-    let event = match kind {
-        "recv" => "recv_packet",
-        "ack" => "acknowledge_packet",
-        _ => "timeout_packet",
-    };
-    delivered.iter().flat_map(|d| &d.events).filter(|e| e.kind == event).count()
+fn acted_on(delivered: &[Delivered], kind: Kind) -> usize {
+    delivered.iter().flat_map(|d| &d.events).filter(|e| e.kind == kind.event()).count()
 }
 
 /// `msgs` in transactions of [`MSGS_PER_TX`], the client update (if any)
@@ -460,9 +314,9 @@ mod tests {
             },
             Delivered { height: 5, events: vec![event("recv_packet"), event("acknowledge_packet")] },
         ];
-        assert_eq!(acted_on(&delivered, "recv"), 2);
-        assert_eq!(acted_on(&delivered, "ack"), 1);
-        assert_eq!(acted_on(&delivered, "timeout"), 0);
+        assert_eq!(acted_on(&delivered, Kind::Recv), 2);
+        assert_eq!(acted_on(&delivered, Kind::Ack), 1);
+        assert_eq!(acted_on(&delivered, Kind::Timeout), 0);
     }
 
     #[test]
