@@ -8,7 +8,7 @@ use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, DB};
 
 use crate::encoding::{
     decode_node, decode_stale, decode_u64, decode_value, decode_value_key, encode_node_key, encode_u64, root_node_key,
-    value_key, StaleEntry, CF_LATEST, CF_META, CF_NODES, CF_PREIMAGES, CF_STALE, CF_VALUES, META_EARLIEST,
+    value_key, StaleEntry, ALL_CFS, CF_LATEST, CF_META, CF_NODES, CF_PREIMAGES, CF_STALE, CF_VALUES, META_EARLIEST,
 };
 use crate::StorageError;
 
@@ -39,6 +39,16 @@ pub(crate) fn jmt_err(e: anyhow::Error) -> StorageError {
 impl Inner {
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily, StorageError> {
         self.db.cf_handle(name).ok_or_else(|| StorageError::Db(format!("missing column family {name}")))
+    }
+
+    /// Flushes every column family's memtables to SST files and waits:
+    /// afterwards a restart has nothing of the write-ahead log to replay.
+    pub(crate) fn flush_all(&self) -> Result<(), StorageError> {
+        let cfs = ALL_CFS.iter().map(|name| self.cf(name)).collect::<Result<Vec<_>, _>>()?;
+        let mut opts = rocksdb::FlushOptions::default();
+        opts.set_wait(true);
+        self.db.flush_cfs_opt(&cfs, &opts)?;
+        Ok(())
     }
 
     /// Number of entries in a column family (a full scan).

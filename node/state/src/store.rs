@@ -276,8 +276,19 @@ impl Storage {
         let earliest = meta.earliest.unwrap_or(version);
         batch.put_cf(meta_cf, META_LATEST, encode_u64(version));
         batch.put_cf(meta_cf, META_EARLIEST, encode_u64(earliest));
+        let bytes = batch.size_in_bytes();
         inner.db.write(batch)?;
         inner.set_meta(Meta { latest: Some(version), earliest: Some(earliest) });
+        // A batch larger than a memtable (a genesis with many accounts) sits
+        // in memtables that outgrew their budget, and a restart would replay
+        // all of it from the write-ahead log at once (memory and time that
+        // grow with the state). Flush it to SST files now. Crash order: the
+        // batch is already durable in the WAL; a kill during the flush
+        // replays it on restart, with the same result.
+        if bytes > WRITE_BUFFER_BYTES {
+            inner.flush_all()?;
+            tracing::info!(version, bytes, "flushed a large commit to SST files");
+        }
         tracing::debug!(version, root = %hex::encode(prepared.root_hash),
             writes = prepared.writes.len(), "committed state version");
 

@@ -471,3 +471,35 @@ fn a_frozen_view_keeps_its_version_while_a_block_commits_under_it() {
     assert_eq!(seen.2, 2, "the prefix read sees alice and bob, not carol");
     assert_eq!(seen.3, Some(1));
 }
+
+/// Bytes of RocksDB's write-ahead logs (`*.log`) in a store's directory.
+fn wal_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("store dir")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum()
+}
+
+#[test]
+fn a_commit_larger_than_a_memtable_is_flushed_so_a_restart_replays_no_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 80 MiB in one batch (a genesis with many accounts), past the 64 MiB memtable.
+    let mut big = changes(&[(b"acct/alice", Some(b"100"))]);
+    for i in 0..80u32 {
+        big.nonverifiable.insert(format!("blob/{i:03}").into_bytes(), vec![i as u8; 1 << 20]);
+    }
+    let root = {
+        let store = open(dir.path(), None);
+        let (_, root) = commit(&store, &big);
+        assert!(wal_bytes(dir.path()) < 8 << 20, "the log still holds {} bytes", wal_bytes(dir.path()));
+        // A small commit stays in the log and memtable as before.
+        commit(&store, &changes(&[(b"acct/bob", Some(b"7"))]));
+        root
+    };
+    let store = open(dir.path(), None);
+    assert_eq!(store.root_hash(1).expect("root 1"), root);
+    assert_eq!(store.latest().get_nonverifiable(b"blob/079").expect("read").map(|v| v.len()), Some(1 << 20));
+    assert_eq!(store.latest().get_raw(b"acct/bob").expect("read"), Some(b"7".to_vec()));
+}
