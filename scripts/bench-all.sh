@@ -13,8 +13,10 @@
 #   1. ceiling         signature verifications/s on 1 thread and all cores
 #   2. state machine   FinalizeBlock + Commit: mixed keys, ed25519 only, secp256k1 only
 #   3. state growth    the mixed run with KAWASE_BENCH_ACCOUNTS = 10^4, 10^5 (and 10^6 unless QUICK=1)
-#   4. zone            kawased validators over JSON-RPC: 1, 2 and 4 validators
-#   5. settlement      FZ + BZ + relayer, BZ payments settled: loaded with one
+#   4. disk growth     state-store bytes per million transactions, pruned and
+#                      archive (skipped with QUICK=1)
+#   5. zone            kawased validators over JSON-RPC: 1, 2 and 4 validators
+#   6. settlement      FZ + BZ + relayer, BZ payments settled: loaded with one
 #                      relayer and with two (shares of the path), then light
 #                      load (one transaction of payments in flight) for latency
 # Every `BENCH_JSON {...}` line they print goes into target/bench-all/$LABEL.json
@@ -122,6 +124,11 @@ for n in "${GROWTH_ACCOUNTS[@]}"; do
     fi
     stage growth KAWASE_BENCH_ACCOUNTS="$n" KAWASE_BENCH_SENDERS=mixed -- finalize_block
 done
+if [[ "$QUICK" == 1 ]]; then
+    echo "== disk growth skipped (QUICK=1)" | tee -a "$log"
+else
+    stage disk_growth -- disk_growth
+fi
 for v in "${ZONE_VALIDATORS[@]}"; do
     stage zone VALIDATORS="$v" -- zone_load
 done

@@ -126,6 +126,7 @@ class Run:
         self.growth = {}  # extra accounts -> result
         self.zone = {}  # validators -> result
         self.settlement = {}  # name -> result
+        self.disk = {}  # "pruned" / "archive" -> result
         for r in results:
             bench = r.get("bench")
             if bench == "ceiling":
@@ -141,6 +142,8 @@ class Run:
                 self.zone[int(r["validators"])] = r
             elif bench == "settlement_load":
                 self.settlement[r.get("name", "settlement")] = r
+            elif bench == "disk_growth":
+                self.disk[r.get("name", "pruned")] = r
         self.cores = max((t for v in self.ceiling.values() for t in v), default=None)
 
     def ceiling_ref(self):
@@ -422,6 +425,39 @@ def section_growth(runs):
     return out
 
 
+def section_disk(runs):
+    keys = union_keys(runs, "disk")
+    out = ["### Disk growth", ""]
+    if not keys:
+        return out + ["Not measured."]
+    out += [
+        "Mixed-senders blocks through FinalizeBlock + Commit until a million transactions (`cargo bench --bench "
+        "disk_growth`): the state store's bytes on disk per million transactions over the second half of the run, "
+        "with pruning (`keep_recent` versions kept) and without (archive). The node's block store comes on top "
+        "(see the zone table's disk).",
+        "",
+    ]
+
+    def d(key):
+        return lambda r, k: num(r.disk.get(k), key)
+
+    out.append(
+        table(
+            "store",
+            [(k, k) for k in keys],
+            [
+                ("per 10^6 tx", d("bytes_per_million_tx"), f_bytes),
+                ("keep_recent", lambda r, k: (r.disk.get(k) or {}).get("keep_recent"), lambda v: "all" if v is None else f_int(v)),
+                ("transactions", d("txs"), f_int),
+                ("on disk at the end", d("disk_bytes_end"), f_bytes),
+                ("tx/s", d("tx_per_sec"), f_rate),
+            ],
+            runs,
+        )
+    )
+    return out
+
+
 def section_zone(runs):
     keys = union_keys(runs, "zone")
     out = ["### Zone: validators over JSON-RPC", ""]
@@ -620,6 +656,7 @@ def report(runs, svg_rel):
         section_targets,
         section_state,
         section_growth,
+        section_disk,
         section_zone,
         section_settlement,
     ):

@@ -27,6 +27,8 @@
 //! `scripts/bench-all.sh`): transfers/s, block latency, the accounts in the
 //! state, this process's memory (`VmRSS` after the timed blocks and the
 //! peak `VmHWM` since the store was opened) and the store's size on disk.
+mod world;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,59 +37,18 @@ use bytes::Bytes;
 use kawase_app::exec::{prepare_block, run_tx, BlockInfo};
 use kawase_app::tx::DecodedTx;
 use kawase_app::tx_cache::TxCache;
-use kawase_app::{AppConfig, AppState, Params, Zone};
-use kawase_client::{build_tx, msgs, KeyKind, TxParams};
-use kawase_devkit::{customer_genesis, TestChain, Wallet};
+use kawase_app::{AppConfig, Params};
+use kawase_client::KeyKind;
+use kawase_devkit::TestChain;
 use kawase_primitives::Delta;
 use tendermint_proto::v0_38::abci::ExecTxResult;
+use world::{
+    dir_bytes, env_usize, grouped, mib, ms, percentile, proc_mem, sign_all, Plan, Planner, Rng, Senders, World, CHAIN,
+    CUSTOMERS, OPENING_BALANCE,
+};
 
-const CHAIN: &str = "kawase-bench";
-const CUSTOMERS: usize = 2_000;
-const OPENING_BALANCE: u128 = 1_000_000_000;
-/// Genesis account numbers: admin 0, bank A 1, bank B 2, then customers.
-const FIRST_CUSTOMER_NUMBER: u64 = 3;
-/// Opening balance of each `KAWASE_BENCH_ACCOUNTS` extra account.
-const EXTRA_BALANCE: u128 = 1_000;
 /// Set (to a store path) in the child process that builds a large store.
 const SETUP_ENV: &str = "KAWASE_BENCH_SETUP_STORE";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Senders {
-    Mixed,
-    Only(KeyKind),
-}
-
-impl Senders {
-    fn label(self) -> &'static str {
-        match self {
-            Senders::Mixed => "mixed ed25519/secp256k1",
-            Senders::Only(KeyKind::Ed25519) => "ed25519 only",
-            Senders::Only(KeyKind::Secp256k1) => "secp256k1 only",
-        }
-    }
-
-    /// The name in `BENCH_JSON` lines and in `KAWASE_BENCH_SENDERS`.
-    fn key(self) -> &'static str {
-        match self {
-            Senders::Mixed => "mixed",
-            Senders::Only(KeyKind::Ed25519) => "ed25519",
-            Senders::Only(KeyKind::Secp256k1) => "secp256k1",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Senders> {
-        [Senders::Mixed, Senders::Only(KeyKind::Ed25519), Senders::Only(KeyKind::Secp256k1)]
-            .into_iter()
-            .find(|k| k.key() == s.trim())
-    }
-
-    fn admits(self, kind: KeyKind) -> bool {
-        match self {
-            Senders::Mixed => true,
-            Senders::Only(k) => k == kind,
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 struct Run {
@@ -98,197 +59,10 @@ struct Run {
     extra_accounts: usize,
 }
 
-/// splitmix64: a reproducible stream without a rand dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-struct World {
-    admin: Wallet,
-    bank_a: Wallet,
-    bank_b: Wallet,
-    customers: Vec<Wallet>,
-}
-
-impl World {
-    /// Customers alternate ed25519 and secp256k1 keys; the admin and the
-    /// banks never sign here.
-    fn new() -> World {
-        let customers = (0..CUSTOMERS)
-            .map(|i| {
-                let kind = if i & 1 == 0 { KeyKind::Ed25519 } else { KeyKind::Secp256k1 };
-                let mut w = Wallet::from_name(&format!("bench-customer-{i}"), kind);
-                w.number = FIRST_CUSTOMER_NUMBER + i as u64;
-                w
-            })
-            .collect();
-        World {
-            admin: Wallet::from_name("bench-admin", KeyKind::Secp256k1),
-            bank_a: Wallet::from_name("bench-bank-a", KeyKind::Secp256k1),
-            bank_b: Wallet::from_name("bench-bank-b", KeyKind::Secp256k1),
-            customers,
-        }
-    }
-
-    /// Customers 0..1000 bank with A, the rest with B.
-    fn bank_of(i: usize) -> usize {
-        usize::from(i >= CUSTOMERS / 2)
-    }
-
-    /// The genesis: banks, customers, and `extra` idle accounts after the
-    /// customers (so the customers' account numbers do not change).
-    fn genesis(&self, extra: usize) -> AppState {
-        let banks = [self.bank_a.address(), self.bank_b.address()];
-        AppState::new(Zone::Fz)
-            .with(
-                "accounts",
-                &kawase_accounts::Genesis {
-                    admin: self.admin.address(),
-                    banks: vec![
-                        kawase_accounts::BankGenesis { address: banks[0], name: "Bench Bank A".into() },
-                        kawase_accounts::BankGenesis { address: banks[1], name: "Bench Bank B".into() },
-                    ],
-                    accounts: self
-                        .customers
-                        .iter()
-                        .enumerate()
-                        .map(|(i, w)| customer_genesis(w.address(), banks[World::bank_of(i)], &format!("DEP-{i:05}")))
-                        .chain(
-                            (0..extra).map(|i| customer_genesis(extra_address(i), banks[i & 1], &format!("X-{i:07}"))),
-                        )
-                        .collect(),
-                },
-            )
-            .with(
-                "token",
-                &kawase_token::Genesis {
-                    balances: self
-                        .customers
-                        .iter()
-                        .map(|w| kawase_token::BalanceGenesis {
-                            address: w.address(),
-                            amount: OPENING_BALANCE.to_string(),
-                        })
-                        .chain((0..extra).map(|i| kawase_token::BalanceGenesis {
-                            address: extra_address(i),
-                            amount: EXTRA_BALANCE.to_string(),
-                        }))
-                        .collect(),
-                },
-            )
-    }
-}
-
-/// Extra account `i`: an address nobody holds a key for (they never sign).
-fn extra_address(i: usize) -> kawase_primitives::Address {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("kawase-bench-extra/{i}"));
-    let mut a = [0u8; 20];
-    a.copy_from_slice(&digest[..20]);
-    kawase_primitives::Address(a)
-}
-
-/// One transfer to sign: sender, receiver, amount and the sender's sequence.
-struct Plan {
-    from: usize,
-    to: usize,
-    amount: u128,
-    sequence: u64,
-}
-
-/// Plans `blocks` blocks of transfers, senders cycling through the admitted
-/// pool; about half of the receivers are at the other bank.
+/// Plans `blocks` blocks of transfers (see [`Planner`]).
 fn plan_blocks(world: &World, run: &Run, rng: &mut Rng) -> Vec<Vec<Plan>> {
-    let pool: Vec<usize> = (0..CUSTOMERS).filter(|&i| run.senders.admits(world.customers[i].key.kind())).collect();
-    let mut sequences = vec![0u64; CUSTOMERS];
-    let mut cursor = 0usize;
-    let half = CUSTOMERS / 2;
-    (0..run.blocks)
-        .map(|_| {
-            (0..run.txs_per_block)
-                .map(|_| {
-                    let from = pool[cursor % pool.len()];
-                    cursor += 1;
-                    let cross = rng.next() & 1 == 0;
-                    let target_bank = if cross { 1 - World::bank_of(from) } else { World::bank_of(from) };
-                    let mut to = target_bank * half + rng.below(half);
-                    if to == from {
-                        to = target_bank * half + (to - target_bank * half + 1) % half;
-                    }
-                    let sequence = sequences[from];
-                    sequences[from] += 1;
-                    Plan { from, to, amount: 1 + rng.below(1_000) as u128, sequence }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Signs planned transfers on all cores.
-fn sign_all(world: &World, plans: &[Plan]) -> Vec<Vec<u8>> {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let chunk = plans.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = plans
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|p| {
-                            let (from, to) = (&world.customers[p.from], &world.customers[p.to]);
-                            let params = TxParams {
-                                chain_id: CHAIN.into(),
-                                account_number: from.number,
-                                sequence: p.sequence,
-                                memo: String::new(),
-                                timeout_height: 0,
-                            };
-                            build_tx(&from.key, &params, vec![msgs::transfer(from.address(), to.address(), p.amount)])
-                                .expect("encoding a transfer cannot fail")
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("signing workers do not panic")).collect()
-    })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// 23456.7 -> "23,457".
-fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let mut planner = Planner::new(world, run.senders);
+    (0..run.blocks).map(|_| planner.block(run.txs_per_block, rng)).collect()
 }
 
 /// Where one block's FinalizeBlock time goes, rebuilt from the app's public
@@ -518,34 +292,6 @@ fn run_one(world: &World, run: &Run, rng: &mut Rng) {
     println!("BENCH_JSON {line}");
 }
 
-/// `VmRSS` and `VmHWM` of this process in bytes (Linux `/proc`).
-fn proc_mem() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// Bytes under `path` on disk, like `du -s` (allocated blocks).
-fn dir_bytes(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
-    if !meta.is_dir() {
-        return meta.blocks() * 512;
-    }
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
-    entries.flatten().map(|e| dir_bytes(&e.path())).sum()
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 /// How the child built a large store.
 struct Setup {
     secs: f64,
@@ -579,10 +325,6 @@ fn setup_store(store: &Path, extra: usize) {
     chain.block(Vec::new()).expect("genesis block");
     drop(chain);
     println!("SETUP_HWM {}", proc_mem().map_or(0, |m| m.1));
-}
-
-fn env_usize(name: &str) -> Option<usize> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0)
 }
 
 fn main() {

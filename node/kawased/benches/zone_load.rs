@@ -16,11 +16,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kawase_accounts::Role;
-use kawase_client::{build_tx, msgs, Key, KeyKind, TxParams};
+use kawase_client::{msgs, Key};
 use sha2::{Digest, Sha256};
 
 use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, phase_line, scrape_phases};
+use kawase_testkit::customers::{fund, signed, Customer};
 use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
 use kawase_testkit::process::{Launch, Process};
 use kawase_testkit::rpc::Rpc;
@@ -35,29 +35,8 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn tx(key: &Key, number: u64, sequence: u64, m: Vec<cosmrs::Any>) -> Vec<u8> {
-    let chain_id = CHAIN_ID.get().map(String::as_str).unwrap_or(CHAIN).to_string();
-    let p = TxParams { chain_id, account_number: number, sequence, memo: String::new(), timeout_height: 0 };
-    build_tx(key, &p, m).expect("tx")
-}
-
-async fn commit(c: &Rpc, t: Vec<u8>) {
-    let r = c.broadcast_tx_commit(t).await.expect("broadcast_tx_commit");
-    assert!(
-        r.check_tx.code.is_ok() && r.tx_result.code.is_ok(),
-        "setup tx failed: {} {}",
-        r.check_tx.log,
-        r.tx_result.log
-    );
-}
-
-async fn account(c: &Rpc, k: &Key) -> (u64, u64) {
-    let v = c.query("/accounts/account", k.address().to_string().as_bytes()).await.expect("q");
-    (v["number"].as_u64().expect("number"), v["sequence"].as_u64().expect("sequence"))
-}
-
-async fn account_number(c: &Rpc, k: &Key) -> u64 {
-    account(c, k).await.0
+fn chain_id() -> &'static str {
+    CHAIN_ID.get().map(String::as_str).unwrap_or(CHAIN)
 }
 
 /// A running localnet's FZ: node URLs and its admin key (from the
@@ -122,40 +101,16 @@ fn run(n: u16, nodes: Vec<Process>, urls: Vec<String>, admin: Key, timeout_commi
         println!("zone: {n} validators, {senders} senders x {per_sender} transfers, {in_flight} in flight, timeout_commit {timeout_commit}");
 
         // Setup: a bank, its customers, and deposits for each.
-        let bank = Key::generate(KeyKind::Ed25519);
-        let (admin_no, admin_seq) = account(&c0, &admin).await;
-        commit(&c0, tx(&admin, admin_no, admin_seq, vec![msgs::register_bank(admin.address(), bank.address(), "Bench Bank")]))
-            .await;
-        let bank_no = account_number(&c0, &bank).await;
-        let customers: Vec<Key> = (0..senders).map(|_| Key::generate(KeyKind::Ed25519)).collect();
-        let mut seq = 0;
-        for chunk in customers.chunks(32) {
-            let m = chunk.iter().map(|k| msgs::register_account(bank.address(), k.address(), Role::Customer, "acct")).collect();
-            commit(&c0, tx(&bank, bank_no, seq, m)).await;
-            seq += 1;
-        }
-        for (j, chunk) in customers.chunks(32).enumerate() {
-            let m = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, k)| msgs::issue(bank.address(), k.address(), 1_000_000, &format!("dep-{j}-{i}")))
-                .collect();
-            commit(&c0, tx(&bank, bank_no, seq, m)).await;
-            seq += 1;
-        }
-        let mut numbers = Vec::new();
-        for k in &customers {
-            numbers.push(account_number(&c0, k).await);
-        }
+        let customers = fund(&c0, chain_id(), &admin, senders, 1_000_000).await;
 
         // Pre-sign every transfer; sender i always submits to node i % n so
         // its sequence numbers arrive in order.
         let mut streams: Vec<(usize, Vec<SignedTx>)> = Vec::new();
-        for (i, k) in customers.iter().enumerate() {
-            let to = customers[(i + 1) % senders].address();
+        for (i, Customer { key: k, number }) in customers.iter().enumerate() {
+            let to = customers[(i + 1) % senders].key.address();
             let txs = (0..per_sender as u64)
                 .map(|s| {
-                    let t = tx(k, numbers[i], s, vec![msgs::transfer(k.address(), to, 1)]);
+                    let t = signed(chain_id(), k, *number, s, vec![msgs::transfer(k.address(), to, 1)]);
                     let h: [u8; 32] = Sha256::digest(&t).into();
                     (t, h)
                 })

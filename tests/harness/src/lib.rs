@@ -23,6 +23,7 @@
 pub mod bench;
 pub mod checks;
 pub mod cluster;
+pub mod customers;
 pub mod devnet;
 pub mod faultnet;
 pub mod http;
