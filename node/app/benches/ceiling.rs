@@ -21,10 +21,13 @@
 //! `--bench` argument) a short smoke run only checks that it works.
 //!
 //! Prints a human line and a `BENCH_JSON {...}` line per measurement.
+mod world;
+
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::Signer as _;
 use sha2::{Digest, Sha256};
+use world::grouped;
 
 const KEYS: usize = 1024;
 const ED25519_MSG_LEN: usize = 200;
@@ -193,19 +196,6 @@ fn parallel(c: &Corpus, kind: &Kind, threads: usize, units_each: usize) -> Measu
         handles.into_iter().map(|h| h.join().expect("verification threads do not panic")).sum()
     });
     Measured { units: units_each * threads, sigs, wall: start.elapsed() }
-}
-
-/// 23456.7 -> "23,457".
-fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn report(kind: &Kind, threads: usize, m: &Measured, budget: Duration, one_thread: Option<f64>) {

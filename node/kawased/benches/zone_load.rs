@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 
 use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib, phase_delta, phase_line, scrape_phases};
 use kawase_testkit::customers::{fund, signed, Customer};
-use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
-use kawase_testkit::process::{Launch, Process};
+use kawase_testkit::node::{admin_key, start_bench_zone};
+use kawase_testkit::process::Process;
 use kawase_testkit::rpc::Rpc;
 const CHAIN: &str = "kawase-bench";
 /// The chain the load is signed for: CHAIN, or the localnet's FZ.
@@ -73,12 +73,7 @@ fn main() {
     let timeout_commit = std::env::var("TIMEOUT_COMMIT").unwrap_or_else(|_| "100ms".into());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    // On free ports below the ephemeral range, so outgoing connections cannot take them.
-    let homes = write_testnet(dir.path(), n, CHAIN, &[]);
-    for h in &homes {
-        set_timeouts(h, &[("timeout_commit", timeout_commit.as_str())]);
-    }
-    let nodes: Vec<Process> = homes.iter().map(|h| Launch::node(h).rust_log("warn").start()).collect();
+    let (homes, nodes) = start_bench_zone(dir.path(), n, CHAIN, &timeout_commit);
     let urls: Vec<String> = nodes.iter().map(Process::rpc).collect();
     let admin = admin_key(&homes[0]);
     run(n, nodes, urls, admin, timeout_commit);

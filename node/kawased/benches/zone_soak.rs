@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use kawase_client::msgs;
 use kawase_testkit::bench::{child_mem, dir_bytes, emit, mib};
 use kawase_testkit::customers::{account, fund, signed, Customer};
-use kawase_testkit::node::{admin_key, set_timeouts, write_testnet};
-use kawase_testkit::process::{Launch, Process};
+use kawase_testkit::node::{admin_key, start_bench_zone};
+use kawase_testkit::process::Process;
 use kawase_testkit::rpc::Rpc;
 
 const CHAIN: &str = "kawase-soak";
@@ -60,11 +60,7 @@ fn main() {
     let timeout_commit = std::env::var("TIMEOUT_COMMIT").unwrap_or_else(|_| "100ms".into());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let homes = write_testnet(dir.path(), n, CHAIN, &[]);
-    for h in &homes {
-        set_timeouts(h, &[("timeout_commit", timeout_commit.as_str())]);
-    }
-    let nodes: Vec<Process> = homes.iter().map(|h| Launch::node(h).rust_log("warn").start()).collect();
+    let (homes, nodes) = start_bench_zone(dir.path(), n, CHAIN, &timeout_commit);
     let urls: Vec<String> = nodes.iter().map(Process::rpc).collect();
     let metrics = nodes[0].addr("metrics").map(str::to_owned);
     let admin = admin_key(&homes[0]);

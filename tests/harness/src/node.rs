@@ -132,3 +132,21 @@ pub fn testnet(dir: &Path, n: u16, chain_id: &str) -> Vec<PathBuf> {
     }
     homes
 }
+
+/// A zone for the load benches: `kawased testnet` with `n` validators under
+/// `dir`, `timeout_commit` set, every node started logging at `warn`; the
+/// homes and the running processes.
+pub fn start_bench_zone(
+    dir: &Path,
+    n: u16,
+    chain_id: &str,
+    timeout_commit: &str,
+) -> (Vec<PathBuf>, Vec<crate::process::Process>) {
+    // On free ports below the ephemeral range, so outgoing connections cannot take them.
+    let homes = write_testnet(dir, n, chain_id, &[]);
+    for h in &homes {
+        set_timeouts(h, &[("timeout_commit", timeout_commit)]);
+    }
+    let nodes = homes.iter().map(|h| crate::process::Launch::node(h).rust_log("warn").start()).collect();
+    (homes, nodes)
+}
