@@ -22,6 +22,8 @@ pub struct NodeConfig {
     pub abci: AbciSection,
     #[serde(default)]
     pub storage: StorageSection,
+    #[serde(default)]
+    pub tls: crate::tls::TlsSection,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -325,6 +327,7 @@ impl NodeConfig {
             },
             abci: AbciSection { laddr: format!("tcp://{host}:{}", ports.abci) },
             storage: StorageSection::default(),
+            tls: crate::tls::TlsSection::default(),
         }
     }
 }

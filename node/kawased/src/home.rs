@@ -102,6 +102,11 @@ impl Home {
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
+    pub fn write_config(&self, config: &NodeConfig) -> Result<()> {
+        fs::write(self.config_file(), toml::to_string_pretty(config)?)
+            .with_context(|| format!("writing {}", self.config_file().display()))
+    }
+
     pub fn load_genesis(&self) -> Result<GenesisDoc> {
         let path = self.genesis_file();
         let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

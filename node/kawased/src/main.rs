@@ -11,6 +11,7 @@ mod output;
 mod rejoin;
 mod rpc;
 mod start;
+mod tls;
 mod txcmd;
 mod txlist;
 

@@ -10,9 +10,10 @@ use kawase_consensus::mempool::MempoolError;
 use kawase_consensus::Shared;
 use kawase_rpc::tendermint_rpc::endpoint::status;
 use kawase_rpc::{
-    Backend, BlockResults, Deadline, NewBlockEvent, NodeEvent, RpcConfig, RpcError, SearchLimits, TxEvent, TxIndex,
-    TxLocation, TxResponse,
+    Backend, BlockResults, Deadline, ListenerLimits, ListenerStats, NewBlockEvent, NodeEvent, RpcConfig, RpcError, RpcServer,
+    SearchLimits, TxEvent, TxIndex, TxLocation, TxResponse,
 };
+use kawase_tls::ServerTls;
 use sha2::{Digest, Sha256};
 use tendermint::abci::{self, types::ExecTxResult};
 use tendermint::block::{self, signed_header::SignedHeader};
@@ -340,7 +341,12 @@ fn forward_events(shared: &Arc<Shared>, out: broadcast::Sender<NodeEvent>) {
     });
 }
 
-pub async fn serve(config: &NodeConfig, shared: Arc<Shared>, node_id: String) -> Result<SocketAddr> {
+pub async fn serve(
+    config: &NodeConfig,
+    shared: Arc<Shared>,
+    node_id: String,
+    tls: Option<Arc<ServerTls>>,
+) -> Result<RpcServer> {
     let (events, _) = broadcast::channel(16_384);
     forward_events(&shared, events.clone());
     let backend = NodeBackend {
@@ -360,32 +366,55 @@ pub async fn serve(config: &NodeConfig, shared: Arc<Shared>, node_id: String) ->
         timeout_broadcast_tx_commit: parse_duration(&config.rpc.timeout_broadcast_tx_commit)?,
         ..RpcConfig::default()
     };
-    let server = kawase_rpc::serve(rpc, Arc::new(backend)).await.context("starting JSON-RPC")?;
-    let addr = server.local_addr();
-    // The server runs until the process exits.
-    std::mem::forget(server);
-    Ok(addr)
+    crate::tls::check_plaintext("[rpc] laddr", rpc.laddr, tls.is_some())?;
+    kawase_rpc::serve_with_tls(rpc, tls, Arc::new(backend)).await.context("starting JSON-RPC")
 }
 
-/// Prometheus text at `/metrics`.
-pub async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) -> Result<SocketAddr> {
+/// Prometheus text at `/metrics`, on the same bounded (and, when
+/// configured, TLS) listener as the RPC.
+pub async fn serve_metrics(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<Arc<ServerTls>>,
+    listeners: ListenerStatsCell,
+) -> Result<RpcServer> {
     use axum::routing::get;
+    crate::tls::check_plaintext("[instrumentation] prometheus_listen_addr", addr, tls.is_some())?;
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {
-            let shared = shared.clone();
+            let (shared, listeners) = (shared.clone(), listeners.clone());
             async move {
-                let body = shared.metrics.render(shared.mempool.size().0);
+                let mut body = shared.metrics.render(shared.mempool.size().0);
+                if let Some(l) = listeners.get() {
+                    render_listener_stats(&mut body, l);
+                }
                 ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "metrics server stopped");
-        }
-    });
-    Ok(bound)
+    let limits = ListenerLimits {
+        max_open_connections: 64,
+        request_timeout: std::time::Duration::from_secs(10),
+        max_header_bytes: 16 << 10,
+    };
+    kawase_rpc::serve_http(addr, limits, tls, app).await.with_context(|| format!("binding metrics on {addr}"))
+}
+
+/// The node's listeners' counts, filled in once they all run.
+pub type ListenerStatsCell = Arc<std::sync::OnceLock<Vec<(&'static str, Arc<ListenerStats>)>>>;
+
+/// Refused connections and failed TLS handshakes per listener: the
+/// intrusion-detection signals of the transport.
+fn render_listener_stats(out: &mut String, listeners: &[(&'static str, Arc<ListenerStats>)]) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = writeln!(out, "# HELP kawase_listener_refused_total Connections refused at the connection limit.\n# TYPE kawase_listener_refused_total counter");
+    for (name, s) in listeners {
+        let _ = writeln!(out, "kawase_listener_refused_total{{listener=\"{name}\"}} {}", s.refused.load(Relaxed));
+    }
+    let _ = writeln!(out, "# HELP kawase_tls_handshake_failures_total TLS handshakes that failed (plain text, an untrusted or missing client certificate, a silent client).\n# TYPE kawase_tls_handshake_failures_total counter");
+    for (name, s) in listeners {
+        let _ = writeln!(out, "kawase_tls_handshake_failures_total{{listener=\"{name}\"}} {}", s.tls_failures.load(Relaxed));
+    }
 }

@@ -99,24 +99,32 @@ pub fn run(home: &Path) -> Result<()> {
                 .await
                 .context("binding the mempool gossip port")?;
 
-        let rpc_addr = crate::rpc::serve(&config, shared.clone(), node_id.clone()).await?;
-        let metrics_addr = if config.instrumentation.prometheus {
-            Some(
-                crate::rpc::serve_metrics(parse_laddr(&config.instrumentation.prometheus_listen_addr)?, shared.clone())
-                    .await?,
-            )
-        } else {
-            None
-        };
+        let tls = config.tls.server(&h.root)?;
+        let scheme = if tls.is_some() { "https" } else { "tcp" };
+        let rpc = crate::rpc::serve(&config, shared.clone(), node_id.clone(), tls.clone()).await?;
+        let rpc_addr = rpc.local_addr();
+        let listener_stats = Arc::new(std::sync::OnceLock::new());
+        let mut listeners = vec![("rpc", rpc)];
+        if config.instrumentation.prometheus {
+            let laddr = parse_laddr(&config.instrumentation.prometheus_listen_addr)?;
+            let m = crate::rpc::serve_metrics(laddr, shared.clone(), tls.clone(), listener_stats.clone()).await?;
+            listeners.push(("metrics", m));
+        }
+        let metrics_addr = listeners.get(1).map(|(_, m)| m.local_addr());
+        let _ = listener_stats.set(listeners.iter().map(|(n, l)| (*n, l.stats())).collect());
+        if let Some(tls) = tls {
+            crate::tls::reload_on_hangup(tls)?;
+        }
         // Tests and scripts read these lines; whoever reads them may close
         // the pipe afterwards, which must not stop the node.
         let mut lines = vec![
             format!("kawased started: chain {} moniker {}", genesis.chain_id, config.moniker),
-            format!("rpc listening on tcp://{rpc_addr}"),
+            format!("rpc listening on {scheme}://{rpc_addr}"),
             format!("gossip listening on tcp://{gossip_addr}"),
         ];
         if let Some(m) = metrics_addr {
-            lines.push(format!("metrics listening on http://{m}/metrics"));
+            let scheme = if scheme == "https" { "https" } else { "http" };
+            lines.push(format!("metrics listening on {scheme}://{m}/metrics"));
         }
         lines.push("ready".into());
         {

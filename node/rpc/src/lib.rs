@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod events;
 mod jsonrpc;
+mod listener;
 mod methods;
 mod pool;
 pub mod search;
@@ -30,7 +31,10 @@ pub use backend::{Backend, BlockResults, NewBlockEvent, NodeEvent, TxEvent, TxRe
 pub use config::RpcConfig;
 pub use error::{RpcError, ServeError};
 pub use search::{Deadline, SearchLimits, TxIndex, TxLocation};
-pub use server::{serve, RpcServer};
+pub use listener::{ListenerLimits, ListenerStats};
+pub use server::{serve, serve_http, serve_with_tls, RpcServer};
+/// The TLS layer the listeners run, re-exported for the node.
+pub use kawase_tls;
 
 /// The tendermint-rpc crate whose types the [`Backend`] uses (e.g.
 /// `tendermint_rpc::endpoint::status::Response`), re-exported so the node

@@ -1,13 +1,10 @@
-//! HTTP side: the accept loop (connection limit, header timeout), routing,
-//! JSON-RPC over POST `/`, URI calls like `GET /block?height=5`, and the
-//! websocket upgrade.
+//! HTTP side: routing, JSON-RPC over POST `/`, URI calls like
+//! `GET /block?height=5`, and the websocket upgrade (the accept loop is in
+//! listener.rs).
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
@@ -16,21 +13,19 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use kawase_tls::ServerTls;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
 use crate::config::RpcConfig;
 use crate::error::{RpcError, ServeError};
 use crate::jsonrpc::{failure, parse_query_string, parse_request, success, Incoming, Params};
 use crate::methods::{arg_names, call, Ctx, MAX_BACKGROUND_BROADCASTS, METHODS, WS_METHODS};
+use crate::listener::{accept_loop, ListenerLimits, ListenerStats};
 use crate::pool::Pool;
-use crate::shutdown::wait_shutdown;
 
 /// A running RPC server. Dropping it leaves the server running; call
 /// [`RpcServer::shutdown`] to stop it.
@@ -39,12 +34,24 @@ pub struct RpcServer {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    stats: Arc<ListenerStats>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl RpcServer {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Connection refusals and failed TLS handshakes, for the metrics.
+    pub fn stats(&self) -> Arc<ListenerStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The listener's TLS (to reload it), if it has any.
+    pub fn tls(&self) -> Option<Arc<ServerTls>> {
+        self.tls.clone()
     }
 
     /// Stop accepting, close open connections (in-flight requests get up to
@@ -57,14 +64,26 @@ impl RpcServer {
     }
 }
 
-/// Bind `config.laddr` and serve the RPC on it in a background task.
-/// Must be called inside a tokio runtime.
+/// Bind `config.laddr` and serve the RPC on it in plain text in a background
+/// task. Must be called inside a tokio runtime.
 pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcServer, ServeError> {
-    let bind_err = |source| ServeError::Bind { addr: config.laddr, source };
-    let listener = TcpListener::bind(config.laddr).await.map_err(bind_err)?;
-    let local_addr = listener.local_addr().map_err(bind_err)?;
+    serve_with_tls(config, None, backend).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with_tls(
+    config: RpcConfig,
+    tls: Option<Arc<ServerTls>>,
+    backend: Arc<dyn Backend>,
+) -> Result<RpcServer, ServeError> {
     let pool = Pool::new(config.max_concurrent_calls).map_err(ServeError::Pool)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let limits = ListenerLimits {
+        max_open_connections: config.max_open_connections,
+        request_timeout: config.request_timeout,
+        max_header_bytes: config.max_header_bytes,
+    };
+    let laddr = config.laddr;
     let ctx = Arc::new(Ctx {
         backend,
         config,
@@ -73,127 +92,38 @@ pub async fn serve(config: RpcConfig, backend: Arc<dyn Backend>) -> Result<RpcSe
         async_broadcasts: Arc::new(Semaphore::new(MAX_BACKGROUND_BROADCASTS)),
         pool,
     });
-    tracing::info!(%local_addr, "RPC server listening");
-    let task = tokio::spawn(accept_loop(listener, ctx));
-    Ok(RpcServer { local_addr, shutdown, task })
+    let rx = ctx.shutdown.clone();
+    start(laddr, limits, tls, router(ctx), shutdown, rx).await
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
-    let limit = match ctx.config.max_open_connections {
-        0 => None,
-        n => Some(Arc::new(Semaphore::new(n))),
-    };
-    let router = router(Arc::clone(&ctx));
-    let mut shutdown = ctx.shutdown.clone();
-    let mut conns = JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "RPC accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = wait_shutdown(&mut shutdown) => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-        };
-        let permit = match &limit {
-            None => None,
-            Some(sem) => match Arc::clone(sem).try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    tracing::debug!(%peer, "RPC connection refused: max_open_connections reached");
-                    tokio::spawn(refuse(stream));
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        conns.spawn(serve_connection(stream, permit, router.clone(), Arc::clone(&ctx)));
-    }
-    drop(listener);
-    let drain = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(ctx.config.request_timeout, drain).await.is_err() {
-        conns.abort_all();
-    }
+/// Serve any router (the metrics endpoint, a REST API) on the same bounded,
+/// TLS-capable listener as the RPC.
+pub async fn serve_http(
+    laddr: SocketAddr,
+    limits: ListenerLimits,
+    tls: Option<Arc<ServerTls>>,
+    router: Router,
+) -> Result<RpcServer, ServeError> {
+    let (shutdown, rx) = watch::channel(false);
+    start(laddr, limits, tls, router, shutdown, rx).await
 }
 
-/// Tell a client over the connection limit why, then close.
-async fn refuse(mut stream: TcpStream) {
-    const BODY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 32\r\nConnection: close\r\n\r\ntoo many open connections (max)\n";
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(BODY).await?;
-        stream.shutdown().await
-    })
-    .await;
+async fn start(
+    laddr: SocketAddr,
+    limits: ListenerLimits,
+    tls: Option<Arc<ServerTls>>,
+    router: Router,
+    shutdown: watch::Sender<bool>,
+    rx: watch::Receiver<bool>,
+) -> Result<RpcServer, ServeError> {
+    let bind_err = |source| ServeError::Bind { addr: laddr, source };
+    let listener = TcpListener::bind(laddr).await.map_err(bind_err)?;
+    let local_addr = listener.local_addr().map_err(bind_err)?;
+    let stats = Arc::new(ListenerStats::default());
+    tracing::info!(%local_addr, tls = tls.is_some(), "listening");
+    let task = tokio::spawn(accept_loop(listener, limits, tls.clone(), router, rx, Arc::clone(&stats)));
+    Ok(RpcServer { local_addr, shutdown, task, stats, tls })
 }
-
-async fn serve_connection(stream: TcpStream, permit: Option<OwnedSemaphorePermit>, router: Router, ctx: Arc<Ctx>) {
-    // The permit travels with the socket, so an upgraded websocket keeps
-    // counting against the limit for as long as it is open.
-    let io = TokioIo::new(Counted { inner: stream, _permit: permit });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(ctx.config.request_timeout)
-        .max_header_size(ctx.config.max_header_bytes);
-    let conn = builder.serve_connection(io, TowerToHyperService::new(router)).with_upgrades();
-    tokio::pin!(conn);
-    let mut shutdown = ctx.shutdown.clone();
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "RPC connection ended with an error");
-            }
-        }
-        () = wait_shutdown(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
-}
-
-/// A TCP stream holding its connection-limit permit.
-struct Counted {
-    inner: TcpStream,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Counted {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 fn router(ctx: Arc<Ctx>) -> Router {
     Router::new().route("/", any(root)).route("/websocket", any(websocket)).fallback(uri_call).with_state(ctx)
 }

@@ -449,10 +449,10 @@ impl Drop for Process {
 }
 
 /// `(what, host:port)` of a `WHAT listening on tcp://ADDR` (or
-/// `http://ADDR/...`) line.
+/// `http://ADDR/...`, `https://ADDR/...`) line.
 fn listening(line: &str) -> Option<(String, String)> {
     let (what, at) = line.split_once(" listening on ")?;
-    let at = at.strip_prefix("tcp://").or_else(|| at.strip_prefix("http://"))?;
+    let at = ["tcp://", "http://", "https://"].iter().find_map(|p| at.strip_prefix(p))?;
     let at = at.split(['/', ' ']).next()?;
     Some((what.to_owned(), at.to_owned()))
 }
