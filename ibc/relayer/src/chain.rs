@@ -10,6 +10,8 @@ use kawase_ibc::ibc_proto::ibc::core::commitment::v1::MerkleProof;
 use prost::Message;
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::validator::Set as ValidatorSet;
+use kawase_tls::ClientTls;
+use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, Paging};
 
 /// A transaction's outcome as the relayer needs it.
@@ -25,6 +27,8 @@ pub struct Chain {
     pub chain_id: String,
     /// The RPC address as configured (for messages).
     pub url: String,
+    /// How `rpc` reaches the zone, for another signer's client of it.
+    pub tls: ClientTls,
     pub rpc: HttpClient,
     pub key: Key,
     /// The relayer account's number and next sequence, tracked locally and
@@ -40,12 +44,24 @@ struct AccountJson {
 }
 
 impl Chain {
-    pub fn new(name: &'static str, chain_id: String, url: &str, key: Key) -> Result<Chain> {
-        let rpc = HttpClient::builder(url.parse().with_context(|| format!("{name} rpc url `{url}`"))?)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .with_context(|| format!("{name} rpc client"))?;
-        Ok(Chain { name, chain_id, url: url.to_owned(), rpc, key, account: tokio::sync::Mutex::new(None) })
+    /// A zone's RPC; an `https://` URL is trusted only through `tls.ca`
+    /// (the consortium CA), never the system roots.
+    pub fn new(name: &'static str, chain_id: String, url: &str, tls: &ClientTls, key: Key) -> Result<Chain> {
+        let parsed = url.parse().with_context(|| format!("{name} rpc url `{url}`"))?;
+        if url.starts_with("https://") && tls.ca.is_none() {
+            bail!("[{name}] rpc {url} speaks TLS: set ca_file to the CA that issued its certificate");
+        }
+        let rpc = kawase_tls::rpc_client(parsed, tls, Duration::from_secs(30), CompatMode::default())
+            .map_err(|e| anyhow!("{name} rpc client: {e} [{}]", e.code()))?;
+        Ok(Chain {
+            name,
+            chain_id,
+            url: url.to_owned(),
+            tls: tls.clone(),
+            rpc,
+            key,
+            account: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// `FZ` or `BZ`, for messages.

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use kawase_client::{Key, KeyKind};
+use kawase_tls::ClientTls;
 
 use crate::chain::Chain;
 use crate::metrics::Metrics;
@@ -113,6 +114,15 @@ struct ZoneConfig {
     /// File whose first line unlocks an encrypted `key_file`.
     #[serde(default)]
     passphrase_file: Option<PathBuf>,
+    /// CA certificate (PEM) that issued the zone's TLS certificate, for an
+    /// `https://` rpc; relative to the config file.
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for a zone that requires mutual TLS.
+    #[serde(default)]
+    client_cert: Option<PathBuf>,
+    #[serde(default)]
+    client_key: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -214,8 +224,16 @@ fn setup(config_path: &Path) -> Result<Setup> {
     let dir = config_path.parent().unwrap_or(Path::new("."));
     let key =
         |z: &ZoneConfig| load_key(&dir.join(&z.key_file), z.passphrase_file.as_ref().map(|p| dir.join(p)).as_deref());
-    let fz = Chain::new("fz", config.fz.chain_id.clone(), &config.fz.rpc, key(&config.fz)?)?;
-    let bz = Chain::new("bz", config.bz.chain_id.clone(), &config.bz.rpc, key(&config.bz)?)?;
+    let tls = |z: &ZoneConfig, name: &str| -> Result<ClientTls> {
+        let identity = match (&z.client_cert, &z.client_key) {
+            (Some(c), Some(k)) => Some((dir.join(c), dir.join(k))),
+            (None, None) => None,
+            _ => bail!("relayer config {}: [{name}] needs both client_cert and client_key", config_path.display()),
+        };
+        Ok(ClientTls { ca: z.ca_file.as_ref().map(|p| dir.join(p)), identity })
+    };
+    let fz = Chain::new("fz", config.fz.chain_id.clone(), &config.fz.rpc, &tls(&config.fz, "fz")?, key(&config.fz)?)?;
+    let bz = Chain::new("bz", config.bz.chain_id.clone(), &config.bz.rpc, &tls(&config.bz, "bz")?, key(&config.bz)?)?;
     let path_file = PathFile(dir.join(config.path_file.clone().unwrap_or_else(|| PathBuf::from("path.json"))));
     Ok(Setup { fz, bz, path_file, config })
 }

@@ -21,7 +21,7 @@ pub async fn recover_client(host: &mut Chain, subject: &str, tracked: &Chain, ad
         substitute_client_id: substitute.clone(),
     };
     let any = path::any(msg);
-    let as_admin = Chain::new(host.name, host.chain_id.clone(), &host.url, admin)?;
+    let as_admin = Chain::new(host.name, host.chain_id.clone(), &host.url, &host.tls, admin)?;
     as_admin
         .submit(vec![any])
         .await

@@ -14,6 +14,8 @@ use kawase_accounts::{AccountGenesis, BankGenesis, Role};
 use kawase_app::Zone;
 use kawase_client::{Key, KeyKind, Keystore};
 use kawase_primitives::Address;
+use kawase_tls::ClientTls;
+use tendermint_rpc::client::CompatMode;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TestnetLayout;
@@ -37,6 +39,10 @@ pub struct DevnetArgs {
     /// Delete the data directory and start new chains.
     #[arg(long)]
     pub reset: bool,
+    /// Serve the zones' RPC and metrics in plain HTTP (on 127.0.0.1 only)
+    /// instead of TLS 1.3 with the devnet's own CA.
+    #[arg(long)]
+    pub plaintext: bool,
 }
 
 fn default_dir() -> PathBuf {
@@ -52,6 +58,23 @@ struct Layout {
     validators: u16,
     fz_port: u16,
     bz_port: u16,
+    /// Devnets made before TLS have none.
+    #[serde(default)]
+    tls: bool,
+}
+
+impl Layout {
+    fn of(args: &DevnetArgs) -> Layout {
+        Layout { validators: args.validators, fz_port: args.fz_port, bz_port: args.bz_port, tls: !args.plaintext }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// The demo world: key name, kind, what it is.
@@ -87,6 +110,17 @@ impl Paths {
     }
     fn relayer(&self) -> PathBuf {
         self.root.join("relayer")
+    }
+    /// The devnet's throw-away CA (`ca.crt`, `ca.key`).
+    fn tls(&self) -> PathBuf {
+        self.root.join("tls")
+    }
+    fn ca_file(&self) -> PathBuf {
+        self.tls().join("ca.crt")
+    }
+    /// How the devnet's own clients reach its nodes.
+    fn client_tls(&self, layout: &Layout) -> ClientTls {
+        ClientTls { ca: layout.tls.then(|| self.ca_file()), identity: None }
     }
 }
 
@@ -216,23 +250,29 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
             config.consensus.timeout_commit = "200ms".into();
             fs::write(h.config_file(), toml::to_string_pretty(&config)?)?;
         }
+        if !args.plaintext {
+            // One CA for both zones; each node a certificate for 127.0.0.1.
+            let pairs: Vec<(&Home, &str)> = homes.iter().map(|h| (h, "127.0.0.1")).collect();
+            crate::tls::provision(&p.tls(), &pairs, false, &[])?;
+        }
     }
     fs::create_dir_all(p.relayer())?;
-    let rpc = |port: u16| format!("http://127.0.0.1:{port}");
+    let layout = Layout::of(args);
+    let rpc = |port: u16| format!("{}://127.0.0.1:{port}", layout.scheme());
+    let ca = if layout.tls { "ca_file = \"../tls/ca.crt\"\n" } else { "" };
     // The relayer unlocks its key from the keystore with the devnet's
     // passphrase file, as an operator's service would.
     fs::write(
         p.relayer().join("relayer.toml"),
         format!(
             "poll_interval_ms = 200\nmetrics_laddr = \"127.0.0.1:{}\"\n\n\
-             [fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n\n\
-             [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n",
+             [fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n{ca}\n\
+             [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n{ca}",
             args.fz_port + 5,
             rpc(args.fz_port),
             rpc(args.bz_port)
         ),
     )?;
-    let layout = Layout { validators: args.validators, fz_port: args.fz_port, bz_port: args.bz_port };
     fs::write(p.layout(), serde_json::to_string_pretty(&layout)? + "\n")?;
     Ok(())
 }
@@ -242,12 +282,15 @@ fn customer(address: Address, bank: Address, deposit: &str) -> AccountGenesis {
 }
 
 /// Waits until the node at `port` has committed a block.
-fn wait_for_block(port: u16, procs: &mut [Proc], what: &str) -> Result<()> {
+fn wait_for_block(port: u16, layout: &Layout, tls: &ClientTls, procs: &mut [Proc], what: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("127.0.0.1:{port}");
+    let url = format!("{}://127.0.0.1:{port}", layout.scheme());
+    let client = kawase_tls::rpc_client(url.parse()?, tls, Duration::from_secs(2), CompatMode::default())
+        .with_context(|| format!("TLS client of {url}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     loop {
-        if let Some(h) = status_height(&url) {
-            if h >= 1 {
+        if let Ok(status) = rt.block_on(tendermint_rpc::Client::status(&client)) {
+            if status.sync_info.latest_block_height.value() >= 1 {
                 return Ok(());
             }
         }
@@ -260,19 +303,6 @@ fn wait_for_block(port: u16, procs: &mut [Proc], what: &str) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The latest height from `/status`, by a plain HTTP/1.0 GET (no runtime needed).
-fn status_height(addr: &str) -> Option<u64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let json = body.split("\r\n\r\n").nth(1)?;
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    v["result"]["sync_info"]["latest_block_height"].as_str()?.parse().ok()
 }
 
 fn check_alive(procs: &mut [Proc]) -> Result<()> {
@@ -318,14 +348,14 @@ pub fn run(args: DevnetArgs) -> Result<()> {
     let resumed = p.layout().exists();
     if resumed {
         let saved: Layout = serde_json::from_str(&fs::read_to_string(p.layout())?).context("reading devnet.json")?;
-        let wanted = Layout { validators: args.validators, fz_port: args.fz_port, bz_port: args.bz_port };
-        if saved != wanted {
+        if saved != Layout::of(&args) {
             bail!(
-                "{} was created with {} validator(s) on ports {}/{}; rerun with those or pass --reset to start over",
+                "{} was created with {} validator(s) on ports {}/{}{}; rerun with those or pass --reset to start over",
                 p.root.display(),
                 saved.validators,
                 saved.fz_port,
-                saved.bz_port
+                saved.bz_port,
+                if saved.tls { "" } else { " in plain text (--plaintext)" }
             );
         }
     }
@@ -349,8 +379,10 @@ pub fn run(args: DevnetArgs) -> Result<()> {
             procs.push(Proc::spawn(&name, cmd, p.logs().join(format!("{}-node{i}.log", zone.as_str())))?);
         }
     }
-    wait_for_block(args.fz_port, &mut procs, "the FZ")?;
-    wait_for_block(args.bz_port, &mut procs, "the BZ")?;
+    let layout = Layout::of(&args);
+    let tls = p.client_tls(&layout);
+    wait_for_block(args.fz_port, &layout, &tls, &mut procs, "the FZ")?;
+    wait_for_block(args.bz_port, &layout, &tls, &mut procs, "the BZ")?;
 
     let config = p.relayer().join("relayer.toml");
     let path_file = p.relayer().join("path.json");
@@ -387,18 +419,24 @@ pub fn run(args: DevnetArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    banner(&p, &args, &path, resumed);
+    banner(&p, &args, &layout, &path, resumed);
     wait_for_stop(&mut procs)
 }
 
-fn banner(p: &Paths, args: &DevnetArgs, path: &serde_json::Value, resumed: bool) {
+fn banner(p: &Paths, args: &DevnetArgs, layout: &Layout, path: &serde_json::Value, resumed: bool) {
     let dir = p.root.display();
+    let scheme = layout.scheme();
     let ch = path["fz_channel"].as_str().unwrap_or("channel-0");
     let v = args.validators;
     println!();
     println!("Kawase devnet {} (data in {dir})", if resumed { "resumed" } else { "created" });
-    println!("  FZ  {FZ_CHAIN}  http://127.0.0.1:{}  ({v} validator{})", args.fz_port, if v > 1 { "s" } else { "" });
-    println!("  BZ  {BZ_CHAIN}  http://127.0.0.1:{}  ({v} validator{})", args.bz_port, if v > 1 { "s" } else { "" });
+    println!("  FZ  {FZ_CHAIN}  {scheme}://127.0.0.1:{}  ({v} validator{})", args.fz_port, if v > 1 { "s" } else { "" });
+    println!("  BZ  {BZ_CHAIN}  {scheme}://127.0.0.1:{}  ({v} validator{})", args.bz_port, if v > 1 { "s" } else { "" });
+    if layout.tls {
+        println!("  TLS 1.3, certificates of the devnet's own CA: {}", p.ca_file().display());
+    } else {
+        println!("  plain HTTP on 127.0.0.1 (--plaintext)");
+    }
     println!(
         "  relayer: FZ {ch} <-> BZ {}, metrics http://127.0.0.1:{}/metrics",
         path["bz_channel"].as_str().unwrap_or("?"),
@@ -411,8 +449,9 @@ fn banner(p: &Paths, args: &DevnetArgs, path: &serde_json::Value, resumed: bool)
     }
     println!();
     println!("Try next, in another shell:");
+    let ca = if layout.tls { format!(" KAWASE_CA_FILE={}", p.ca_file().display()) } else { String::new() };
     println!(
-        "  export KAWASE_KEYRING_DIR={} KAWASE_PASSPHRASE_FILE={} FZ=http://127.0.0.1:{} BZ=http://127.0.0.1:{}",
+        "  export KAWASE_KEYRING_DIR={} KAWASE_PASSPHRASE_FILE={}{ca} FZ={scheme}://127.0.0.1:{} BZ={scheme}://127.0.0.1:{}",
         p.keys().display(),
         p.passphrase().display(),
         args.fz_port,

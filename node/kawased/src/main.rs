@@ -104,6 +104,15 @@ enum Command {
         /// all on 127.0.0.1.
         #[arg(long, value_delimiter = ',')]
         hosts: Vec<String>,
+        /// TLS 1.3 on every node's RPC and metrics, with certificates of a
+        /// CA made in DIR/tls (kept and reused if it is there). On by
+        /// itself when a host is not a loopback address.
+        #[arg(long)]
+        tls: bool,
+        /// Mutual TLS: nodes also require a client certificate of that CA;
+        /// DIR/tls/clients/ gets one for an operator and one for a relayer.
+        #[arg(long)]
+        mutual_tls: bool,
     },
     /// Serve the application to an external CometBFT over the ABCI socket protocol.
     Abci {
@@ -291,7 +300,8 @@ fn run(cli: Cli) -> Result<()> {
             unreachable!("handled above")
         }
         Command::Start { home } => start::run(&home),
-        Command::Testnet { validators, output, chain_id, zone, base_port, fz_chain_id, hosts } => {
+        Command::Testnet { validators, output, chain_id, zone, base_port, fz_chain_id, hosts, tls, mutual_tls } => {
+            let beyond_loopback = hosts.iter().any(|h| !tls::is_loopback_host(h));
             let layout = if hosts.is_empty() {
                 config::TestnetLayout::loopback(validators, base_port)?
             } else {
@@ -300,6 +310,19 @@ fn run(cli: Cli) -> Result<()> {
             let homes = home::testnet(&output, &layout, &chain_id, zone.into())?;
             if let Some(fz) = fz_chain_id {
                 home::name_fz_counterparty(&homes, &fz)?;
+            }
+            if tls || mutual_tls || beyond_loopback {
+                let hosts: Vec<String> =
+                    if hosts.is_empty() { vec!["127.0.0.1".to_owned(); homes.len()] } else { hosts.clone() };
+                let pairs: Vec<(&home::Home, &str)> = homes.iter().zip(hosts.iter().map(String::as_str)).collect();
+                let clients: &[&str] = if mutual_tls { &["operator", "relayer"] } else { &[] };
+                let ca_dir = output.join("tls");
+                tls::provision(&ca_dir, &pairs, mutual_tls, clients)?;
+                println!(
+                    "TLS 1.3{}: CA certificate {} (give it to clients as --ca-file / ca_file)",
+                    if mutual_tls { " with client certificates" } else { "" },
+                    ca_dir.join("ca.crt").display()
+                );
             }
             for h in &homes {
                 let c = h.load_config()?;

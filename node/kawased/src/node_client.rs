@@ -2,7 +2,12 @@
 //! failure turned into one sentence a new user can act on.
 use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
+use kawase_tls::ClientTls;
+use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient};
+
+/// Bound on one call to the node (a commit wait included).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A refused transaction or query: the module's stable code and its log.
 #[derive(Debug)]
@@ -88,9 +93,17 @@ pub struct Committed {
 }
 
 impl Node {
-    pub fn new(url: &str) -> Result<Node> {
-        let http = HttpClient::new(url)
-            .map_err(|_| anyhow!("--node `{url}` is not a valid URL: expected e.g. http://127.0.0.1:26657"))?;
+    /// A client of `url`; an `https://` node is trusted only if `tls.ca`
+    /// issued its certificate (never the system roots).
+    pub fn new(url: &str, tls: &ClientTls) -> Result<Node> {
+        let parsed = url
+            .parse()
+            .map_err(|_| anyhow!("--node `{url}` is not a valid URL: expected e.g. https://127.0.0.1:26657"))?;
+        if url.starts_with("https://") && tls.ca.is_none() {
+            bail!("--node {url} speaks TLS: pass --ca-file (or KAWASE_CA_FILE) with the CA that issued its certificate");
+        }
+        let http = kawase_tls::rpc_client(parsed, tls, CALL_TIMEOUT, CompatMode::default())
+            .map_err(|e| anyhow!("TLS client for {url}: {e} [{}]", e.code()))?;
         Ok(Node { url: url.to_string(), http })
     }
 

@@ -70,6 +70,13 @@ pub fn check_plaintext(what: &str, addr: SocketAddr, tls: bool) -> Result<()> {
     Ok(())
 }
 
+/// A testnet host that only this machine can reach (so plain text is
+/// allowed on it): a loopback IP address or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The CLI's view of a node's TLS.
 #[derive(Args, Clone, Debug, Default)]
 pub struct ClientTlsOpts {

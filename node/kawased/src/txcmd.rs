@@ -17,6 +17,8 @@ pub struct NodeOpts {
     /// The node's JSON-RPC address.
     #[arg(long, env = "KAWASE_NODE", default_value = DEFAULT_NODE, global = true)]
     pub node: String,
+    #[command(flatten)]
+    pub tls: crate::tls::ClientTlsOpts,
 }
 
 /// Flags every transaction takes.
@@ -295,7 +297,7 @@ pub async fn run_tx(cmd: TxCmd, keys: &KeyringOpts, node: &NodeOpts, output: Out
     let (msg, opts) = message(cmd, keys)?;
     let key = keys.signer(&opts.from)?;
     let address = key.address();
-    let client = Node::new(&node.node)?;
+    let client = Node::new(&node.node, &node.tls.client())?;
     let (chain_id, account_number, sequence) = match (opts.dry_run, opts.account_number, opts.sequence, &opts.chain_id)
     {
         (true, Some(n), Some(s), Some(c)) => (c.clone(), n, s),
@@ -421,7 +423,7 @@ pub enum IbcQuery {
 }
 
 pub async fn run_query(cmd: QueryCmd, keys: &KeyringOpts, node: &NodeOpts, output: Output) -> Result<()> {
-    let client = Node::new(&node.node)?;
+    let client = Node::new(&node.node, &node.tls.client())?;
     let addr = |a: &str| -> Result<Vec<u8>> { Ok(keys.address(a)?.to_string().into_bytes()) };
     let (path, data): (&str, Vec<u8>) = match cmd {
         QueryCmd::Chain => ("/app/chain", vec![]),

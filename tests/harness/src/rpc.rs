@@ -11,6 +11,7 @@ use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::endpoint::abci_query::AbciQuery;
 use tendermint_rpc::endpoint::broadcast::{tx_commit, tx_sync};
 use tendermint_rpc::endpoint::{block, block_results, commit, status, tx, tx_search, validators};
+use kawase_tls::ClientTls;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl, Order, Paging};
 
 pub use tendermint_rpc::query::Query;
@@ -73,12 +74,14 @@ impl Rpc {
     }
 
     pub fn with_limit(url: &str, limit: Duration) -> Rpc {
-        let http = HttpClient::builder(url.parse::<HttpClientUrl>().expect("url"))
-            .compat_mode(CompatMode::V0_38)
-            .timeout(limit)
-            .build()
-            .expect("client");
-        Rpc { url: url.to_owned(), http, limit }
+        Rpc::with_tls(url, &ClientTls::default(), limit).expect("plain-text client")
+    }
+
+    /// A client of an `https://` node whose certificate `tls.ca` issued
+    /// (with a client certificate under mutual TLS).
+    pub fn with_tls(url: &str, tls: &ClientTls, limit: Duration) -> Result<Rpc, kawase_tls::TlsError> {
+        let http = kawase_tls::rpc_client(url.parse::<HttpClientUrl>().expect("url"), tls, limit, CompatMode::V0_38)?;
+        Ok(Rpc { url: url.to_owned(), http, limit })
     }
 
     pub fn url(&self) -> &str {
