@@ -24,8 +24,11 @@ log="$dir/devnet.log"
 
 running() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
+# The devnet serves TLS with its own CA (net/tls/ca.crt).
+ca="$dir/net/tls/ca.crt"
+
 height() {
-    curl -sf "http://127.0.0.1:$1/status" | sed -n 's/.*"latest_block_height":"\([0-9]*\)".*/\1/p'
+    curl -sf --cacert "$ca" "https://127.0.0.1:$1/status" | sed -n 's/.*"latest_block_height":"\([0-9]*\)".*/\1/p'
 }
 
 start() {
@@ -89,10 +92,10 @@ status() {
         echo "localnet not running"
     fi
     for i in $(seq 0 $((validators - 1))); do
-        echo "FZ node$i  http://127.0.0.1:$((fz_port + 10 * i))  height $(height $((fz_port + 10 * i)) || echo -)"
+        echo "FZ node$i  https://127.0.0.1:$((fz_port + 10 * i))  height $(height $((fz_port + 10 * i)) || echo -)"
     done
     for i in $(seq 0 $((validators - 1))); do
-        echo "BZ node$i  http://127.0.0.1:$((bz_port + 10 * i))  height $(height $((bz_port + 10 * i)) || echo -)"
+        echo "BZ node$i  https://127.0.0.1:$((bz_port + 10 * i))  height $(height $((bz_port + 10 * i)) || echo -)"
     done
 }
 

@@ -72,8 +72,10 @@ fn readme_tour_runs_against_devnet_and_every_printed_balance_matches() {
     let data = dir.path().join("devnet");
     let ports = free_ports(1);
     let mut devnet = Devnet::start(&data, ports, &[]);
-    assert!(devnet.banner.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}", ports.0))), "{:#?}", devnet.banner);
-    assert!(devnet.banner.iter().any(|l| l.contains(&format!("http://127.0.0.1:{}", ports.1))));
+    // TLS by default: the banner's URLs are https and the exports name the CA.
+    assert!(devnet.banner.iter().any(|l| l.contains(&format!("https://127.0.0.1:{}", ports.0))), "{:#?}", devnet.banner);
+    assert!(devnet.banner.iter().any(|l| l.contains(&format!("https://127.0.0.1:{}", ports.1))));
+    assert!(devnet.shell.env.contains_key("KAWASE_CA_FILE"), "{:#?}", devnet.banner);
 
     // Keys are encrypted at rest and private.
     for entry in std::fs::read_dir(data.join("keys")).expect("keys dir") {
@@ -310,10 +312,11 @@ fn localnet_script_runs_four_validators_per_zone_and_settles_a_payment() {
         env: [
             ("KAWASE_KEYRING_DIR".to_string(), net.join("keys").display().to_string()),
             ("KAWASE_PASSPHRASE_FILE".to_string(), net.join("passphrase").display().to_string()),
-            ("FZ".to_string(), format!("http://127.0.0.1:{}", ports.0)),
-            ("BZ".to_string(), format!("http://127.0.0.1:{}", ports.1)),
+            ("KAWASE_CA_FILE".to_string(), net.join("tls/ca.crt").display().to_string()),
+            ("FZ".to_string(), format!("https://127.0.0.1:{}", ports.0)),
+            ("BZ".to_string(), format!("https://127.0.0.1:{}", ports.1)),
             // Any validator answers: send the BZ payment to the last one.
-            ("BZ3".to_string(), format!("http://127.0.0.1:{}", ports.1 + 30)),
+            ("BZ3".to_string(), format!("https://127.0.0.1:{}", ports.1 + 30)),
         ]
         .into_iter()
         .collect(),

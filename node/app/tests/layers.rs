@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 /// Layers from the bottom, as ARCHITECTURE.md ("Dependencies point down")
 /// lists them; a crate may depend only on crates of a lower layer.
 const LAYERS: &[&[&str]] = &[
-    &["kawase-primitives", "kawase-tls"],
+    &["kawase-primitives", "kawase-tls", "kawase-audit"],
     &["kawase-accounts", "kawase-state", "kawase-rpc"],
     &["kawase-token", "kawase-ibc"],
     &["kawase-settlement"],

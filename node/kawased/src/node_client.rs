@@ -117,6 +117,8 @@ impl Node {
                 "cannot reach a node at {}: is it running (`kawased devnet` or `kawased start`)? Pass --node URL otherwise",
                 self.url
             )
+        } else if self.url.starts_with("http://") {
+            anyhow!("node at {}: {first} (a node serving TLS needs https:// and --ca-file)", self.url)
         } else {
             anyhow!("node at {}: {first}", self.url)
         }

@@ -1,0 +1,207 @@
+//! TLS on the node's listeners, with real processes over real sockets: a
+//! zone made by `kawased testnet --tls` (or `--mutual-tls`) serves its RPC
+//! and metrics only in TLS 1.3, to clients that trust the consortium CA
+//! (and, under mutual TLS, present a certificate it issued); plain HTTP is
+//! refused; a renewed certificate is served after SIGHUP; a node refuses to
+//! start a plain-text listener that other hosts could reach.
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kawase_testkit::node::{kawased, set_timeouts, write_testnet, QUICK_TIMEOUTS};
+use kawase_testkit::process::{Launch, Process};
+use kawase_testkit::rpc::Rpc;
+use kawase_tls::{ClientTls, DevCa};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// A one-validator zone made with `kawased testnet EXTRA`, started; its
+/// process and the CA the testnet made.
+fn tls_zone(dir: &Path, extra: &[&str]) -> (Process, PathBuf) {
+    let homes = write_testnet(&dir.join("zone"), 1, "kawase-tls", extra);
+    set_timeouts(&homes[0], &QUICK_TIMEOUTS);
+    let node = Launch::node(&homes[0]).start();
+    (node, dir.join("zone/tls/ca.crt"))
+}
+
+fn https(node: &Process, what: &str) -> String {
+    format!("https://{}", node.addr(what).expect("announced"))
+}
+
+fn trusting(ca: &Path) -> ClientTls {
+    ClientTls { ca: Some(ca.to_path_buf()), identity: None }
+}
+
+/// The height through a client of `tls`, waiting for the first block.
+async fn height(url: &str, tls: &ClientTls) -> Result<u64, String> {
+    let rpc = Rpc::with_tls(url, tls, LIMIT).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match rpc.height().await {
+            Ok(h) if h >= 1 => return Ok(h),
+            Ok(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            Ok(h) => return Err(format!("still at height {h}")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// What a plain-HTTP request to `addr` gets back (empty when the server
+/// closed the connection without answering in HTTP).
+fn plain_http(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(LIMIT)).expect("timeout");
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("write");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A CA nobody in the zone trusts, with a client certificate of its own.
+fn foreign_ca(dir: &Path) -> (PathBuf, ClientTls) {
+    let ca = DevCa::create("someone else's CA").expect("ca");
+    ca.write(dir).expect("write ca");
+    ca.issue_client("mallory").expect("client").write(dir, "mallory").expect("write client");
+    let tls = ClientTls { ca: None, identity: Some((dir.join("mallory.crt"), dir.join("mallory.key"))) };
+    (dir.join("ca.crt"), tls)
+}
+
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_zone_answers_clients_that_trust_its_ca_and_refuses_plain_http_and_other_cas() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (node, ca) = tls_zone(dir.path(), &["--tls"]);
+    let url = https(&node, "rpc");
+    assert!(height(&url, &trusting(&ca)).await.is_ok(), "a client trusting the zone's CA is answered");
+
+    // Plain HTTP gets no HTTP answer, and the node counts the failed handshake.
+    let answer = plain_http(node.addr("rpc").expect("rpc"));
+    assert!(!answer.starts_with("HTTP/"), "plain HTTP to the TLS port was answered: {answer}");
+    let plain = Rpc::new(&format!("http://{}", node.addr("rpc").expect("rpc")));
+    assert!(plain.status().await.is_err(), "an http:// client is refused");
+
+    // The system roots are never trusted, nor another CA.
+    let err = height(&url, &ClientTls::default()).await.expect_err("no CA configured");
+    assert!(err.to_lowercase().contains("certificate") || err.contains("tls"), "{err}");
+    let (other_ca, _) = foreign_ca(&dir.path().join("other"));
+    assert!(height(&url, &trusting(&other_ca)).await.is_err(), "a certificate of another CA is refused");
+
+    // Metrics are served over TLS too and show the refusals.
+    let client = trusting(&ca).reqwest(LIMIT).expect("client");
+    let text = client
+        .get(format!("{}/metrics", https(&node, "metrics")))
+        .send()
+        .await
+        .expect("metrics over TLS")
+        .text()
+        .await
+        .expect("body");
+    assert!(metric(&text, "kawase_tls_handshake_failures_total{listener=\"rpc\"}") >= 3, "{text}");
+
+    // The CLI speaks https with --ca-file, and says what is missing without it.
+    let address = kawase_testkit::node::admin_key(node.home()).address().to_string();
+    let cli = |ca: Option<&Path>| {
+        let mut cmd = Command::new(kawased());
+        cmd.args(["query", "token", "balance", &address, "--node", &url, "-o", "json"]).env_remove("KAWASE_CA_FILE");
+        if let Some(ca) = ca {
+            cmd.arg("--ca-file").arg(ca);
+        }
+        cmd.output().expect("kawased query")
+    };
+    let out = cli(Some(&ca));
+    assert!(out.status.success(), "CLI over https: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["amount"], "0");
+    let out = cli(None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-file"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_mutual_tls_only_a_client_certificate_of_the_consortium_ca_is_let_in() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (node, ca) = tls_zone(dir.path(), &["--mutual-tls"]);
+    let url = https(&node, "rpc");
+    let clients = dir.path().join("zone/tls/clients");
+    let operator = ClientTls {
+        ca: Some(ca.clone()),
+        identity: Some((clients.join("operator.crt"), clients.join("operator.key"))),
+    };
+    assert!(height(&url, &operator).await.is_ok(), "the operator's certificate is let in");
+
+    assert!(height(&url, &trusting(&ca)).await.is_err(), "a client without a certificate is refused");
+    let (_, mut mallory) = foreign_ca(&dir.path().join("other"));
+    mallory.ca = Some(ca.clone());
+    assert!(height(&url, &mallory).await.is_err(), "a client certificate of another CA is refused");
+    let answer = plain_http(node.addr("rpc").expect("rpc"));
+    assert!(!answer.starts_with("HTTP/"), "plain HTTP was answered: {answer}");
+
+    // The CLI with its client certificate.
+    let address = kawase_testkit::node::admin_key(node.home()).address().to_string();
+    let cli = |with_cert: bool| {
+        let mut cmd = Command::new(kawased());
+        cmd.args(["query", "token", "balance", &address, "--node", &url, "--ca-file"]).arg(&ca);
+        if with_cert {
+            cmd.arg("--client-cert").arg(clients.join("operator.crt"));
+            cmd.arg("--client-key").arg(clients.join("operator.key"));
+        }
+        cmd.env_remove("KAWASE_CLIENT_CERT").env_remove("KAWASE_CLIENT_KEY").output().expect("kawased query")
+    };
+    let out = cli(true);
+    assert!(out.status.success(), "CLI under mutual TLS: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!cli(false).status.success(), "the CLI without a client certificate is refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_keeps_the_old() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (node, old_ca) = tls_zone(dir.path(), &["--tls"]);
+    let url = https(&node, "rpc");
+    assert!(height(&url, &trusting(&old_ca)).await.is_ok());
+    let pid = nix::unistd::Pid::from_raw(node.pid().expect("running") as i32);
+    let tls_dir = node.home().join("config/tls");
+    let hup = || nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+
+    // A broken renewal: the node logs it and keeps serving the old certificate.
+    let good_cert = std::fs::read(tls_dir.join("node.crt")).expect("cert");
+    std::fs::write(tls_dir.join("node.crt"), b"not a certificate").expect("break it");
+    hup();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(height(&url, &trusting(&old_ca)).await.is_ok(), "the old certificate is still served");
+    assert!(node.running(), "a bad renewal does not stop the node");
+    std::fs::write(tls_dir.join("node.crt"), good_cert).expect("restore");
+
+    // A certificate from a new CA, picked up without a restart.
+    let new_dir = dir.path().join("new-ca");
+    let new_ca = DevCa::create("renewed CA").expect("ca");
+    new_ca.write(&new_dir).expect("write");
+    new_ca.issue_server(&["127.0.0.1".to_owned()]).expect("issue").write(&tls_dir, "node").expect("write");
+    hup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while height(&url, &trusting(&new_dir.join("ca.crt"))).await.is_err() {
+        assert!(Instant::now() < deadline, "the renewed certificate was not served after SIGHUP");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(height(&url, &trusting(&old_ca)).await.is_err(), "the old certificate is no longer served");
+}
+
+#[test]
+fn a_node_refuses_to_serve_plain_text_where_other_hosts_can_reach_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let homes = write_testnet(&dir.path().join("zone"), 1, "kawase-plain", &[]);
+    let mut config = kawase_testkit::node::config(&homes[0]);
+    let port = kawase_testkit::node::free_ports(1);
+    kawase_testkit::node::set(&mut config, "rpc", "laddr", &format!("tcp://0.0.0.0:{port}"));
+    kawase_testkit::node::write_config(&homes[0], &config);
+    let err = Launch::node(&homes[0]).try_start().err().expect("the node refuses to start");
+    let log = std::fs::read_to_string(homes[0].join("node.log")).unwrap_or_default();
+    assert!(log.contains("plain text") || err.contains("plain text"), "{err}\n{log}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port}");
+}
