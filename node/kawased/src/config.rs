@@ -24,6 +24,8 @@ pub struct NodeConfig {
     pub storage: StorageSection,
     #[serde(default)]
     pub tls: crate::tls::TlsSection,
+    #[serde(default)]
+    pub audit: crate::audit::AuditSection,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -328,6 +330,7 @@ impl NodeConfig {
             abci: AbciSection { laddr: format!("tcp://{host}:{}", ports.abci) },
             storage: StorageSection::default(),
             tls: crate::tls::TlsSection::default(),
+            audit: crate::audit::AuditSection::default(),
         }
     }
 }

@@ -164,7 +164,35 @@ fn print_info(info: &KeyInfo, output: Output) -> Result<()> {
     print_value(&serde_json::to_value(info)?, output)
 }
 
+/// What the keystore's audit log records of a command: kind and key name.
+fn audited(cmd: &KeysCmd) -> Option<(&'static str, String)> {
+    use kawase_audit::kind;
+    match cmd {
+        KeysCmd::Add { name, recover, .. } => Some((if *recover { "key_recover" } else { "key_add" }, name.clone())),
+        KeysCmd::Import { name, .. } => Some((kind::KEY_IMPORT, name.clone())),
+        KeysCmd::Export { name, .. } => Some((kind::KEY_EXPORT, name.clone())),
+        KeysCmd::Delete { name, .. } => Some(("key_delete", name.clone())),
+        KeysCmd::List | KeysCmd::Show { .. } => None,
+    }
+}
+
+/// Runs `cmd`; a key that is made, imported, exported or deleted, or an
+/// attempt at it that fails, is written to `<keyring dir>/audit.log` first
+/// thing after (an unwritable audit log fails the command).
 pub fn run(cmd: KeysCmd, opts: &KeyringOpts, output: Output) -> Result<()> {
+    let Some((kind, name)) = audited(&cmd) else { return run_unaudited(cmd, opts, output) };
+    let dir = opts.keystore()?.dir().to_path_buf();
+    let result = run_unaudited(cmd, opts, output);
+    let mut event = kawase_audit::Event::new(kind, crate::audit::local_actor()).detail("key", name);
+    if let Err(e) = &result {
+        event = event.failed().detail("error", format!("{e:#}"));
+    }
+    let audit = crate::audit::open(&dir.join("audit.log"))?;
+    audit.try_record(event).map_err(|e| anyhow::anyhow!("keystore audit log: {e}"))?;
+    result
+}
+
+fn run_unaudited(cmd: KeysCmd, opts: &KeyringOpts, output: Output) -> Result<()> {
     let ks = opts.keystore()?;
     match cmd {
         KeysCmd::Add { name, kind, recover } => {

@@ -1,4 +1,5 @@
 //! `kawased`: the Kawase zone node.
+mod audit;
 mod config;
 mod demo;
 mod devnet;
@@ -167,6 +168,13 @@ enum Command {
         #[command(subcommand)]
         cmd: genesis_cmd::GenesisCmd,
     },
+    /// Check an audit log (a node's, a keystore's).
+    Audit {
+        #[command(flatten)]
+        out: output::OutputOpts,
+        #[command(subcommand)]
+        cmd: audit::AuditCmd,
+    },
     /// Run the payment tour on a local zone state (in-process block driver, real RocksDB).
     Demo {
         /// Where to keep the demo state; a fresh temporary directory by default.
@@ -241,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
             return block_on(txcmd::run_query(cmd, &keyring, &node, out.output))
         }
         Command::Genesis { out, cmd } => return genesis_cmd::run(cmd, out.output),
+        Command::Audit { out, cmd } => return audit::run(cmd, out.output),
         _ => {}
     }
     // A validator without peers has no one to gossip to; Malachite reports
@@ -296,7 +305,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { home } => demo::run(home),
         Command::Devnet(args) => devnet::run(args),
-        Command::Keys { .. } | Command::Tx { .. } | Command::Query { .. } | Command::Genesis { .. } => {
+        Command::Keys { .. }
+        | Command::Tx { .. }
+        | Command::Query { .. }
+        | Command::Genesis { .. }
+        | Command::Audit { .. } => {
             unreachable!("handled above")
         }
         Command::Start { home } => start::run(&home),

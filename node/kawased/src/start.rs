@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use kawase_app::{App, AppConfig};
+use kawase_audit::{kind, Event};
 use kawase_consensus::mempool::{Mempool, MempoolConfig};
 use kawase_consensus::types::{PrivateKey, PublicKey, Validator, ValidatorSet};
 use kawase_consensus::NodeSettings;
@@ -20,6 +21,8 @@ pub fn run(home: &Path) -> Result<()> {
     let h = Home::new(home);
     let config = h.load_config()?;
     let genesis = h.load_genesis()?;
+    // Before anything acts: no audit trail, no node.
+    let audit = crate::audit::open_node(&h.root, &config.audit)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kawased")
@@ -112,9 +115,28 @@ pub fn run(home: &Path) -> Result<()> {
         }
         let metrics_addr = listeners.get(1).map(|(_, m)| m.local_addr());
         let _ = listener_stats.set(listeners.iter().map(|(n, l)| (*n, l.stats())).collect());
+        let mutual = tls.as_ref().is_some_and(|t| t.is_mutual());
         if let Some(tls) = tls {
-            crate::tls::reload_on_hangup(tls)?;
+            crate::tls::reload_on_hangup(tls, audit.clone())?;
         }
+        crate::audit::sweep_tls_failures(audit.clone(), listeners.iter().map(|(n, l)| (*n, l.stats())).collect());
+        audit.record(
+            Event::new(kind::NODE_START, crate::audit::local_actor())
+                .detail("chain_id", genesis.chain_id.as_str())
+                .detail("moniker", config.moniker.as_str())
+                .detail("node_id", node_id.as_str())
+                .detail("version", env!("CARGO_PKG_VERSION"))
+                .detail("rpc", format!("{scheme}://{rpc_addr}"))
+                .detail("tls", if mutual { "mutual" } else if scheme == "https" { "on" } else { "off" }),
+        );
+        let stopped = |reason: &str, result: Result<()>| -> Result<()> {
+            let mut event = Event::new(kind::NODE_STOP, crate::audit::local_actor()).detail("reason", reason);
+            if let Err(e) = &result {
+                event = event.failed().detail("error", format!("{e:#}"));
+            }
+            audit.record(event);
+            result
+        };
         // Tests and scripts read these lines; whoever reads them may close
         // the pipe afterwards, which must not stop the node.
         let mut lines = vec![
@@ -149,17 +171,20 @@ pub fn run(home: &Path) -> Result<()> {
         });
         let attempt = tokio::select! {
             // Only a sent value counts: unsupervised, the sender is dropped.
-            Ok(()) = gone_rx => { tracing::info!("the devnet that started this node is gone; stopping"); return Ok(()) }
+            Ok(()) = gone_rx => {
+                tracing::info!("the devnet that started this node is gone; stopping");
+                return stopped("supervisor gone", Ok(()))
+            }
             r = running.driver => {
-                return match r {
+                return stopped("consensus ended", match r {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(anyhow::anyhow!("consensus stopped: {e}")),
                     Err(e) => Err(anyhow::anyhow!("consensus task: {e}")),
-                }
+                })
             }
             attempt = crate::rejoin::due(shared.clone(), peers, rejoin_wait) => attempt,
-            _ = int.recv() => { tracing::info!("interrupted; stopping"); return Ok(()) }
-            _ = term.recv() => { tracing::info!("terminated; stopping"); return Ok(()) }
+            _ = int.recv() => { tracing::info!("interrupted; stopping"); return stopped("SIGINT", Ok(())) }
+            _ = term.recv() => { tracing::info!("terminated; stopping"); return stopped("SIGTERM", Ok(())) }
         };
         // A stop asked for while the peers were probed wins over the restart.
         tokio::task::yield_now().await;
@@ -169,8 +194,9 @@ pub fn run(home: &Path) -> Result<()> {
         };
         if asked(&mut term) || asked(&mut int) {
             tracing::info!("terminated; stopping instead of restarting");
-            return Ok(());
+            return stopped("SIGTERM", Ok(()));
         }
+        let _ = stopped("restart in place to rejoin", Ok(()));
         // No graceful stop first: other threads keep working until the exec
         // ends them all at once, which is a kill as far as the stores are
         // concerned (safe by the crash order), and nothing can slip a

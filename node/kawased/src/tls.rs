@@ -137,14 +137,29 @@ pub fn provision(ca_dir: &Path, homes: &[(&Home, &str)], mutual: bool, clients: 
 
 /// Reload the listeners' certificates on SIGHUP (a renewed certificate, a
 /// new client CA) without a restart; a reload that fails keeps the old.
-pub fn reload_on_hangup(tls: Arc<ServerTls>) -> Result<()> {
+/// Either way the audit log says so.
+pub fn reload_on_hangup(tls: Arc<ServerTls>, audit: kawase_audit::SharedAudit) -> Result<()> {
+    use kawase_audit::{kind, Event};
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
+            let cert = tls.files().cert.display().to_string();
             match tls.reload() {
-                Ok(()) => tracing::info!(cert = %tls.files().cert.display(), "TLS certificates reloaded"),
-                Err(e) => tracing::error!(code = e.code(), error = %e, "TLS reload failed; serving the old certificates"),
+                Ok(()) => {
+                    tracing::info!(%cert, "TLS certificates reloaded");
+                    audit.record(Event::new(kind::TLS_RELOAD, "signal:SIGHUP").detail("cert_file", cert));
+                }
+                Err(e) => {
+                    tracing::error!(code = e.code(), error = %e, "TLS reload failed; serving the old certificates");
+                    audit.record(
+                        Event::new(kind::TLS_RELOAD_FAILED, "signal:SIGHUP")
+                            .failed()
+                            .detail("cert_file", cert)
+                            .detail("code", e.code())
+                            .detail("error", e.to_string()),
+                    );
+                }
             }
         }
     });

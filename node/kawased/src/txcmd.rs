@@ -10,7 +10,8 @@ use crate::keys::KeyringOpts;
 use crate::node_client::Node;
 use crate::output::{print_value, Output};
 
-const DEFAULT_NODE: &str = "http://127.0.0.1:26657";
+/// The devnet's FZ (TLS by default: pass its CA with --ca-file).
+const DEFAULT_NODE: &str = "https://127.0.0.1:26657";
 
 #[derive(Args, Clone, Debug)]
 pub struct NodeOpts {

@@ -31,7 +31,7 @@ pub use backend::{Backend, BlockResults, NewBlockEvent, NodeEvent, TxEvent, TxRe
 pub use config::RpcConfig;
 pub use error::{RpcError, ServeError};
 pub use search::{Deadline, SearchLimits, TxIndex, TxLocation};
-pub use listener::{ListenerLimits, ListenerStats};
+pub use listener::{ListenerLimits, ListenerStats, TlsFailure, RECENT_FAILURES};
 pub use server::{serve, serve_http, serve_with_tls, RpcServer};
 /// The TLS layer the listeners run, re-exported for the node.
 pub use kawase_tls;

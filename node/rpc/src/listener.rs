@@ -40,6 +40,37 @@ pub struct ListenerStats {
     /// TLS handshakes that failed: plain text to a TLS port, an untrusted
     /// or missing client certificate, a client that said nothing in time.
     pub tls_failures: AtomicU64,
+    /// The latest failures (peer and reason) for the audit trail, at most
+    /// [`RECENT_FAILURES`]: a flood of bad handshakes costs a bounded
+    /// amount of memory, and the count above still sees every one.
+    recent: std::sync::Mutex<std::collections::VecDeque<TlsFailure>>,
+}
+
+/// Failed handshakes kept for [`ListenerStats::take_recent_failures`].
+pub const RECENT_FAILURES: usize = 16;
+
+/// One failed TLS handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFailure {
+    pub peer: SocketAddr,
+    pub reason: String,
+}
+
+impl ListenerStats {
+    fn tls_failed(&self, peer: SocketAddr, reason: String) {
+        self.tls_failures.fetch_add(1, Ordering::Relaxed);
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() == RECENT_FAILURES {
+            recent.pop_front();
+        }
+        recent.push_back(TlsFailure { peer, reason });
+    }
+
+    /// The failures since the last call (the latest [`RECENT_FAILURES`]).
+    pub fn take_recent_failures(&self) -> Vec<TlsFailure> {
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.drain(..).collect()
+    }
 }
 
 /// Accept on `listener` until `shutdown` becomes true, serving `router` on
@@ -136,8 +167,8 @@ impl Conn {
                     self.serve(stream).await
                 }
                 Err(e) => {
-                    self.stats.tls_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                    self.stats.tls_failed(self.peer, e.to_string());
                 }
             },
         }

@@ -1,9 +1,15 @@
-//! TLS on the node's listeners, with real processes over real sockets: a
+//! Security of a node, with real processes over real sockets.
+//!
+//! TLS on the node's listeners: a
 //! zone made by `kawased testnet --tls` (or `--mutual-tls`) serves its RPC
 //! and metrics only in TLS 1.3, to clients that trust the consortium CA
 //! (and, under mutual TLS, present a certificate it issued); plain HTTP is
 //! refused; a renewed certificate is served after SIGHUP; a node refuses to
 //! start a plain-text listener that other hosts could reach.
+//!
+//! The audit trail: a node records its start, a TLS reload, failed
+//! handshakes and its stop in a hash chain, and `kawased audit verify`
+//! names the first record that was edited, removed or reordered.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -204,4 +210,65 @@ fn a_node_refuses_to_serve_plain_text_where_other_hosts_can_reach_it() {
     let log = std::fs::read_to_string(homes[0].join("node.log")).unwrap_or_default();
     assert!(log.contains("plain text") || err.contains("plain text"), "{err}\n{log}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port}");
+}
+
+/// `kawased audit verify FILE`: exit status and its one line of output.
+fn audit_verify(file: &Path) -> (bool, String) {
+    let out = Command::new(kawased()).args(["audit", "verify"]).arg(file).output().expect("kawased audit verify");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_audits_its_life_and_audit_verify_names_an_edited_a_removed_and_a_reordered_record() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut node, ca) = tls_zone(dir.path(), &["--tls"]);
+    let url = https(&node, "rpc");
+    assert!(height(&url, &trusting(&ca)).await.is_ok());
+    // A failed handshake and a reload, then a clean stop.
+    let _ = plain_http(node.addr("rpc").expect("rpc"));
+    let pid = nix::unistd::Pid::from_raw(node.pid().expect("running") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    let log = node.home().join("audit.log");
+    let kinds = |log: &Path| -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line")["event"]["kind"].to_string())
+            .collect()
+    };
+    // The failed handshakes are swept into the log every few seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kinds(&log).iter().any(|k| k.contains("tls_handshake_failed")) {
+        assert!(Instant::now() < deadline, "no tls_handshake_failed record: {:?}", kinds(&log));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    node.stop();
+    let kinds = kinds(&log);
+    for k in ["node_start", "tls_reload", "tls_handshake_failed", "node_stop"] {
+        assert!(kinds.iter().any(|x| x.contains(k)), "no {k} record in {kinds:?}");
+    }
+    let (ok, text) = audit_verify(&log);
+    assert!(ok && text.contains(&format!("{} records", kinds.len())), "{text}");
+
+    let lines: Vec<String> = std::fs::read_to_string(&log).expect("log").lines().map(str::to_owned).collect();
+    let tampered = |name: &str, lines: Vec<String>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").expect("write");
+        audit_verify(&p)
+    };
+    let mut edited = lines.clone();
+    edited[1] = edited[1].replacen("\"outcome\":\"", "\"outcome\":\"x", 1);
+    let (ok, text) = tampered("edited.log", edited);
+    assert!(!ok && text.contains("line 2") && text.contains("edited") && text.contains("audit/broken"), "{text}");
+
+    let mut removed = lines.clone();
+    removed.remove(1);
+    let (ok, text) = tampered("removed.log", removed);
+    assert!(!ok && text.contains("line 2") && text.contains("removed"), "{text}");
+
+    let mut reordered = lines.clone();
+    reordered.swap(1, 2);
+    let (ok, text) = tampered("reordered.log", reordered);
+    assert!(!ok && text.contains("line 2") && text.contains("reordered"), "{text}");
 }
