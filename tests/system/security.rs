@@ -272,3 +272,101 @@ async fn a_node_audits_its_life_and_audit_verify_names_an_edited_a_removed_and_a
     let (ok, text) = tampered("reordered.log", reordered);
     assert!(!ok && text.contains("line 2") && text.contains("reordered"), "{text}");
 }
+
+/// The median of `samples` (milliseconds).
+fn p50(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// `n` `status` calls of `rpc`, one every 100 ms (well under its limit):
+/// their latencies in ms, and how many failed.
+async fn paced_status(rpc: &Rpc, n: usize) -> (Vec<f64>, usize) {
+    let (mut latencies, mut failed) = (Vec::new(), 0);
+    for _ in 0..n {
+        let t = Instant::now();
+        match rpc.status().await {
+            Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+            Err(_) => failed += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (latencies, failed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_caller_is_limited_while_another_callers_latency_holds() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let homes = write_testnet(&dir.path().join("zone"), 1, "kawase-limits", &["--mutual-tls"]);
+    set_timeouts(&homes[0], &QUICK_TIMEOUTS);
+    let mut config = kawase_testkit::node::config(&homes[0]);
+    let rpc_section = config.get_mut("rpc").and_then(|v| v.as_table_mut()).expect("[rpc]");
+    rpc_section.insert("rate_limit_per_second".into(), toml::Value::Integer(50));
+    rpc_section.insert("rate_limit_burst".into(), toml::Value::Integer(50));
+    rpc_section.insert("max_in_flight_per_caller".into(), toml::Value::Integer(2));
+    kawase_testkit::node::write_config(&homes[0], &config);
+    let node = Launch::node(&homes[0]).start();
+    let url = https(&node, "rpc");
+    let (ca, clients) = (dir.path().join("zone/tls/ca.crt"), dir.path().join("zone/tls/clients"));
+    let identity = |name: &str| ClientTls {
+        ca: Some(ca.clone()),
+        identity: Some((clients.join(format!("{name}.crt")), clients.join(format!("{name}.key")))),
+    };
+    let (flooder, quiet) = (identity("operator"), identity("relayer"));
+    assert!(height(&url, &quiet).await.is_ok());
+    let quiet_rpc = Rpc::with_tls(&url, &quiet, LIMIT).expect("client");
+    let (before, failed_before) = paced_status(&quiet_rpc, 30).await;
+    assert_eq!(failed_before, 0);
+
+    // 16 loops of back-to-back requests under one certificate.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut floods = Vec::new();
+    for _ in 0..16 {
+        let (client, url, stop) = (flooder.reqwest(LIMIT).expect("client"), url.clone(), stop.clone());
+        floods.push(tokio::spawn(async move {
+            let (mut ok, mut limited, mut codes) = (0u64, 0u64, std::collections::BTreeSet::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(resp) = client.get(format!("{url}/status")).send().await else { continue };
+                if resp.status() == 429 {
+                    limited += 1;
+                    let text = resp.text().await.expect("body");
+                    let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON-RPC error");
+                    codes.insert(body["error"]["data"].as_str().unwrap_or("").split(':').next().unwrap_or("").to_owned());
+                } else {
+                    ok += u64::from(resp.status().is_success());
+                }
+            }
+            (ok, limited, codes)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (during, failed_during) = paced_status(&quiet_rpc, 30).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut limited, mut codes) = (0, 0, std::collections::BTreeSet::new());
+    for f in floods {
+        let (o, l, c) = f.await.expect("flood task");
+        (ok, limited) = (ok + o, limited + l);
+        codes.extend(c);
+    }
+    let (b, d) = (p50(before), p50(during));
+    println!(
+        "rate limits: flooder {ok} answered, {limited} refused ({codes:?}); quiet caller p50 {b:.1} ms unloaded, \
+         {d:.1} ms during the flood ({:.2}x; the aim is under 2x)",
+        d / b
+    );
+    assert!(limited > 0, "the flooding caller was never limited ({ok} answered)");
+    assert!(codes.iter().all(|c| c == "rpc/rate_limited" || c == "rpc/too_many_in_flight"), "{codes:?}");
+    assert_eq!(failed_during, 0, "the quiet caller was refused during the flood");
+
+    let text = flooder
+        .reqwest(LIMIT)
+        .expect("client")
+        .get(format!("{}/metrics", https(&node, "metrics")))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(metric(&text, "kawase_rate_limited_total{listener=\"rpc\"}") >= limited, "{text}");
+}

@@ -32,7 +32,8 @@ const SECOND_VERSIONS: &[(&str, &str, &str)] = &[
         "rustls",
         "0.21.12",
         "reqwest 0.11 (hyper-rustls 0.24), the HTTP client tendermint-rpc 0.40's http-client is built on; \
-         kawase-tls hands that same reqwest our CA and client identity. Goes when tendermint-rpc moves to reqwest 0.12.",
+         kawase-tls hands that same reqwest our CA and client identity. \
+         Goes when tendermint-rpc moves to reqwest 0.12.",
     ),
     ("tokio-rustls", "0.24.1", "the reqwest 0.11 / hyper-rustls 0.24 chain under tendermint-rpc, as rustls 0.21."),
     ("rustls-webpki", "0.101.7", "rustls 0.21's certificate verifier (the reqwest 0.11 chain under tendermint-rpc)."),

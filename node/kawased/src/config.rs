@@ -36,6 +36,16 @@ pub struct RpcSection {
     pub max_body_bytes: usize,
     pub max_open_connections: usize,
     pub timeout_broadcast_tx_commit: String,
+    /// Requests per second each caller (client certificate, else source
+    /// IP) may send, sustained; 0 turns the rate limit off.
+    pub rate_limit_per_second: u32,
+    /// Requests a caller may send at once after a quiet period.
+    pub rate_limit_burst: u32,
+    /// Requests of one caller in flight at once; 0: no cap.
+    pub max_in_flight_per_caller: u32,
+    /// Also limit callers on a loopback address that present no client
+    /// certificate (the node's own tools; a co-located relayer).
+    pub rate_limit_loopback: bool,
 }
 
 impl Default for RpcSection {
@@ -45,6 +55,10 @@ impl Default for RpcSection {
             max_body_bytes: 1_000_000,
             max_open_connections: 900,
             timeout_broadcast_tx_commit: "10s".into(),
+            rate_limit_per_second: 1000,
+            rate_limit_burst: 2000,
+            max_in_flight_per_caller: 64,
+            rate_limit_loopback: false,
         }
     }
 }

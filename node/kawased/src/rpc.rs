@@ -364,6 +364,12 @@ pub async fn serve(
         max_body_bytes: config.rpc.max_body_bytes,
         max_open_connections: config.rpc.max_open_connections,
         timeout_broadcast_tx_commit: parse_duration(&config.rpc.timeout_broadcast_tx_commit)?,
+        rate_limits: kawase_rpc::RateLimits {
+            per_second: config.rpc.rate_limit_per_second,
+            burst: config.rpc.rate_limit_burst,
+            max_in_flight: config.rpc.max_in_flight_per_caller,
+            exempt_loopback: !config.rpc.rate_limit_loopback,
+        },
         ..RpcConfig::default()
     };
     crate::tls::check_plaintext("[rpc] laddr", rpc.laddr, tls.is_some())?;
@@ -397,6 +403,7 @@ pub async fn serve_metrics(
         max_open_connections: 64,
         request_timeout: std::time::Duration::from_secs(10),
         max_header_bytes: 16 << 10,
+        rate: None,
     };
     kawase_rpc::serve_http(addr, limits, tls, app).await.with_context(|| format!("binding metrics on {addr}"))
 }
@@ -416,5 +423,9 @@ fn render_listener_stats(out: &mut String, listeners: &[(&'static str, Arc<Liste
     let _ = writeln!(out, "# HELP kawase_tls_handshake_failures_total TLS handshakes that failed (plain text, an untrusted or missing client certificate, a silent client).\n# TYPE kawase_tls_handshake_failures_total counter");
     for (name, s) in listeners {
         let _ = writeln!(out, "kawase_tls_handshake_failures_total{{listener=\"{name}\"}} {}", s.tls_failures.load(Relaxed));
+    }
+    let _ = writeln!(out, "# HELP kawase_rate_limited_total Requests answered 429 by the per-caller rate limits and in-flight quotas.\n# TYPE kawase_rate_limited_total counter");
+    for (name, s) in listeners {
+        let _ = writeln!(out, "kawase_rate_limited_total{{listener=\"{name}\"}} {}", s.rate_limited.load(Relaxed));
     }
 }

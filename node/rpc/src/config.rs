@@ -32,6 +32,9 @@ pub struct RpcConfig {
     /// pool (0 is taken as 1). Further calls wait (within the request
     /// timeout) for a thread.
     pub max_concurrent_calls: usize,
+    /// Per-caller request rate and in-flight quota (off by default here;
+    /// `kawased` turns them on).
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 impl Default for RpcConfig {
@@ -47,6 +50,7 @@ impl Default for RpcConfig {
             max_subscription_clients: 100,
             max_subscriptions_per_client: 5,
             max_concurrent_calls: 4,
+            rate_limits: crate::ratelimit::RateLimits::off(),
         }
     }
 }

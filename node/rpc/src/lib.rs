@@ -22,6 +22,7 @@ mod jsonrpc;
 mod listener;
 mod methods;
 mod pool;
+mod ratelimit;
 pub mod search;
 mod server;
 mod shutdown;
@@ -32,6 +33,7 @@ pub use config::RpcConfig;
 pub use error::{RpcError, ServeError};
 pub use search::{Deadline, SearchLimits, TxIndex, TxLocation};
 pub use listener::{ListenerLimits, ListenerStats, TlsFailure, RECENT_FAILURES};
+pub use ratelimit::{Caller, Limited, RateLimiter, RateLimits, MAX_CALLERS};
 pub use server::{serve, serve_http, serve_with_tls, RpcServer};
 /// The TLS layer the listeners run, re-exported for the node.
 pub use kawase_tls;

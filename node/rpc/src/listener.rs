@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use axum::Router;
+use hyper::body::Incoming;
+use std::convert::Infallible;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use kawase_tls::ServerTls;
@@ -19,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::ratelimit::{Admitted, Caller, Limited, RateLimiter};
 use crate::shutdown::wait_shutdown;
 
 /// What bounds a listener.
@@ -30,6 +35,8 @@ pub struct ListenerLimits {
     /// Bound on the TLS handshake and on reading a request head.
     pub request_timeout: Duration,
     pub max_header_bytes: usize,
+    /// Per-caller request rate and in-flight quota (`None`: unlimited).
+    pub rate: Option<Arc<RateLimiter>>,
 }
 
 /// Counts for the intrusion-detection metrics.
@@ -40,6 +47,8 @@ pub struct ListenerStats {
     /// TLS handshakes that failed: plain text to a TLS port, an untrusted
     /// or missing client certificate, a client that said nothing in time.
     pub tls_failures: AtomicU64,
+    /// Requests answered 429 by the per-caller limits.
+    pub rate_limited: AtomicU64,
     /// The latest failures (peer and reason) for the audit trail, at most
     /// [`RECENT_FAILURES`]: a flood of bad handshakes costs a bounded
     /// amount of memory, and the count above still sees every one.
@@ -158,13 +167,20 @@ struct Conn {
 impl Conn {
     async fn run(self, stream: TcpStream, tls: Option<Arc<ServerTls>>) {
         match tls {
-            None => self.serve(stream).await,
+            None => {
+                let caller = Caller::Address(self.peer.ip());
+                self.serve(stream, caller).await
+            }
             Some(tls) => match tls.accept(stream, self.limits.request_timeout).await {
                 Ok((stream, client)) => {
-                    if let Some(client) = client {
-                        tracing::debug!(peer = %self.peer, %client, "TLS client authenticated");
-                    }
-                    self.serve(stream).await
+                    let caller = match client {
+                        Some(client) => {
+                            tracing::debug!(peer = %self.peer, %client, "TLS client authenticated");
+                            Caller::Certificate(hex::encode(client.fingerprint))
+                        }
+                        None => Caller::Address(self.peer.ip()),
+                    };
+                    self.serve(stream, caller).await
                 }
                 Err(e) => {
                     tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
@@ -174,7 +190,7 @@ impl Conn {
         }
     }
 
-    async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S, caller: Caller) {
         // The permit travels with the socket, so an upgraded websocket keeps
         // counting against the limit for as long as it is open.
         let io = TokioIo::new(Counted { inner: stream, _permit: self.permit });
@@ -183,7 +199,29 @@ impl Conn {
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.request_timeout)
             .max_header_size(self.limits.max_header_bytes);
-        let conn = builder.serve_connection(io, TowerToHyperService::new(self.router)).with_upgrades();
+        let inner = TowerToHyperService::new(self.router);
+        let limiter = self.limits.rate.clone().filter(|l| l.applies_to(&caller));
+        let stats = Arc::clone(&self.stats);
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| -> Reply {
+            let admitted: Option<Admitted> = match &limiter {
+                None => None,
+                Some(l) => match l.admit(&caller, tokio::time::Instant::now()) {
+                    Ok(a) => Some(a),
+                    Err(limited) => {
+                        stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(?caller, code = limited.code(), "request refused by the rate limits");
+                        return Box::pin(std::future::ready(Ok(too_many(limited))));
+                    }
+                },
+            };
+            let call = hyper::service::Service::call(&inner, req);
+            Box::pin(async move {
+                let response = call.await;
+                drop(admitted);
+                response
+            })
+        });
+        let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         let mut shutdown = self.shutdown;
         tokio::select! {
@@ -198,6 +236,25 @@ impl Conn {
             }
         }
     }
+}
+
+type Reply = Pin<Box<dyn std::future::Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// The answer to a request over a caller's limits: HTTP 429, a JSON-RPC
+/// error (as CometBFT shapes them: -32000, "Server error") whose data starts
+/// with the stable code, and when to retry.
+fn too_many(limited: Limited) -> Response<Body> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": -1,
+        "error": { "code": -32000, "message": "Server error", "data": limited.to_string() },
+    });
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// A stream holding its connection-limit permit.

@@ -82,6 +82,7 @@ pub async fn serve_with_tls(
         max_open_connections: config.max_open_connections,
         request_timeout: config.request_timeout,
         max_header_bytes: config.max_header_bytes,
+        rate: crate::ratelimit::RateLimiter::new(config.rate_limits),
     };
     let laddr = config.laddr;
     let ctx = Arc::new(Ctx {
