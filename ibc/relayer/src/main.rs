@@ -143,6 +143,15 @@ struct Config {
     /// Prometheus `/metrics` listen address, e.g. `127.0.0.1:9400`.
     #[serde(default)]
     metrics_laddr: Option<String>,
+    /// TLS for `/metrics` (PEM, relative to the config file); required
+    /// when `metrics_laddr` is not a loopback address.
+    #[serde(default)]
+    metrics_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    metrics_key_file: Option<PathBuf>,
+    /// Mutual TLS for `/metrics`: scrapers need a certificate of this CA.
+    #[serde(default)]
+    metrics_client_ca_file: Option<PathBuf>,
     /// This relayer's share of the path when several relay it (each with
     /// its own key): `share = { index = 0, of = 2 }` and `{ index = 1, of =
     /// 2 }`. Default: everything.
@@ -191,6 +200,22 @@ fn load_key(path: &Path, passphrase_file: Option<&Path>) -> Result<Key> {
         .and_then(|v| v.try_into().ok())
         .with_context(|| format!("{}: secret_hex must be 64 hex characters", path.display()))?;
     Ok(Key::from_seed(kf.kind, seed)?)
+}
+
+/// The metrics listener's TLS, if the config gives it.
+fn metrics_tls(config: &Config, dir: &Path) -> Result<Option<std::sync::Arc<kawase_tls::ServerTls>>> {
+    match (&config.metrics_cert_file, &config.metrics_key_file) {
+        (None, None) if config.metrics_client_ca_file.is_none() => Ok(None),
+        (Some(cert), Some(key)) => {
+            let files = kawase_tls::ServerTlsFiles {
+                cert: dir.join(cert),
+                key: dir.join(key),
+                client_ca: config.metrics_client_ca_file.as_ref().map(|c| dir.join(c)),
+            };
+            Ok(Some(kawase_tls::ServerTls::load(files).map_err(|e| anyhow!("metrics TLS: {e}"))?))
+        }
+        _ => bail!("relayer config: metrics_cert_file and metrics_key_file go together"),
+    }
 }
 
 struct Setup {
@@ -265,6 +290,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     let Setup { mut fz, mut bz, path_file, config } = setup(&cli.config)?;
+    let config_dir = cli.config.parent().unwrap_or(Path::new("."));
     let file = path_file.path().display().to_string();
     match cli.command {
         Cmd::CreatePath => {
@@ -408,16 +434,15 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Start => {
             let ids = path_file.load_complete()?;
             let metrics = Metrics::default();
-            if let Some(addr) = &config.metrics_laddr {
-                let addr: std::net::SocketAddr = addr.parse().context("metrics_laddr")?;
-                let listener_metrics = metrics.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = metrics::serve(addr, listener_metrics).await {
-                        tracing::error!("metrics server: {e:#}");
-                    }
-                });
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            // Kept for the life of the process.
+            let _metrics_server = match &config.metrics_laddr {
+                Some(addr) => {
+                    let addr: std::net::SocketAddr = addr.parse().context("metrics_laddr")?;
+                    let tls = metrics_tls(&config, config_dir)?;
+                    Some(metrics::serve(addr, tls, metrics.clone()).await.context("metrics listener")?)
+                }
+                None => None,
+            };
             println!("relaying {} <-> {} on {} / {}", fz.chain_id, bz.chain_id, ids.fz_channel, ids.bz_channel);
             println!("ready");
             relay_forever(&fz, &bz, &ids, &config, &metrics).await;

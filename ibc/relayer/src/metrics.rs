@@ -81,8 +81,20 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` on `addr` until the process ends.
-pub async fn serve(addr: std::net::SocketAddr, metrics: Metrics) -> anyhow::Result<()> {
+/// Serves `/metrics` on `addr` until the process ends, on the node's
+/// bounded listener: TLS 1.3 when `tls` is given, and plain text only on a
+/// loopback address.
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    tls: Option<std::sync::Arc<kawase_tls::ServerTls>>,
+    metrics: Metrics,
+) -> anyhow::Result<kawase_rpc::RpcServer> {
+    if tls.is_none() && !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "metrics_laddr {addr} would serve plain text beyond this host: set metrics_cert_file and \
+             metrics_key_file, or bind it to 127.0.0.1"
+        );
+    }
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -90,8 +102,14 @@ pub async fn serve(addr: std::net::SocketAddr, metrics: Metrics) -> anyhow::Resu
             async move { m.render() }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("metrics listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
-    Ok(())
+    let limits = kawase_rpc::ListenerLimits {
+        max_open_connections: 16,
+        request_timeout: std::time::Duration::from_secs(10),
+        max_header_bytes: 16 << 10,
+        rate: None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = kawase_rpc::serve_http(addr, limits, tls, app).await?;
+    println!("metrics listening on {scheme}://{}/metrics", server.local_addr());
+    Ok(server)
 }

@@ -260,12 +260,20 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
     let layout = Layout::of(args);
     let rpc = |port: u16| format!("{}://127.0.0.1:{port}", layout.scheme());
     let ca = if layout.tls { "ca_file = \"../tls/ca.crt\"\n" } else { "" };
+    // The relayer's /metrics in TLS too, with a certificate of the same CA.
+    let metrics_tls = if layout.tls {
+        let issued = kawase_tls::DevCa::load(&p.tls())?.issue_server(&["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        issued.write(&p.relayer(), "metrics")?;
+        "metrics_cert_file = \"metrics.crt\"\nmetrics_key_file = \"metrics.key\"\n"
+    } else {
+        ""
+    };
     // The relayer unlocks its key from the keystore with the devnet's
     // passphrase file, as an operator's service would.
     fs::write(
         p.relayer().join("relayer.toml"),
         format!(
-            "poll_interval_ms = 200\nmetrics_laddr = \"127.0.0.1:{}\"\n\n\
+            "poll_interval_ms = 200\nmetrics_laddr = \"127.0.0.1:{}\"\n{metrics_tls}\n\
              [fz]\nchain_id = \"{FZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n{ca}\n\
              [bz]\nchain_id = \"{BZ_CHAIN}\"\nrpc = \"{}\"\nkey_file = \"../keys/relayer.json\"\npassphrase_file = \"../passphrase\"\n{ca}",
             args.fz_port + 5,
@@ -438,7 +446,7 @@ fn banner(p: &Paths, args: &DevnetArgs, layout: &Layout, path: &serde_json::Valu
         println!("  plain HTTP on 127.0.0.1 (--plaintext)");
     }
     println!(
-        "  relayer: FZ {ch} <-> BZ {}, metrics http://127.0.0.1:{}/metrics",
+        "  relayer: FZ {ch} <-> BZ {}, metrics {scheme}://127.0.0.1:{}/metrics",
         path["bz_channel"].as_str().unwrap_or("?"),
         args.fz_port + 5
     );
