@@ -76,6 +76,22 @@ pub struct GossipConfig {
     pub invalid_tx_points: u32,
     pub ban_threshold: u32,
     pub ban_for: Duration,
+    /// Counted for the intrusion-detection metrics (shared with them).
+    pub stats: Arc<GossipStats>,
+}
+
+/// What the gossip listener refused: the intrusion-detection signals of
+/// the transaction-gossip port.
+#[derive(Debug, Default)]
+pub struct GossipStats {
+    /// Handshakes from a node id outside `gossip_peers`, or a banned one.
+    pub refused_peers: AtomicU64,
+    /// Handshakes that failed otherwise (bad proof, wrong chain, timeout).
+    pub failed_handshakes: AtomicU64,
+    /// Relayed transactions that cannot be valid (bad signature, ...).
+    pub invalid_txs: AtomicU64,
+    /// Peers banned for what they relayed.
+    pub bans: AtomicU64,
 }
 
 impl GossipConfig {
@@ -96,6 +112,7 @@ impl GossipConfig {
             invalid_tx_points: 10,
             ban_threshold: 100,
             ban_for: Duration::from_secs(600),
+            stats: Arc::default(),
         }
     }
 }
@@ -205,10 +222,24 @@ impl Inbound {
     async fn serve(self: Arc<Self>, mut stream: TcpStream) -> Result<(), Closed> {
         let c = &self.config;
         let allowed = |id: NodeId| self.allowed.contains(&id) && !self.reputation.is_banned(id);
-        let id =
+        let shake =
             tokio::time::timeout(c.handshake_timeout, auth::handshake(&mut stream, &self.key, &self.chain_id, allowed))
-                .await
-                .map_err(|_| Closed::Timeout("handshake"))??;
+                .await;
+        let id = match shake {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => {
+                let counter = match e {
+                    auth::AuthError::NotAllowed(_) => &c.stats.refused_peers,
+                    _ => &c.stats.failed_handshakes,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+            Err(_) => {
+                c.stats.failed_handshakes.fetch_add(1, Ordering::Relaxed);
+                return Err(Closed::Timeout("handshake"));
+            }
+        };
         loop {
             let frame = match read_frame(&mut stream, c.max_frame, c.idle_timeout, c.frame_timeout).await {
                 Err(e @ Closed::FrameTooLarge { .. }) => {
@@ -252,7 +283,12 @@ impl Inbound {
             }
             let rest = txs.split_off(txs.len().min(CHECK_SLICE));
             for e in self.mempool.add_all(std::mem::replace(&mut txs, rest)).into_iter().filter_map(Result::err) {
-                if e.is_invalid_tx() && self.reputation.penalize(id, self.config.invalid_tx_points) {
+                if !e.is_invalid_tx() {
+                    continue;
+                }
+                self.config.stats.invalid_txs.fetch_add(1, Ordering::Relaxed);
+                if self.reputation.penalize(id, self.config.invalid_tx_points) {
+                    self.config.stats.bans.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(peer = %id, error = %e, "gossip peer banned for relaying invalid transactions");
                     return true;
                 }

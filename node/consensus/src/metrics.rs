@@ -20,6 +20,8 @@ pub struct Metrics {
     pub block_interval_ms: AtomicU64,
     /// Shared with the gossip task, which counts its live connections.
     pub gossip_peers: Arc<AtomicU64>,
+    /// Shared with the gossip listener: what it refused.
+    pub gossip: Arc<crate::gossip::GossipStats>,
     /// Encoded size of the last committed block.
     pub block_bytes: AtomicU64,
     pub phases: Phases,
@@ -163,6 +165,26 @@ impl Metrics {
         );
         gauge("kawase_mempool_txs", "Transactions waiting in the mempool.", "gauge", mempool_txs as f64);
         gauge("kawase_gossip_peers", "Connected transaction gossip peers.", "gauge", get(&self.gossip_peers));
+        let g = &self.gossip;
+        gauge(
+            "kawase_gossip_refused_peers_total",
+            "Gossip handshakes from a node id outside gossip_peers, or a banned one.",
+            "counter",
+            get(&g.refused_peers),
+        );
+        gauge(
+            "kawase_gossip_failed_handshakes_total",
+            "Gossip handshakes that failed (bad proof, wrong chain, timeout).",
+            "counter",
+            get(&g.failed_handshakes),
+        );
+        gauge(
+            "kawase_gossip_invalid_txs_total",
+            "Relayed transactions that cannot be valid (bad signature, undecodable, wrong chain).",
+            "counter",
+            get(&g.invalid_txs),
+        );
+        gauge("kawase_gossip_bans_total", "Gossip peers banned for what they relayed.", "counter", get(&g.bans));
         self.phases.render(&mut out);
         malachitebft_app_channel::app::metrics::export(&mut out);
         out

@@ -25,6 +25,7 @@ struct Node {
     addr: SocketAddr,
     pool: Arc<Mempool>,
     demo: Demo,
+    stats: Arc<gossip::GossipStats>,
     _chain: TestChain,
     _dir: tempfile::TempDir,
 }
@@ -60,10 +61,11 @@ async fn node_with(edit: impl FnOnce(&mut GossipConfig)) -> Node {
     let pool = Arc::new(Mempool::new(chain.app.clone(), MempoolConfig::default(), None));
     let mut c = config(SERVER_SEED, vec![default_peer()]);
     edit(&mut c);
+    let stats = c.stats.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::mem::forget(tx);
     let addr = gossip::start(c, pool.clone(), rx, Default::default()).await.unwrap();
-    Node { addr, pool, demo, _chain: chain, _dir: dir }
+    Node { addr, pool, demo, stats, _chain: chain, _dir: dir }
 }
 
 async fn node() -> Node {
@@ -140,6 +142,11 @@ async fn a_stranger_without_a_handshake_is_disconnected_and_its_txs_never_reach_
     // A well-formed handshake with a key that is not a configured peer.
     assert!(try_peer(n.addr, [5; 32]).await.is_err(), "an unknown node key was accepted");
     assert!(!n.pool.contains(&tx_hash(&tx)), "a stranger's tx reached the mempool");
+    // Both show in the intrusion-detection counters.
+    let count = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count(&n.stats.refused_peers), 1, "the unknown node id is counted");
+    assert!(count(&n.stats.failed_handshakes) >= 1, "the stranger without a handshake is counted");
     // The configured peer gets through.
     let mut s = peer(n.addr).await;
     s.write_all(&frame(std::slice::from_ref(&tx))).await.unwrap();
@@ -213,6 +220,10 @@ async fn a_peer_sending_bad_signature_txs_is_banned() {
     // Refused while banned, so its next (valid) tx never arrives.
     assert!(try_peer(n.addr, PEER_SEED).await.is_err(), "a banned peer was let back in");
     assert!(bad.iter().all(|t| !n.pool.contains(&tx_hash(t))));
+    let count = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(count(&n.stats.invalid_txs), 3, "the invalid transactions up to the ban (30 points at 10 each)");
+    assert_eq!(count(&n.stats.bans), 1, "the ban is counted");
+    assert!(count(&n.stats.refused_peers) >= 1, "the banned peer's retry is counted");
 }
 
 #[tokio::test]

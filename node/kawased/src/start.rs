@@ -97,6 +97,7 @@ pub fn run(home: &Path) -> Result<()> {
         gossip.max_inbound = m.gossip_max_connections;
         gossip.max_inbound_per_ip = m.gossip_max_connections_per_ip;
         gossip.max_frame = frame_limit(m.max_tx_bytes, max_block_bytes);
+        gossip.stats = shared.metrics.gossip.clone();
         let gossip_addr =
             kawase_consensus::gossip::start(gossip, mempool, gossip_rx, shared.metrics.gossip_peers.clone())
                 .await
