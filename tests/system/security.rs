@@ -110,6 +110,19 @@ async fn a_tls_zone_answers_clients_that_trust_its_ca_and_refuses_plain_http_and
         .await
         .expect("body");
     assert!(metric(&text, "kawase_tls_handshake_failures_total{listener=\"rpc\"}") >= 3, "{text}");
+    assert_eq!(metric(&text, "kawase_audit_chain_ok"), 1, "{text}");
+    // Every metric the alert rules use is one the node (or the relayer) exports.
+    let rules = include_str!("../../deploy/prometheus/kawase-alerts.yml");
+    let relayer = include_str!("../../ibc/relayer/src/metrics.rs");
+    let mut named = 0;
+    for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if let Some(rest) = word.strip_prefix("kawase_") {
+            let exported = if rest.starts_with("relayer_") { relayer.contains(word) } else { text.contains(word) };
+            assert!(exported, "deploy/prometheus/kawase-alerts.yml uses {word}, which nothing exports");
+            named += 1;
+        }
+    }
+    assert!(named >= 10, "the alert rules name their metrics ({named})");
 
     // The CLI speaks https with --ca-file, and says what is missing without it.
     let address = kawase_testkit::node::admin_key(node.home()).address().to_string();

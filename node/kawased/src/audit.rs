@@ -12,6 +12,7 @@
 //! run a node that acts without a record.
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,15 +50,107 @@ pub fn open(path: &Path) -> Result<SharedAudit> {
     Ok(audit)
 }
 
+/// How often a running node re-verifies its whole audit log.
+pub const CHAIN_CHECK: Duration = Duration::from_secs(600);
+
+/// The node's audit log and what its metrics say of it.
+#[derive(Clone)]
+pub struct Audit {
+    log: SharedAudit,
+    path: PathBuf,
+    pub health: Arc<AuditHealth>,
+}
+
+/// `kawase_audit_*` metrics: records, failed writes, and whether the
+/// chain verified at the last check (alert on 0).
+#[derive(Debug)]
+pub struct AuditHealth {
+    pub records: AtomicU64,
+    pub write_failures: AtomicU64,
+    /// 1 when the last full check found the chain intact, 0 when broken.
+    pub chain_ok: AtomicU64,
+}
+
+impl Audit {
+    /// Appends `event`; a failed write is logged and counted (the node
+    /// goes on: losing a record must not halt a zone).
+    pub fn record(&self, event: Event) {
+        match self.log.record(event) {
+            Some(r) => self.health.records.store(r.seq + 1, Ordering::Relaxed),
+            None => {
+                self.health.write_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Verifies the whole chain now and every [`CHAIN_CHECK`], off the
+    /// runtime's threads; a break is logged at error level and shown as
+    /// `kawase_audit_chain_ok 0`.
+    pub fn watch_chain(&self) {
+        let (path, health) = (self.path.clone(), self.health.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHAIN_CHECK);
+            loop {
+                tick.tick().await;
+                let p = path.clone();
+                let checked = tokio::task::spawn_blocking(move || check_settled(&p)).await;
+                let ok = match checked {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(e)) => {
+                        tracing::error!(code = e.code(), file = %path.display(), "audit log check failed: {e}");
+                        false
+                    }
+                    Err(_) => false,
+                };
+                health.chain_ok.store(u64::from(ok), Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+/// [`verify`], asked again once if the only fault is a record being
+/// written at the end this very moment.
+fn check_settled(path: &Path) -> Result<Verified, kawase_audit::AuditError> {
+    match verify(path) {
+        Err(kawase_audit::AuditError::Torn { .. }) => {
+            std::thread::sleep(Duration::from_millis(200));
+            verify(path)
+        }
+        other => other,
+    }
+}
+
 /// The node's audit log.
-pub fn open_node(home: &Path, section: &AuditSection) -> Result<SharedAudit> {
-    open(&home.join(section.file.trim()))
+pub fn open_node(home: &Path, section: &AuditSection) -> Result<Audit> {
+    let path = home.join(section.file.trim());
+    let log = open(&path)?;
+    let health =
+        Arc::new(AuditHealth { records: AtomicU64::new(0), write_failures: AtomicU64::new(0), chain_ok: AtomicU64::new(1) });
+    Ok(Audit { log, path, health })
+}
+
+/// The audit metrics in Prometheus text.
+pub fn render_health(out: &mut String, h: &AuditHealth) {
+    use std::fmt::Write;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP kawase_audit_records Records in the node's audit log (as of the last write).\n\
+         # TYPE kawase_audit_records gauge\nkawase_audit_records {}\n\
+         # HELP kawase_audit_write_failures_total Audit records that could not be written.\n\
+         # TYPE kawase_audit_write_failures_total counter\nkawase_audit_write_failures_total {}\n\
+         # HELP kawase_audit_chain_ok 1 if the audit log's hash chain verified at the last check, 0 if broken.\n\
+         # TYPE kawase_audit_chain_ok gauge\nkawase_audit_chain_ok {}",
+        get(&h.records),
+        get(&h.write_failures),
+        get(&h.chain_ok)
+    );
 }
 
 /// Writes the listeners' failed TLS handshakes to `audit` every
 /// [`FAILURE_SWEEP`]: one record per listener and sweep, with the total
 /// since the last sweep and the latest peers and reasons.
-pub fn sweep_tls_failures(audit: SharedAudit, listeners: Vec<(&'static str, Arc<ListenerStats>)>) {
+pub fn sweep_tls_failures(audit: Audit, listeners: Vec<(&'static str, Arc<ListenerStats>)>) {
     tokio::spawn(async move {
         let mut seen: Vec<u64> = vec![0; listeners.len()];
         let mut tick = tokio::time::interval(FAILURE_SWEEP);

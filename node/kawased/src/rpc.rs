@@ -383,18 +383,20 @@ pub async fn serve_metrics(
     shared: Arc<Shared>,
     tls: Option<Arc<ServerTls>>,
     listeners: ListenerStatsCell,
+    audit: Arc<crate::audit::AuditHealth>,
 ) -> Result<RpcServer> {
     use axum::routing::get;
     crate::tls::check_plaintext("[instrumentation] prometheus_listen_addr", addr, tls.is_some())?;
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {
-            let (shared, listeners) = (shared.clone(), listeners.clone());
+            let (shared, listeners, audit) = (shared.clone(), listeners.clone(), audit.clone());
             async move {
                 let mut body = shared.metrics.render(shared.mempool.size().0);
                 if let Some(l) = listeners.get() {
                     render_listener_stats(&mut body, l);
                 }
+                crate::audit::render_health(&mut body, &audit);
                 ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
             }
         }),

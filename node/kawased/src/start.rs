@@ -111,7 +111,8 @@ pub fn run(home: &Path) -> Result<()> {
         let mut listeners = vec![("rpc", rpc)];
         if config.instrumentation.prometheus {
             let laddr = parse_laddr(&config.instrumentation.prometheus_listen_addr)?;
-            let m = crate::rpc::serve_metrics(laddr, shared.clone(), tls.clone(), listener_stats.clone()).await?;
+            let m = crate::rpc::serve_metrics(laddr, shared.clone(), tls.clone(), listener_stats.clone(), audit.health.clone())
+                .await?;
             listeners.push(("metrics", m));
         }
         let metrics_addr = listeners.get(1).map(|(_, m)| m.local_addr());
@@ -120,6 +121,7 @@ pub fn run(home: &Path) -> Result<()> {
         if let Some(tls) = tls {
             crate::tls::reload_on_hangup(tls, audit.clone())?;
         }
+        audit.watch_chain();
         crate::audit::sweep_tls_failures(audit.clone(), listeners.iter().map(|(n, l)| (*n, l.stats())).collect());
         audit.record(
             Event::new(kind::NODE_START, crate::audit::local_actor())

@@ -138,7 +138,7 @@ pub fn provision(ca_dir: &Path, homes: &[(&Home, &str)], mutual: bool, clients: 
 /// Reload the listeners' certificates on SIGHUP (a renewed certificate, a
 /// new client CA) without a restart; a reload that fails keeps the old.
 /// Either way the audit log says so.
-pub fn reload_on_hangup(tls: Arc<ServerTls>, audit: kawase_audit::SharedAudit) -> Result<()> {
+pub fn reload_on_hangup(tls: Arc<ServerTls>, audit: crate::audit::Audit) -> Result<()> {
     use kawase_audit::{kind, Event};
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
