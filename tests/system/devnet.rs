@@ -73,7 +73,11 @@ fn readme_tour_runs_against_devnet_and_every_printed_balance_matches() {
     let ports = free_ports(1);
     let mut devnet = Devnet::start(&data, ports, &[]);
     // TLS by default: the banner's URLs are https and the exports name the CA.
-    assert!(devnet.banner.iter().any(|l| l.contains(&format!("https://127.0.0.1:{}", ports.0))), "{:#?}", devnet.banner);
+    assert!(
+        devnet.banner.iter().any(|l| l.contains(&format!("https://127.0.0.1:{}", ports.0))),
+        "{:#?}",
+        devnet.banner
+    );
     assert!(devnet.banner.iter().any(|l| l.contains(&format!("https://127.0.0.1:{}", ports.1))));
     assert!(devnet.shell.env.contains_key("KAWASE_CA_FILE"), "{:#?}", devnet.banner);
 

@@ -344,7 +344,9 @@ async fn a_flooding_caller_is_limited_while_another_callers_latency_holds() {
                     limited += 1;
                     let text = resp.text().await.expect("body");
                     let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON-RPC error");
-                    codes.insert(body["error"]["data"].as_str().unwrap_or("").split(':').next().unwrap_or("").to_owned());
+                    codes.insert(
+                        body["error"]["data"].as_str().unwrap_or("").split(':').next().unwrap_or("").to_owned(),
+                    );
                 } else {
                     ok += u64::from(resp.status().is_success());
                 }

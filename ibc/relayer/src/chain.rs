@@ -7,10 +7,10 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use kawase_client::{build_tx, Key, TxParams};
 use kawase_ibc::ibc_proto::google::protobuf::Any;
 use kawase_ibc::ibc_proto::ibc::core::commitment::v1::MerkleProof;
+use kawase_tls::ClientTls;
 use prost::Message;
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::validator::Set as ValidatorSet;
-use kawase_tls::ClientTls;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client, HttpClient, Paging};
 

@@ -124,8 +124,11 @@ fn check_settled(path: &Path) -> Result<Verified, kawase_audit::AuditError> {
 pub fn open_node(home: &Path, section: &AuditSection) -> Result<Audit> {
     let path = home.join(section.file.trim());
     let log = open(&path)?;
-    let health =
-        Arc::new(AuditHealth { records: AtomicU64::new(0), write_failures: AtomicU64::new(0), chain_ok: AtomicU64::new(1) });
+    let health = Arc::new(AuditHealth {
+        records: AtomicU64::new(0),
+        write_failures: AtomicU64::new(0),
+        chain_ok: AtomicU64::new(1),
+    });
     Ok(Audit { log, path, health })
 }
 

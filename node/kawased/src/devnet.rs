@@ -15,8 +15,8 @@ use kawase_app::Zone;
 use kawase_client::{Key, KeyKind, Keystore};
 use kawase_primitives::Address;
 use kawase_tls::ClientTls;
-use tendermint_rpc::client::CompatMode;
 use serde::{Deserialize, Serialize};
+use tendermint_rpc::client::CompatMode;
 
 use crate::config::TestnetLayout;
 use crate::devnet_preflight::{check_ports_free, DevnetLock};
@@ -262,7 +262,8 @@ fn create(p: &Paths, args: &DevnetArgs) -> Result<()> {
     let ca = if layout.tls { "ca_file = \"../tls/ca.crt\"\n" } else { "" };
     // The relayer's /metrics in TLS too, with a certificate of the same CA.
     let metrics_tls = if layout.tls {
-        let issued = kawase_tls::DevCa::load(&p.tls())?.issue_server(&["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        let issued =
+            kawase_tls::DevCa::load(&p.tls())?.issue_server(&["127.0.0.1".to_owned(), "localhost".to_owned()])?;
         issued.write(&p.relayer(), "metrics")?;
         "metrics_cert_file = \"metrics.crt\"\nmetrics_key_file = \"metrics.key\"\n"
     } else {
@@ -438,8 +439,16 @@ fn banner(p: &Paths, args: &DevnetArgs, layout: &Layout, path: &serde_json::Valu
     let v = args.validators;
     println!();
     println!("Kawase devnet {} (data in {dir})", if resumed { "resumed" } else { "created" });
-    println!("  FZ  {FZ_CHAIN}  {scheme}://127.0.0.1:{}  ({v} validator{})", args.fz_port, if v > 1 { "s" } else { "" });
-    println!("  BZ  {BZ_CHAIN}  {scheme}://127.0.0.1:{}  ({v} validator{})", args.bz_port, if v > 1 { "s" } else { "" });
+    println!(
+        "  FZ  {FZ_CHAIN}  {scheme}://127.0.0.1:{}  ({v} validator{})",
+        args.fz_port,
+        if v > 1 { "s" } else { "" }
+    );
+    println!(
+        "  BZ  {BZ_CHAIN}  {scheme}://127.0.0.1:{}  ({v} validator{})",
+        args.bz_port,
+        if v > 1 { "s" } else { "" }
+    );
     if layout.tls {
         println!("  TLS 1.3, certificates of the devnet's own CA: {}", p.ca_file().display());
     } else {

@@ -1,8 +1,8 @@
 //! The CLI's view of a node: JSON-RPC over HTTP (tendermint-rpc), with every
 //! failure turned into one sentence a new user can act on.
 use anyhow::{anyhow, bail, Result};
-use serde_json::Value;
 use kawase_tls::ClientTls;
+use serde_json::Value;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient};
 
@@ -100,7 +100,9 @@ impl Node {
             .parse()
             .map_err(|_| anyhow!("--node `{url}` is not a valid URL: expected e.g. https://127.0.0.1:26657"))?;
         if url.starts_with("https://") && tls.ca.is_none() {
-            bail!("--node {url} speaks TLS: pass --ca-file (or KAWASE_CA_FILE) with the CA that issued its certificate");
+            bail!(
+                "--node {url} speaks TLS: pass --ca-file (or KAWASE_CA_FILE) with the CA that issued its certificate"
+            );
         }
         let http = kawase_tls::rpc_client(parsed, tls, CALL_TIMEOUT, CompatMode::default())
             .map_err(|e| anyhow!("TLS client for {url}: {e} [{}]", e.code()))?;

@@ -10,8 +10,8 @@ use kawase_consensus::mempool::MempoolError;
 use kawase_consensus::Shared;
 use kawase_rpc::tendermint_rpc::endpoint::status;
 use kawase_rpc::{
-    Backend, BlockResults, Deadline, ListenerLimits, ListenerStats, NewBlockEvent, NodeEvent, RpcConfig, RpcError, RpcServer,
-    SearchLimits, TxEvent, TxIndex, TxLocation, TxResponse,
+    Backend, BlockResults, Deadline, ListenerLimits, ListenerStats, NewBlockEvent, NodeEvent, RpcConfig, RpcError,
+    RpcServer, SearchLimits, TxEvent, TxIndex, TxLocation, TxResponse,
 };
 use kawase_tls::ServerTls;
 use sha2::{Digest, Sha256};
@@ -424,7 +424,11 @@ fn render_listener_stats(out: &mut String, listeners: &[(&'static str, Arc<Liste
     }
     let _ = writeln!(out, "# HELP kawase_tls_handshake_failures_total TLS handshakes that failed (plain text, an untrusted or missing client certificate, a silent client).\n# TYPE kawase_tls_handshake_failures_total counter");
     for (name, s) in listeners {
-        let _ = writeln!(out, "kawase_tls_handshake_failures_total{{listener=\"{name}\"}} {}", s.tls_failures.load(Relaxed));
+        let _ = writeln!(
+            out,
+            "kawase_tls_handshake_failures_total{{listener=\"{name}\"}} {}",
+            s.tls_failures.load(Relaxed)
+        );
     }
     let _ = writeln!(out, "# HELP kawase_rate_limited_total Requests answered 429 by the per-caller rate limits and in-flight quotas.\n# TYPE kawase_rate_limited_total counter");
     for (name, s) in listeners {

@@ -111,8 +111,14 @@ pub fn run(home: &Path) -> Result<()> {
         let mut listeners = vec![("rpc", rpc)];
         if config.instrumentation.prometheus {
             let laddr = parse_laddr(&config.instrumentation.prometheus_listen_addr)?;
-            let m = crate::rpc::serve_metrics(laddr, shared.clone(), tls.clone(), listener_stats.clone(), audit.health.clone())
-                .await?;
+            let m = crate::rpc::serve_metrics(
+                laddr,
+                shared.clone(),
+                tls.clone(),
+                listener_stats.clone(),
+                audit.health.clone(),
+            )
+            .await?;
             listeners.push(("metrics", m));
         }
         let metrics_addr = listeners.get(1).map(|(_, m)| m.local_addr());
@@ -130,7 +136,16 @@ pub fn run(home: &Path) -> Result<()> {
                 .detail("node_id", node_id.as_str())
                 .detail("version", env!("CARGO_PKG_VERSION"))
                 .detail("rpc", format!("{scheme}://{rpc_addr}"))
-                .detail("tls", if mutual { "mutual" } else if scheme == "https" { "on" } else { "off" }),
+                .detail(
+                    "tls",
+                    if mutual {
+                        "mutual"
+                    } else if scheme == "https" {
+                        "on"
+                    } else {
+                        "off"
+                    },
+                ),
         );
         let stopped = |reason: &str, result: Result<()>| -> Result<()> {
             let mut event = Event::new(kind::NODE_STOP, crate::audit::local_actor()).detail("reason", reason);

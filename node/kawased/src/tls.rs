@@ -94,10 +94,7 @@ pub struct ClientTlsOpts {
 
 impl ClientTlsOpts {
     pub fn client(&self) -> ClientTls {
-        ClientTls {
-            ca: self.ca_file.clone(),
-            identity: self.client_cert.clone().zip(self.client_key.clone()),
-        }
+        ClientTls { ca: self.ca_file.clone(), identity: self.client_cert.clone().zip(self.client_key.clone()) }
     }
 }
 

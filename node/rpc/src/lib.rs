@@ -31,12 +31,12 @@ mod ws;
 pub use backend::{Backend, BlockResults, NewBlockEvent, NodeEvent, TxEvent, TxResponse};
 pub use config::RpcConfig;
 pub use error::{RpcError, ServeError};
-pub use search::{Deadline, SearchLimits, TxIndex, TxLocation};
-pub use listener::{ListenerLimits, ListenerStats, TlsFailure, RECENT_FAILURES};
-pub use ratelimit::{Caller, Limited, RateLimiter, RateLimits, MAX_CALLERS};
-pub use server::{serve, serve_http, serve_with_tls, RpcServer};
 /// The TLS layer the listeners run, re-exported for the node.
 pub use kawase_tls;
+pub use listener::{ListenerLimits, ListenerStats, TlsFailure, RECENT_FAILURES};
+pub use ratelimit::{Caller, Limited, RateLimiter, RateLimits, MAX_CALLERS};
+pub use search::{Deadline, SearchLimits, TxIndex, TxLocation};
+pub use server::{serve, serve_http, serve_with_tls, RpcServer};
 
 /// The tendermint-rpc crate whose types the [`Backend`] uses (e.g.
 /// `tendermint_rpc::endpoint::status::Response`), re-exported so the node

@@ -23,8 +23,8 @@ use crate::backend::Backend;
 use crate::config::RpcConfig;
 use crate::error::{RpcError, ServeError};
 use crate::jsonrpc::{failure, parse_query_string, parse_request, success, Incoming, Params};
-use crate::methods::{arg_names, call, Ctx, MAX_BACKGROUND_BROADCASTS, METHODS, WS_METHODS};
 use crate::listener::{accept_loop, ListenerLimits, ListenerStats};
+use crate::methods::{arg_names, call, Ctx, MAX_BACKGROUND_BROADCASTS, METHODS, WS_METHODS};
 use crate::pool::Pool;
 
 /// A running RPC server. Dropping it leaves the server running; call

@@ -22,10 +22,10 @@ impl TlsError {
     /// Stable code for logs, the audit trail and scripts.
     pub fn code(&self) -> &'static str {
         match self {
-            TlsError::File { .. } => "tls_file",
-            TlsError::Config(_) => "tls_config",
-            TlsError::Issue(_) => "tls_issue",
-            TlsError::Client(_) => "tls_client",
+            TlsError::File { .. } => "tls/file",
+            TlsError::Config(_) => "tls/config",
+            TlsError::Issue(_) => "tls/issue",
+            TlsError::Client(_) => "tls/client",
         }
     }
 

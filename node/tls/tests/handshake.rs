@@ -144,7 +144,7 @@ async fn a_reload_serves_the_new_certificate_without_a_restart_and_a_bad_one_kee
     // A half-written renewal: the key is garbage. The old files stay in use.
     std::fs::write(live.join("node.key"), "not a key").expect("write");
     let err = tls.reload().expect_err("a bad key is refused");
-    assert_eq!(err.code(), "tls_file");
+    assert_eq!(err.code(), "tls/file");
     assert!(get(&client(&d, false), &url).await.is_ok(), "still serving the old certificate");
 
     for f in ["node.crt", "node.key"] {
@@ -176,6 +176,6 @@ fn missing_files_are_named_with_a_stable_code() {
         client_ca: None,
     })
     .expect_err("no such file");
-    assert_eq!(err.code(), "tls_file");
+    assert_eq!(err.code(), "tls/file");
     assert!(err.to_string().contains("/nonexistent/node.crt"), "{err}");
 }

@@ -5,13 +5,13 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use kawase_tls::ClientTls;
 use serde_json::Value;
 use tendermint::block::Height;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::endpoint::abci_query::AbciQuery;
 use tendermint_rpc::endpoint::broadcast::{tx_commit, tx_sync};
 use tendermint_rpc::endpoint::{block, block_results, commit, status, tx, tx_search, validators};
-use kawase_tls::ClientTls;
 use tendermint_rpc::{Client, HttpClient, HttpClientUrl, Order, Paging};
 
 pub use tendermint_rpc::query::Query;
